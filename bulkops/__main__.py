@@ -1,0 +1,3 @@
+from bulkops.cli import app
+
+app(prog_name="bulkops")

@@ -1,0 +1,1 @@
+"""The HTTP interface: Magento's REST paths, auth and error bodies, over the services."""

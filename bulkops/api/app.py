@@ -1,0 +1,91 @@
+"""The ASGI application: routes, error bodies, and what lives for the life of the process."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bulkops.api import bulk, stores, token
+from bulkops.api.paths import RestPathMiddleware
+from bulkops.api.representations import OperationView
+from bulkops.api.responses import JSONResponse, error_response
+from bulkops.auth.service import AuthService
+from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
+from bulkops.settings import Settings
+from bulkops.store.database import Database
+from bulkops.store.migrate import upgrade
+
+log = logging.getLogger("bulkops.api")
+
+
+async def _webapi_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, WebapiError)
+    return error_response(error)
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    # Starlette's 404 and 405 are both Magento's "no route" (routes include the method).
+    assert isinstance(error, HTTPException)
+    return error_response(RouteNotFoundError())
+
+
+async def _database_error(_request: Request, error: Exception) -> Response:
+    log.warning("database unavailable: %s", error)
+    return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
+
+
+async def _internal_error(_request: Request, error: Exception) -> Response:
+    report_id = f"webapi-{uuid.uuid4().hex[:13]}"
+    log.exception("internal error, report %s", report_id, exc_info=error)
+    return JSONResponse(
+        {
+            "message": "Internal Error. Details are available in the server log. Report ID: %1",
+            "parameters": [report_id],
+        },
+        status_code=500,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database = Database(settings.database_url)
+        await upgrade(database)
+        app.state.settings = settings
+        app.state.database = database
+        app.state.auth = AuthService(database, settings)
+        app.state.operation_view = OperationView(settings.operation_id)
+        await app.state.auth.bootstrap_admin()
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = Starlette(
+        routes=[*bulk.routes, *stores.routes, *token.routes],
+        middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],
+        exception_handlers={
+            WebapiError: _webapi_error,
+            HTTPException: _http_error,
+            OperationalError: _database_error,
+            InterfaceError: _database_error,
+            PoolTimeoutError: _database_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    # Paths arrive without trailing slashes; never answer with a redirect.
+    app.router.redirect_slashes = False
+    return app

@@ -1,0 +1,1 @@
+"""Who is calling: admin users, integrations, their tokens and the ACL."""

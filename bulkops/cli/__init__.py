@@ -1,0 +1,52 @@
+"""The `bulkops` command."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+import uvicorn
+
+from bulkops.cli import users
+from bulkops.settings import Settings
+from bulkops.store.database import Database
+from bulkops.store.migrate import upgrade
+
+app = typer.Typer(
+    help="Magento's asynchronous and bulk Web API, for any backend.", no_args_is_help=True
+)
+app.add_typer(users.admin_app, name="admin")
+app.add_typer(users.integration_app, name="integration")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to listen on [default: BULKOPS_HOST]"),
+    port: int = typer.Option(None, help="Port to listen on [default: BULKOPS_PORT]"),
+) -> None:
+    """Run the HTTP API (migrating the database first)."""
+    from bulkops.api.app import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date, then exit."""
+
+    async def run() -> None:
+        database = Database(Settings().database_url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date")

@@ -1,0 +1,109 @@
+"""Errors that reach clients, shaped as Magento's Web API error bodies.
+
+Magento sends the *un-substituted* phrase in `message` and the substitution values in
+`parameters`; aggregate input errors carry the individual ones in `errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Parameters = dict[str, Any] | list[Any]
+
+
+class WebapiError(Exception):
+    """An error with an HTTP status and a Magento-style body."""
+
+    status_code = 400
+
+    def __init__(
+        self,
+        message: str,
+        parameters: Parameters | None = None,
+        errors: list[WebapiError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameters = parameters
+        self.errors = errors
+
+    def body(self) -> dict[str, Any]:
+        """The response body, keys in Magento's order: message, errors, parameters."""
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            body["errors"] = [
+                {"message": error.message, "parameters": error.parameters or []}
+                for error in self.errors
+            ]
+        if self.parameters is not None:
+            body["parameters"] = self.parameters
+        return body
+
+    def __str__(self) -> str:
+        return render(self.message, self.parameters)
+
+
+class InputError(WebapiError):
+    """400: the request is malformed or names something that does not exist."""
+
+    status_code = 400
+
+    @classmethod
+    def required(cls, field_name: str) -> InputError:
+        return cls('"%fieldName" is required. Enter and try again.', {"fieldName": field_name})
+
+    @classmethod
+    def not_supported(cls, field_name: str) -> InputError:
+        return cls(
+            '"%fieldName" is not supported. Correct the field name and try again.',
+            {"fieldName": field_name},
+        )
+
+    @classmethod
+    def invalid_type(cls, field_name: str, value: str, expected: str) -> InputError:
+        # Magento substitutes this message itself and sends no parameters.
+        return cls(
+            f'Error occurred during "{field_name}" processing. The "{value}" value\'s type is '
+            f'invalid. The "{expected}" type was expected. Verify and try again.'
+        )
+
+    @classmethod
+    def aggregate(cls, errors: list[WebapiError]) -> WebapiError:
+        if len(errors) == 1:
+            return errors[0]
+        return cls("One or more input exceptions have occurred.", errors=errors)
+
+
+class NotFoundError(WebapiError):
+    status_code = 404
+
+
+class RouteNotFoundError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("Request does not match any route.")
+
+
+class AuthenticationError(WebapiError):
+    """401: no valid credentials, or credentials without the needed ACL resource."""
+
+    status_code = 401
+
+
+class PayloadTooLargeError(WebapiError):
+    status_code = 413
+
+
+class ServiceUnavailableError(WebapiError):
+    status_code = 503
+
+
+def render(message: str, parameters: Parameters | None) -> str:
+    """Substitute `%name` (or `%1`) placeholders, for logs and CLI output."""
+    if isinstance(parameters, dict):
+        # Longest names first so `%field` does not eat the start of `%fields`.
+        for name in sorted(parameters, key=len, reverse=True):
+            message = message.replace(f"%{name}", str(parameters[name]))
+    elif isinstance(parameters, list):
+        for index in range(len(parameters), 0, -1):
+            message = message.replace(f"%{index}", str(parameters[index - 1]))
+    return message

@@ -1,0 +1,1 @@
+"""The store: table definitions, migrations and the only place that writes SQL."""

@@ -1,0 +1,103 @@
+"""Bulks and their operations: writing a bulk, and the per-bulk status queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bulkops.status import OperationStatus
+from bulkops.store.tables import bulk, operation
+
+# Rows per INSERT statement: large enough to amortise round trips, small enough for every
+# backend's limit on bound parameters.
+INSERT_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NewOperation:
+    operation_key: int
+    topic_name: str
+    serialized_data: str | None
+    status: OperationStatus = OperationStatus.OPEN
+    result_message: str | None = None
+    error_code: int | None = None
+    result_serialized_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewBulk:
+    uuid: str
+    description: str | None
+    user_id: int | None
+    user_type: int | None
+    start_time: datetime
+    operations: Sequence[NewOperation]
+
+
+async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
+    """The bulk and all its operations, in the caller's transaction, in batched INSERTs."""
+    await connection.execute(
+        insert(bulk).values(
+            uuid=new_bulk.uuid,
+            description=new_bulk.description,
+            user_id=new_bulk.user_id,
+            user_type=new_bulk.user_type,
+            operation_count=len(new_bulk.operations),
+            start_time=new_bulk.start_time,
+        )
+    )
+    rows = [
+        {
+            "bulk_uuid": new_bulk.uuid,
+            "operation_key": op.operation_key,
+            "topic_name": op.topic_name,
+            "serialized_data": op.serialized_data,
+            "result_serialized_data": op.result_serialized_data,
+            "status": int(op.status),
+            "error_code": op.error_code,
+            "result_message": op.result_message,
+            "started_at": None,
+            "updated_at": new_bulk.start_time,
+            "start_time": new_bulk.start_time,
+        }
+        for op in new_bulk.operations
+    ]
+    for start in range(0, len(rows), INSERT_BATCH):
+        await connection.execute(insert(operation), rows[start : start + INSERT_BATCH])
+
+
+async def find_bulk(connection: AsyncConnection, uuid: str) -> RowMapping | None:
+    result = await connection.execute(select(bulk).where(bulk.c.uuid == uuid))
+    return result.mappings().first()
+
+
+async def bulk_operations(connection: AsyncConnection, uuid: str) -> Sequence[Row[Any]]:
+    query = select(operation).where(operation.c.bulk_uuid == uuid).order_by(operation.c.id)
+    return (await connection.execute(query)).all()
+
+
+async def count_operations(connection: AsyncConnection, uuid: str, status: int) -> int:
+    """Operations of the bulk with that status (0 for an unknown bulk). A bulk with no
+    operation rows counts all its operations as open, as Magento does."""
+    count = (
+        await connection.execute(
+            select(func.count()).where(operation.c.bulk_uuid == uuid, operation.c.status == status)
+        )
+    ).scalar_one()
+    if count or status != OperationStatus.OPEN:
+        return count
+    found = await find_bulk(connection, uuid)
+    if found is None:
+        return 0
+    has_rows = (
+        await connection.execute(
+            select(operation.c.id).where(operation.c.bulk_uuid == uuid).limit(1)
+        )
+    ).first()
+    return 0 if has_rows else found["operation_count"]

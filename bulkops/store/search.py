@@ -1,0 +1,236 @@
+"""Operation search: a `SearchCriteria` compiled to one SQLAlchemy Core query.
+
+Field names come from a whitelist and every value is a bound parameter. The semantics are
+the same on every backend (see `tests/search_model.py` for the reference model they are
+checked against): comparisons are typed by the field, text compares byte for byte and
+case-sensitively, NULL never matches a negative condition, LIKE escapes with a backslash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FunctionElement,
+    Select,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
+from sqlalchemy.ext.compiler import compiles
+
+from bulkops.criteria import Condition, Filter, SearchCriteria
+from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from bulkops.store.tables import bulk, operation
+
+# Bulk columns reachable from an operation; `start_time` is copied onto the operation.
+_BULK_FIELDS = {"user_id", "user_type", "description"}
+
+
+def _column(field: str) -> ColumnElement[Any]:
+    table = bulk if field in _BULK_FIELDS else operation
+    return table.c[field]
+
+
+class datetime_text(FunctionElement[str]):
+    """A timestamp rendered as `YYYY-MM-DD HH:MM:SS`, for LIKE and friends."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(datetime_text)
+def _datetime_text_sqlite(element: datetime_text, compiler: Any, **kw: Any) -> str:
+    # Stored as that text already.
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(datetime_text, "postgresql")
+def _datetime_text_postgresql(element: datetime_text, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD HH24:MI:SS')"
+
+
+@compiles(datetime_text, "mysql")
+def _datetime_text_mysql(element: datetime_text, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal("%Y-%m-%d %H:%i:%s"), **kw)
+    return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
+
+
+def _as_text(field: str) -> ColumnElement[str]:
+    column = _column(field)
+    kind = SEARCHABLE_FIELDS[field]
+    if kind is FieldKind.INTEGER:
+        return cast(column, String)
+    if kind is FieldKind.DATETIME:
+        return datetime_text(column)
+    return column
+
+
+def like_pattern(pattern: str) -> str:
+    """A trailing lone escape character is taken literally (some databases reject it)."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return pattern + "\\" if trailing % 2 else pattern
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _find_in_set(field: str, element: str) -> ColumnElement[bool]:
+    """MySQL's FIND_IN_SET(element, field) > 0, written portably."""
+    if "," in element:
+        return false()
+    text = _as_text(field)
+    wrapped = literal(",") + text + literal(",")
+    return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
+
+
+def _filter_clause(flt: Filter) -> ColumnElement[bool]:
+    column = _column(flt.field)
+    operand = flt.operand
+    match flt.condition:
+        case Condition.EQ:
+            return column == operand
+        case Condition.NEQ:
+            return column != operand
+        case Condition.GT:
+            return column > operand
+        case Condition.LT:
+            return column < operand
+        case Condition.GTEQ:
+            return column >= operand
+        case Condition.LTEQ:
+            return column <= operand
+        case Condition.IN:
+            return column.in_(operand)
+        case Condition.NIN:
+            # NOT IN with a NULL column is unknown, so NULLs never match, as in Magento.
+            return and_(column.is_not(None), column.not_in(operand))
+        case Condition.NULL:
+            return column.is_(None)
+        case Condition.NOTNULL:
+            return column.is_not(None)
+        case Condition.LIKE:
+            return _as_text(flt.field).like(like_pattern(operand), escape="\\")
+        case Condition.NLIKE:
+            return _as_text(flt.field).not_like(like_pattern(operand), escape="\\")
+        case Condition.FINSET:
+            return _find_in_set(flt.field, operand)
+        case Condition.NFINSET:
+            return and_(column.is_not(None), not_(_find_in_set(flt.field, operand)))
+        case Condition.REGEXP:
+            return _as_text(flt.field).regexp_match(operand)
+    raise AssertionError(f"condition {flt.condition} reached the store")
+
+
+def where_clause(criteria: SearchCriteria) -> ColumnElement[bool]:
+    """OR inside a group, AND across groups; a group without filters matches everything."""
+    groups = [
+        or_(*(_filter_clause(flt) for flt in group.filters))
+        for group in criteria.filter_groups
+        if group.filters
+    ]
+    return and_(true(), *groups)
+
+
+def _fields_used(criteria: SearchCriteria) -> set[str]:
+    used = {flt.field for group in criteria.filter_groups for flt in group.filters}
+    return used | {field for field, _ in criteria.effective_sort()}
+
+
+def _from_clause(criteria: SearchCriteria) -> Any:
+    if _fields_used(criteria) & _BULK_FIELDS:
+        return operation.join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
+    return operation
+
+
+def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]]:
+    """The requested orders, then `id` so that pages are stable. NULL sorts as the smallest
+    value on every backend (SQLite's and MySQL's rule; PostgreSQL is told so)."""
+    clauses: list[ColumnElement[Any]] = []
+    for field, descending in criteria.effective_sort():
+        column = _column(field)
+        clause = column.desc() if descending else column.asc()
+        if backend == "postgresql" and column.nullable:
+            clause = clause.nulls_last() if descending else clause.nulls_first()
+        clauses.append(clause)
+    if "id" not in dict(criteria.effective_sort()):
+        clauses.append(operation.c.id.asc())
+    return clauses
+
+
+# What a search answers with: the operation and its bulk's start time.
+ITEM_COLUMNS = (
+    operation.c.id,
+    operation.c.operation_key,
+    operation.c.bulk_uuid,
+    operation.c.topic_name,
+    operation.c.serialized_data,
+    operation.c.result_serialized_data,
+    operation.c.status,
+    operation.c.result_message,
+    operation.c.error_code,
+    operation.c.start_time,
+)
+
+
+def count_query(criteria: SearchCriteria) -> Select[tuple[int]]:
+    return select(func.count()).select_from(_from_clause(criteria)).where(where_clause(criteria))
+
+
+def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
+    return (
+        select(*ITEM_COLUMNS)
+        .select_from(_from_clause(criteria))
+        .where(where_clause(criteria))
+        .order_by(*_order_by(criteria, backend))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[Row[Any]]
+    total_count: int
+
+
+def clamp_page(current_page: int | None, page_size: int, total_count: int) -> int:
+    """Magento's rule: pages below 1 are page 1, pages past the end are the last page."""
+    last_page = max(1, math.ceil(total_count / page_size))
+    return min(max(current_page or 1, 1), last_page)
+
+
+async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
+    """One page (criteria.page_size must be set) and the count of every match."""
+    assert criteria.page_size
+    total = (await connection.execute(count_query(criteria))).scalar_one()
+    page = clamp_page(criteria.current_page, criteria.page_size, total)
+    query = (
+        items_query(criteria, backend)
+        .limit(criteria.page_size)
+        .offset((page - 1) * criteria.page_size)
+    )
+    rows = (await connection.execute(query)).all()
+    return Page(rows=rows, total_count=total)
+
+
+async def open_stream(
+    connection: AsyncConnection, criteria: SearchCriteria, backend: str, batch_size: int = 1000
+) -> AsyncResult[Any]:
+    """Every match through a server-side cursor, read in batches (`.partitions()`), so memory
+    stays flat whatever the number of rows."""
+    return await connection.stream(
+        items_query(criteria, backend).execution_options(yield_per=batch_size)
+    )

@@ -1,0 +1,106 @@
+"""Table definitions. Column names follow Magento's `magento_bulk` / `magento_operation`; the
+table names are our own so the store can share a database with a Magento installation."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+)
+
+from bulkops.store.types import RowId, Timestamp, exact_text
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+bulk = Table(
+    "bulkops_bulk",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("uuid", exact_text(39), nullable=False, unique=True),
+    Column("user_id", Integer, nullable=True),
+    Column("user_type", SmallInteger, nullable=True),
+    Column("description", exact_text(255), nullable=True),
+    Column("operation_count", Integer, nullable=False),
+    Column("start_time", Timestamp, nullable=False),
+    Index(None, "start_time"),
+    Index(None, "user_type", "user_id"),
+)
+
+operation = Table(
+    "bulkops_operation",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "bulk_uuid",
+        exact_text(39),
+        ForeignKey("bulkops_bulk.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("operation_key", Integer, nullable=False),
+    Column("topic_name", exact_text(255), nullable=False),
+    Column("serialized_data", exact_text(), nullable=True),
+    Column("result_serialized_data", exact_text(), nullable=True),
+    Column("status", SmallInteger, nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("result_message", exact_text(), nullable=True),
+    Column("started_at", Timestamp, nullable=True),
+    Column("updated_at", Timestamp, nullable=False),
+    # The bulk's start time, copied (it never changes) so that filtering and sorting on it
+    # use an index of this table instead of a join.
+    Column("start_time", Timestamp, nullable=False),
+    Index(None, "bulk_uuid", "operation_key", unique=True),
+    # Every index ends with `id`: the default order, and the tie-breaker of every sort.
+    Index(None, "status", "id"),
+    Index(None, "topic_name", "status", "id"),
+    Index(None, "start_time", "id"),
+)
+
+admin_user = Table(
+    "bulkops_admin_user",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", exact_text(40), nullable=False, unique=True),
+    Column("password_hash", exact_text(255), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("failures_count", Integer, nullable=False),
+    Column("lock_expires", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+integration = Table(
+    "bulkops_integration",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", exact_text(255), nullable=False, unique=True),
+    # JSON list of ACL resource ids; ["Magento_Backend::all"] grants everything.
+    Column("resources", exact_text(), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+access_token = Table(
+    "bulkops_access_token",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    # SHA-256 of the token: a stolen database does not yield usable tokens.
+    Column("token_hash", exact_text(64), nullable=False, unique=True),
+    Column("user_type", SmallInteger, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=True),
+    Column("revoked", Boolean, nullable=False),
+    Index(None, "user_type", "user_id"),
+)

@@ -1,0 +1,150 @@
+"""Admin users, integrations and their access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, insert, literal, not_, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bulkops.status import UserType
+from bulkops.store.tables import access_token, admin_user, integration
+
+
+async def count_admins(connection: AsyncConnection) -> int:
+    return (await connection.execute(select(func.count()).select_from(admin_user))).scalar_one()
+
+
+async def insert_admin(
+    connection: AsyncConnection, username: str, password_hash: str, now: datetime
+) -> None:
+    await connection.execute(
+        insert(admin_user).values(
+            username=username,
+            password_hash=password_hash,
+            is_active=True,
+            failures_count=0,
+            lock_expires=None,
+            created_at=now,
+        )
+    )
+
+
+async def reset_admin(connection: AsyncConnection, username: str, password_hash: str) -> bool:
+    """New password; the user is active and unlocked again. False if there is no such user."""
+    result = await connection.execute(
+        update(admin_user)
+        .where(admin_user.c.username == username)
+        .values(password_hash=password_hash, is_active=True, failures_count=0, lock_expires=None)
+    )
+    return result.rowcount > 0
+
+
+async def start_sign_in(
+    connection: AsyncConnection,
+    username: str,
+    now: datetime,
+    max_failures: int,
+    failures_expire: datetime,
+) -> RowMapping | None:
+    """Counts the attempt as a failure before the password is checked, so that parallel
+    guesses cannot all get past the lock; a success then clears the count. The user's id,
+    password hash and is_active, or None for an unknown or locked user.
+
+    As Magento, each failure moves `lock_expires` to `failures_expire`; the count starts again
+    once it has passed, and `max_failures` before then lock the user until it passes."""
+    counting = and_(admin_user.c.lock_expires.is_not(None), admin_user.c.lock_expires > now)
+    locked = and_(counting, admin_user.c.failures_count >= max_failures)
+    result = await connection.execute(
+        update(admin_user)
+        .where(admin_user.c.username == username, not_(locked))
+        .values(
+            # SET follows table order, this before lock_expires: MySQL assigns left to right,
+            # so the CASE still reads the old lock_expires.
+            failures_count=case((counting, admin_user.c.failures_count + 1), else_=literal(1)),
+            lock_expires=failures_expire,
+        )
+    )
+    if result.rowcount == 0:
+        return None
+    found = await connection.execute(
+        select(admin_user.c.id, admin_user.c.password_hash, admin_user.c.is_active).where(
+            admin_user.c.username == username
+        )
+    )
+    return found.mappings().one()
+
+
+async def clear_failures(connection: AsyncConnection, user_id: int) -> None:
+    await connection.execute(
+        update(admin_user)
+        .where(admin_user.c.id == user_id)
+        .values(failures_count=0, lock_expires=None)
+    )
+
+
+async def insert_integration(
+    connection: AsyncConnection, name: str, resources_json: str, now: datetime
+) -> int:
+    result = await connection.execute(
+        insert(integration).values(
+            name=name, resources=resources_json, is_active=True, created_at=now
+        )
+    )
+    (integration_id,) = result.inserted_primary_key
+    return int(integration_id)
+
+
+async def insert_token(
+    connection: AsyncConnection,
+    hashed: str,
+    user_type: UserType,
+    user_id: int,
+    now: datetime,
+    expires_at: datetime | None,
+) -> None:
+    await connection.execute(
+        insert(access_token).values(
+            token_hash=hashed,
+            user_type=int(user_type),
+            user_id=user_id,
+            created_at=now,
+            expires_at=expires_at,
+            revoked=False,
+        )
+    )
+
+
+async def find_token_owner(
+    connection: AsyncConnection, hashed: str, now: datetime
+) -> RowMapping | None:
+    """The owner of a live token, by its unique hash, in one query: user_type, user_id,
+    resources (integrations only). None when the token is unknown, expired or revoked, or
+    its owner is inactive."""
+    query = (
+        select(access_token.c.user_type, access_token.c.user_id, integration.c.resources)
+        .select_from(
+            access_token.outerjoin(
+                admin_user,
+                and_(
+                    access_token.c.user_type == int(UserType.ADMIN),
+                    admin_user.c.id == access_token.c.user_id,
+                ),
+            ).outerjoin(
+                integration,
+                and_(
+                    access_token.c.user_type == int(UserType.INTEGRATION),
+                    integration.c.id == access_token.c.user_id,
+                ),
+            )
+        )
+        .where(
+            access_token.c.token_hash == hashed,
+            not_(access_token.c.revoked),
+            or_(access_token.c.expires_at.is_(None), access_token.c.expires_at > now),
+            # Each join matches only tokens of its user type, so one of these is null.
+            or_(admin_user.c.is_active, integration.c.is_active),
+        )
+    )
+    return (await connection.execute(query)).mappings().first()

@@ -1,0 +1,109 @@
+"""Real bulkops servers for tests: `bulkops serve` in a subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    database_url: str
+    admin_username: str
+    admin_password: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _token: str | None = field(default=None, repr=False)
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def admin_token(self) -> str:
+        """A token of the configured admin user (fetched once through the API)."""
+        if self._token is None:
+            with self.client() as client:
+                response = client.post(
+                    "/rest/V1/integration/admin/token",
+                    json={"username": self.admin_username, "password": self.admin_password},
+                )
+                response.raise_for_status()
+                self._token = response.json()
+        return self._token
+
+    def admin_client(self) -> httpx.Client:
+        return self.client(headers={"Authorization": f"Bearer {self.admin_token()}"})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(workdir: Path, **env: str) -> RunningServer:
+    """Start `bulkops serve` with a fresh SQLite database in `workdir`; BULKOPS_* overrides
+    come as keyword arguments (`DATABASE_URL="..."`)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    settings = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bulkops.sqlite3'}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "ADMIN_USERNAME": "admin",
+        "ADMIN_PASSWORD": "Admin123-test",
+    } | env
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
+    process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bulkops", "serve"],
+            env=process_env,
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(
+        base_url=f"http://127.0.0.1:{port}",
+        database_url=settings["DATABASE_URL"],
+        admin_username=settings["ADMIN_USERNAME"],
+        admin_password=settings["ADMIN_PASSWORD"],
+        process=process,
+        log_path=log_path,
+    )
+    _wait_until_ready(server)
+    return server
+
+
+def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"bulkops serve exited early:\n{server.log()}")
+        try:
+            httpx.get(f"{server.base_url}/rest/V1/store/websites", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"bulkops serve did not answer within {timeout} s:\n{server.log()}")

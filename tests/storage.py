@@ -1,0 +1,28 @@
+"""Putting operations in a store through the store's own Python API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from bulkops.store.bulks import NewBulk, insert_bulk
+from bulkops.store.database import Database
+
+
+async def insert_bulks_async(database: Database, bulks: Iterable[NewBulk]) -> None:
+    async with database.write() as connection:
+        for new_bulk in bulks:
+            await insert_bulk(connection, new_bulk)
+
+
+def insert_bulks(database_url: str, bulks: Iterable[NewBulk]) -> None:
+    """For tests that talk to a running server: write into its database, then let go."""
+
+    async def run() -> None:
+        database = Database(database_url)
+        try:
+            await insert_bulks_async(database, bulks)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())

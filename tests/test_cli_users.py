@@ -1,0 +1,198 @@
+"""`bulkops admin ...` and `bulkops integration ...` on a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from bulkops.auth.context import ALL_RESOURCES, BULK_OPERATIONS, STORES, UserContext
+from bulkops.auth.service import AuthService
+from bulkops.cli import app
+from bulkops.errors import AuthenticationError
+from bulkops.settings import Settings
+from bulkops.status import UserType
+from bulkops.store.database import Database
+
+T = TypeVar("T")
+TOKEN_LINE = re.compile(r"[a-z0-9]{32}\n")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bulkops.sqlite3'}"
+
+
+@pytest.fixture
+def bulkops(database_url: str) -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(
+            app, list(args), input=input, env={"BULKOPS_DATABASE_URL": database_url}
+        )
+
+    return invoke
+
+
+def with_auth(database_url: str, action: Callable[[AuthService], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = Database(database_url)
+        try:
+            return await action(AuthService(database, Settings(database_url=database_url)))
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def can_sign_in(database_url: str, username: str, password: str) -> bool:
+    try:
+        with_auth(database_url, lambda auth: auth.issue_admin_token(username, password))
+    except AuthenticationError:
+        return False
+    return True
+
+
+def bearer(database_url: str, token: str) -> UserContext | None:
+    return with_auth(database_url, lambda auth: auth.resolve_bearer(token))
+
+
+def test_admin_create_on_a_fresh_database(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    result = bulkops("admin", "create", "alice", "--password", "Alice1234")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == 'created admin user "alice"\n'
+    assert can_sign_in(database_url, "alice", "Alice1234")
+    assert not can_sign_in(database_url, "alice", "Alice12345")
+
+
+def test_admin_create_prompts_for_the_password_twice(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    result = bulkops("admin", "create", "bob", input="Bob12345\nBob12345\n")
+    assert result.exit_code == 0, result.output
+    assert "Bob12345" not in result.output
+    assert can_sign_in(database_url, "bob", "Bob12345")
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("abc123", "Your password must be at least 7 characters."),
+        ("abcdefgh", "Your password must include both numeric and alphabetic characters."),
+        ("12345678", "Your password must include both numeric and alphabetic characters."),
+    ],
+)
+def test_admin_create_refuses_weak_passwords(
+    bulkops: Callable[..., Result], database_url: str, password: str, message: str
+) -> None:
+    result = bulkops("admin", "create", "carol", "--password", password)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message}\n"
+    assert not can_sign_in(database_url, "carol", password)
+    # Nothing was created: the name is still free.
+    assert bulkops("admin", "create", "carol", "--password", "Carol1234").exit_code == 0
+
+
+def test_admin_create_refuses_a_taken_username(bulkops: Callable[..., Result]) -> None:
+    assert bulkops("admin", "create", "dave", "--password", "Dave1234").exit_code == 0
+    result = bulkops("admin", "create", "dave", "--password", "Other1234")
+    assert result.exit_code == 1
+    assert result.stderr == 'error: An admin user named "dave" already exists.\n'
+
+
+def test_admin_create_refuses_bad_usernames(bulkops: Callable[..., Result]) -> None:
+    assert bulkops("admin", "create", " ", "--password", "Blank1234").exit_code == 1
+    result = bulkops("admin", "create", "x" * 41, "--password", "Long12345")
+    assert result.exit_code == 1
+    assert "at most 40 characters" in result.stderr
+
+
+def test_admin_passwd_replaces_the_password(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    assert bulkops("admin", "create", "erin", "--password", "Before123").exit_code == 0
+    result = bulkops("admin", "passwd", "erin", "--password", "After1234")
+    assert result.exit_code == 0, result.output
+    assert not can_sign_in(database_url, "erin", "Before123")
+    assert can_sign_in(database_url, "erin", "After1234")
+
+
+def test_admin_passwd_unlocks_a_locked_user(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    assert bulkops("admin", "create", "frank", "--password", "Frank1234").exit_code == 0
+    for _ in range(6):
+        assert not can_sign_in(database_url, "frank", "Wrong1234")
+    assert not can_sign_in(database_url, "frank", "Frank1234")
+    assert bulkops("admin", "passwd", "frank", "--password", "Frank5678").exit_code == 0
+    assert can_sign_in(database_url, "frank", "Frank5678")
+
+
+def test_admin_passwd_of_an_unknown_user_fails(bulkops: Callable[..., Result]) -> None:
+    result = bulkops("admin", "passwd", "nobody", "--password", "Nobody123")
+    assert result.exit_code == 1
+    assert result.stderr == 'error: There is no admin user named "nobody".\n'
+
+
+def test_admin_passwd_refuses_weak_passwords(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    assert bulkops("admin", "create", "gina", "--password", "Gina12345").exit_code == 0
+    assert bulkops("admin", "passwd", "gina", "--password", "weakweak").exit_code == 1
+    assert can_sign_in(database_url, "gina", "Gina12345")
+
+
+def test_integration_create_prints_only_a_token_with_every_resource(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    result = bulkops("integration", "create", "erp")
+    assert result.exit_code == 0, result.output
+    assert TOKEN_LINE.fullmatch(result.stdout)
+    context = bearer(database_url, result.stdout.strip())
+    assert context is not None
+    assert context.user_type == UserType.INTEGRATION
+    assert context.resources == frozenset({ALL_RESOURCES})
+
+
+def test_integration_create_with_resources(
+    bulkops: Callable[..., Result], database_url: str
+) -> None:
+    result = bulkops("integration", "create", "reader", "--resource", BULK_OPERATIONS, "-r", STORES)
+    assert result.exit_code == 0, result.output
+    context = bearer(database_url, result.stdout.strip())
+    assert context is not None
+    assert context.resources == frozenset({BULK_OPERATIONS, STORES})
+    assert context.is_allowed(STORES)
+    assert not context.is_allowed("Magento_Customer::manage")
+
+
+def test_integrations_get_their_own_ids(bulkops: Callable[..., Result], database_url: str) -> None:
+    first = bearer(database_url, bulkops("integration", "create", "one").stdout.strip())
+    second = bearer(database_url, bulkops("integration", "create", "two").stdout.strip())
+    assert first is not None and second is not None
+    assert first.user_id != second.user_id
+
+
+def test_integration_create_refuses_a_taken_name(bulkops: Callable[..., Result]) -> None:
+    assert bulkops("integration", "create", "pim").exit_code == 0
+    result = bulkops("integration", "create", "pim")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == 'error: An integration named "pim" already exists.\n'
+
+
+def test_integration_create_refuses_what_is_not_a_resource_id(
+    bulkops: Callable[..., Result],
+) -> None:
+    result = bulkops("integration", "create", "oms", "--resource", "all")
+    assert result.exit_code == 1
+    assert '"all" is not an ACL resource id' in result.stderr

@@ -1,0 +1,319 @@
+"""GET /V1/bulk on a real server: paths, paging, streaming, errors, no 500 whatever is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bulkops.status import OperationStatus, UserType
+from bulkops.store.bulks import NewBulk, NewOperation
+from tests.servers import RunningServer
+from tests.storage import insert_bulks
+
+TOPIC = "async.V1.products.POST"
+BULK_A = "aaaaaaaa-0000-4000-8000-000000000001"
+BULK_B = "bbbbbbbb-0000-4000-8000-000000000002"
+
+
+def _bulk(uuid: str, start: datetime, statuses: list[OperationStatus]) -> NewBulk:
+    return NewBulk(
+        uuid=uuid,
+        description=f"Topic {TOPIC}",
+        user_id=1,
+        user_type=int(UserType.ADMIN),
+        start_time=start,
+        operations=[
+            NewOperation(
+                operation_key=key,
+                topic_name=TOPIC,
+                serialized_data=f'{{"sku":"sku-{key}"}}',
+                status=status,
+                result_message=None if status == OperationStatus.OPEN else f"message {key}",
+                error_code=None
+                if status in (OperationStatus.OPEN, OperationStatus.COMPLETE)
+                else 0,
+            )
+            for key, status in enumerate(statuses)
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def searchable(server: RunningServer) -> Iterator[httpx.Client]:
+    """The session server with two known bulks (25 and 5 operations), and an admin client."""
+    start = datetime(2024, 3, 1, 10, 15, 2)
+    insert_bulks(
+        server.database_url,
+        [
+            _bulk(
+                BULK_A,
+                start,
+                [OperationStatus.COMPLETE] * 20 + [OperationStatus.NOT_RETRIABLY_FAILED] * 5,
+            ),
+            _bulk(
+                BULK_B,
+                start + timedelta(days=1),
+                [OperationStatus.OPEN] * 3 + [OperationStatus.REJECTED] * 2,
+            ),
+        ],
+    )
+    with server.admin_client() as client:
+        yield client
+
+
+def eq_filter(field: str, value: str, group: int = 0, index: int = 0) -> str:
+    prefix = f"searchCriteria[filter_groups][{group}][filters][{index}]"
+    return f"{prefix}[field]={field}&{prefix}[value]={value}&{prefix}[condition_type]=eq"
+
+
+def bulk_a(client: httpx.Client, extra: str = "") -> httpx.Response:
+    return client.get(f"/rest/V1/bulk?{eq_filter('bulk_uuid', BULK_A)}{extra}")
+
+
+def test_paging_clamps_and_echoes_what_was_sent(searchable: httpx.Client) -> None:
+    first = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=1").json()
+    assert first["total_count"] == 25
+    assert len(first["items"]) == 10
+    assert first["search_criteria"]["page_size"] == 10
+    assert first["search_criteria"]["current_page"] == 1
+    last = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=3").json()
+    past_end = bulk_a(
+        searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=99"
+    ).json()
+    assert len(last["items"]) == 5
+    # Past the end is the last page again (Magento's rule); the echo keeps the page asked for.
+    assert past_end["items"] == last["items"]
+    assert past_end["search_criteria"]["current_page"] == 99
+    below = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=-4").json()
+    assert below["items"] == first["items"]
+
+
+def test_default_order_is_id_ascending_and_sorts_apply(searchable: httpx.Client) -> None:
+    items = bulk_a(searchable).json()["items"]
+    ids = [item["id"] for item in items]
+    assert ids == sorted(ids) and len(ids) == 25
+    by_status = bulk_a(
+        searchable,
+        "&searchCriteria[sortOrders][0][field]=status&searchCriteria[sortOrders][0][direction]=desc",
+    ).json()
+    statuses = [item["status"] for item in by_status["items"]]
+    assert statuses == [3] * 5 + [1] * 20
+    assert by_status["search_criteria"]["sort_orders"] == [{"field": "status", "direction": "DESC"}]
+
+
+def test_search_answer_has_exactly_three_keys_and_magento_item_shape(
+    searchable: httpx.Client,
+) -> None:
+    response = bulk_a(searchable, "&searchCriteria[pageSize]=1")
+    body = response.json()
+    assert list(body) == ["items", "search_criteria", "total_count"]
+    assert list(body["items"][0]) == [
+        "extension_attributes", "id", "bulk_uuid", "topic_name", "serialized_data",
+        "result_serialized_data", "status", "result_message", "error_code",
+    ]  # fmt: skip
+    assert body["items"][0]["extension_attributes"] == {"start_time": "2024-03-01 10:15:02"}
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_or_inside_a_group_and_across_groups(searchable: httpx.Client) -> None:
+    either = (
+        f"{eq_filter('status', '4', 0, 0)}&{eq_filter('status', '5', 0, 1)}"
+        f"&{eq_filter('bulk_uuid', BULK_B, 1, 0)}"
+    )
+    body = searchable.get(f"/rest/V1/bulk?{either}").json()
+    assert body["total_count"] == 5
+    assert {item["status"] for item in body["items"]} == {4, 5}
+
+
+def test_start_time_range_and_bulk_fields(searchable: httpx.Client) -> None:
+    query = (
+        "searchCriteria[filter_groups][0][filters][0][field]=start_time"
+        "&searchCriteria[filter_groups][0][filters][0][value]=2024-03-02"
+        "&searchCriteria[filter_groups][0][filters][0][condition_type]=gteq"
+        f"&{eq_filter('user_type', '2', 1)}"
+        f"&{eq_filter('bulk_uuid', BULK_B, 2)}"
+    )
+    body = searchable.get(f"/rest/V1/bulk?{query}").json()
+    assert body["total_count"] == 5
+    assert {item["extension_attributes"]["start_time"] for item in body["items"]} == {
+        "2024-03-02 10:15:02"
+    }
+
+
+def test_no_page_size_streams_every_match(searchable: httpx.Client) -> None:
+    body = bulk_a(searchable).json()
+    assert body["total_count"] == len(body["items"]) == 25
+    assert body["search_criteria"] == {
+        "filter_groups": [
+            {"filters": [{"field": "bulk_uuid", "value": BULK_A, "condition_type": "eq"}]}
+        ]
+    }
+
+
+def test_empty_result_is_well_formed(searchable: httpx.Client) -> None:
+    for extra in ("", "&searchCriteria[pageSize]=5"):
+        body = searchable.get(f"/rest/V1/bulk?{eq_filter('bulk_uuid', 'nope')}{extra}").json()
+        assert body["items"] == [] and body["total_count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("", 400, '"%fieldName" is required. Enter and try again.'),
+        ("searchCriteria[pageSize]=abc", 400, 'Error occurred during "pageSize" processing.'),
+        (eq_filter("nope", "1"), 400, 'Field "%field" is not a searchable field.'),
+        (
+            "searchCriteria[filter_groups][0][filters][0][field]=status"
+            "&searchCriteria[filter_groups][0][filters][0][value]=1"
+            "&searchCriteria[filter_groups][0][filters][0][condition_type]=bogus",
+            400,
+            'Condition type "%condition_type" is not supported.',
+        ),
+        (
+            "searchCriteria[sortOrders][0][field]=id&searchCriteria[sortOrders][0][direction]=UP",
+            400,
+            "The sort order has to be specified as %1 for ascending order",
+        ),
+        ("searchCriteria[foo]=1", 400, '"%fieldName" is not supported.'),
+        (eq_filter("status", "three"), 400, 'Error occurred during "status" processing.'),
+    ],
+)
+def test_bad_criteria_are_magento_400s(
+    searchable: httpx.Client, query: str, status: int, message: str
+) -> None:
+    response = searchable.get(f"/rest/V1/bulk?{query}")
+    assert response.status_code == status, response.text
+    assert response.json()["message"].startswith(message)
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_paths_without_redirects(server: RunningServer, searchable: httpx.Client) -> None:
+    query = f"?{eq_filter('bulk_uuid', BULK_B)}"
+    for path in ("/rest/V1/bulk", "/rest/V1/bulk/", "/rest/default/V1/bulk/", "/rest/all/V1/bulk"):
+        response = searchable.get(path + query, follow_redirects=False)
+        assert response.status_code == 200, path
+        assert response.json()["total_count"] == 5
+    for path in ("/rest/nostore/V1/bulk", "/rest/V1/nothing", "/V1/bulk", "/rest/V2/bulk"):
+        response = searchable.get(path + query, follow_redirects=False)
+        assert response.status_code == 404, path
+        assert response.json() == {"message": "Request does not match any route."}
+    post = searchable.post(f"/rest/V1/bulk{query}")
+    assert post.status_code == 404
+
+
+def test_search_needs_the_bulk_acl_resource(server: RunningServer) -> None:
+    with server.client() as anonymous:
+        response = anonymous.get("/rest/V1/bulk?searchCriteria=")
+    assert response.status_code == 401
+    assert response.json() == {
+        "message": "The consumer isn't authorized to access %resources.",
+        "parameters": {"resources": "Magento_Logging::system_magento_logging_bulk_operations"},
+    }
+
+
+def test_get_requests_with_a_json_content_type_and_no_body(searchable: httpx.Client) -> None:
+    response = searchable.get(
+        f"/rest/V1/bulk?{eq_filter('bulk_uuid', BULK_B)}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+
+
+def test_bulk_status_endpoints(searchable: httpx.Client) -> None:
+    short = searchable.get(f"/rest/V1/bulk/{BULK_B}/status")
+    assert short.status_code == 200
+    body = short.json()
+    assert list(body) == [
+        "operations_list", "user_type", "bulk_id", "description", "start_time", "user_id",
+        "operation_count",
+    ]  # fmt: skip
+    assert body["bulk_id"] == BULK_B and body["operation_count"] == 5 and body["user_type"] == 2
+    assert body["start_time"] == "2024-03-02 10:15:02"
+    assert [list(item) for item in body["operations_list"]] == [
+        ["id", "status", "result_message", "error_code"]
+    ] * 5
+    detailed = searchable.get(f"/rest/V1/bulk/{BULK_B}/detailed-status/").json()
+    assert [item["status"] for item in detailed["operations_list"]] == [4, 4, 4, 5, 5]
+    assert list(detailed["operations_list"][0]) == [
+        "id", "bulk_uuid", "topic_name", "serialized_data", "result_serialized_data", "status",
+        "result_message", "error_code",
+    ]  # fmt: skip
+    counts = {
+        status: searchable.get(f"/rest/V1/bulk/{BULK_B}/operation-status/{status}").json()
+        for status in range(1, 6)
+    }
+    assert counts == {1: 0, 2: 0, 3: 0, 4: 3, 5: 2}
+
+
+def test_bulk_status_errors(searchable: httpx.Client) -> None:
+    missing = searchable.get("/rest/V1/bulk/nope/status")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "message": "Bulk uuid %bulkUuid not exist",
+        "parameters": {"bulkUuid": "nope"},
+    }
+    assert searchable.get("/rest/V1/bulk/nope/detailed-status").status_code == 404
+    unknown = searchable.get("/rest/V1/bulk/nope/operation-status/4")
+    assert unknown.status_code == 200 and unknown.json() == 0
+    bad = searchable.get(f"/rest/V1/bulk/{BULK_B}/operation-status/abc")
+    assert bad.status_code == 400
+    assert 'The "int" type was expected' in bad.json()["message"]
+
+
+# Pieces of query strings, plausible and not, for the fuzz test below.
+_KEYS = st.sampled_from(
+    [
+        "searchCriteria", "search_criteria", "searchCriteria[filter_groups]",
+        "searchCriteria[filterGroups][0][filters][0][field]",
+        "searchCriteria[filter_groups][0][filters][0][value]",
+        "searchCriteria[filter_groups][0][filters][0][condition_type]",
+        "searchCriteria[filter_groups][1][filters][][value]",
+        "searchCriteria[sortOrders][0][field]",
+        "searchCriteria[sortOrders][0][direction]", "searchCriteria[pageSize]",
+        "searchCriteria[currentPage]", "searchCriteria[page_size][x]", "searchCriteria[[",
+        "searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D", "a[b]]c",
+    ]
+)  # fmt: skip
+_VALUES = st.sampled_from(
+    [
+        "status", "start_time", "id", "bulk_uuid", "eq", "in", "like", "regexp", "finset", "3",
+        "-1", "0", "99999999999999999999", "2024-03-01", "ASC", "desc", "%", "%25", "\\", "(",
+        "[", "%00", "%FF", "1,2, 3", "", "é",
+    ]
+) | st.text(max_size=8)  # fmt: skip
+_pairs = st.lists(st.tuples(_KEYS | st.text(max_size=10), _VALUES), max_size=8)
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(searchable: httpx.Client) -> httpx.Client:
+    return searchable
+
+
+@settings(
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(pairs=_pairs)
+def test_no_query_string_produces_a_server_error(fuzz_client: httpx.Client, pairs: Any) -> None:
+    query = "&".join(f"{key}={value}" for key, value in pairs)
+    response = fuzz_client.get("/rest/V1/bulk", params=httpx.QueryParams(query))
+    # As typed, brackets and stray percent signs included; only what a URL cannot hold escaped.
+    raw_query = "".join(
+        quote(char) if not char.isprintable() or char in "# " else char for char in query
+    )
+    raw = fuzz_client.get(f"/rest/V1/bulk?{raw_query}")
+    for answer in (response, raw):
+        assert answer.status_code in (200, 400), (query, answer.text)
+        body = answer.json()
+        if answer.status_code == 400:
+            assert isinstance(body["message"], str)
+        else:
+            assert list(body) == ["items", "search_criteria", "total_count"]
