@@ -233,7 +233,7 @@ def _search_criteria(sent: dict[str, Any], limits: PageLimits) -> SearchCriteria
             case "pageSize":
                 page_size = _page_size(key, value)
             case "currentPage":
-                current_page = _integer(key, _scalar(key, value, "int"))
+                current_page = parse_integer(key, _scalar(key, value, "int"))
     return SearchCriteria(
         filter_groups=groups,
         sort_orders=sort_orders,
@@ -320,13 +320,13 @@ def _operand(
 
 def _typed(field: str, kind: FieldKind, text: str) -> Scalar:
     if kind is FieldKind.INTEGER:
-        return _integer(field, text)
+        return parse_integer(field, text)
     if kind is FieldKind.DATETIME:
         return _datetime(field, text)
     return text
 
 
-def _integer(name: str, text: str) -> int:
+def parse_integer(name: str, text: str) -> int:
     """Optional sign and digits within signed 64 bits, surrounding spaces ignored."""
     match = _INTEGER.fullmatch(text.strip(_SPACES))
     if match:
@@ -355,7 +355,7 @@ def _datetime(field: str, text: str) -> datetime:
 
 
 def _utc_offset(sign: str | None, hours: str | None, minutes: str | None) -> timedelta:
-    if not sign or hours is None:
+    if sign is None or hours is None:
         return timedelta(0)
     if int(hours) > 23 or int(minutes or 0) > 59:
         raise ValueError("UTC offset out of range")
@@ -406,7 +406,7 @@ def _sort_order(sent: dict[str, Any]) -> SortOrder:
 
 def _page_size(key: str, value: Any) -> int:
     text = _scalar(key, value, "int")
-    page_size = _integer(key, text)
+    page_size = parse_integer(key, text)
     if not 0 <= page_size <= MAX_PAGE_SIZE:
         raise InputError(
             'Invalid value of "%value" provided for the %fieldName field. '
@@ -421,6 +421,7 @@ def _limited_page_size(page_size: int | None, limits: PageLimits) -> int | None:
     if not limits.enabled:
         return page_size
     if not page_size:
+        # The server's own default is not held against the client's maximum.
         return limits.default_page_size
     if page_size > limits.maximum_page_size:
         raise InputError(
@@ -444,11 +445,12 @@ def _properties(
 ) -> Iterator[tuple[str, str, Any]]:
     """(property, key as sent, value) for every key in order; an unknown key is a 400."""
     by_name = {prop.lower(): prop for prop in properties}
-    for key, value in sent.items():
-        prop = by_name.get(_ascii_lower(str(key).replace("_", "")))
+    for raw_key, value in sent.items():
+        key = str(raw_key)
+        prop = by_name.get(_ascii_lower(key.replace("_", "")))
         if prop is None:
-            raise InputError.not_supported(str(key))
-        yield prop, str(key), value
+            raise InputError.not_supported(key)
+        yield prop, key, value
 
 
 def _object(name: str, value: Any, type_name: str) -> dict[str, Any]:

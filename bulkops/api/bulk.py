@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -14,8 +13,8 @@ from bulkops.api.auth import require
 from bulkops.api.representations import OperationView, bulk_status
 from bulkops.api.responses import JSON_MEDIA_TYPE, JSONResponse
 from bulkops.auth.context import BULK_OPERATIONS
-from bulkops.criteria import SearchCriteria, parse_search_criteria
-from bulkops.errors import InputError, NotFoundError
+from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
+from bulkops.errors import NotFoundError
 from bulkops.querystring import parse_query_string
 from bulkops.store import bulks, search
 from bulkops.store.database import Database
@@ -111,24 +110,10 @@ async def bulk_detailed_status(request: Request) -> Response:
 
 async def operation_count_by_status(request: Request) -> Response:
     await require(request, BULK_OPERATIONS)
-    raw_status = request.path_params["status"]
-    status = _path_int(raw_status)
+    status = parse_integer("status", request.path_params["status"])
     async with request.app.state.database.read() as connection:
         count = await bulks.count_operations(connection, request.path_params["bulk_uuid"], status)
     return JSONResponse(count)
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def _path_int(value: str) -> int:
-    stripped = value.strip()
-    if not _INTEGER.fullmatch(stripped) or abs(int(stripped)) >= 2**63:
-        raise InputError(
-            f'The "{value}" value\'s type is invalid. The "int" type was expected. '
-            "Verify and try again."
-        )
-    return int(stripped)
 
 
 routes = [

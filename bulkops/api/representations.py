@@ -33,9 +33,8 @@ class OperationView:
         }
 
     def searched(self, row: Row[Any]) -> dict[str, Any]:
-        return {"extension_attributes": {"start_time": timestamp(row.start_time)}} | self.detailed(
-            row
-        )
+        # The search selects start_time as text already.
+        return {"extension_attributes": {"start_time": row.start_time}} | self.detailed(row)
 
     def summary(self, row: Row[Any]) -> dict[str, Any]:
         return {

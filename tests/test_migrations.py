@@ -1,0 +1,44 @@
+"""Migrations build exactly the schema the code declares, and can be undone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from bulkops.store.database import Database
+from bulkops.store.migrate import alembic_config, upgrade
+from bulkops.store.tables import metadata
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, metadata)
+
+
+async def test_upgrade_matches_the_tables_and_downgrade_removes_them(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
+    try:
+        await upgrade(database)
+        await upgrade(database)  # a second run is a no-op
+        async with database.write() as connection:
+            assert await connection.run_sync(_differences) == []
+            indexes = await connection.run_sync(
+                lambda sync: {ix["name"] for ix in inspect(sync).get_indexes("bulkops_operation")}
+            )
+        assert {
+            "ix_bulkops_operation_status_id",
+            "ix_bulkops_operation_topic_name_status_id",
+            "ix_bulkops_operation_start_time_id",
+            "ix_bulkops_operation_bulk_uuid_operation_key",
+        } <= indexes
+
+        async with database.write() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert tables == ["alembic_version"]
+    finally:
+        await database.dispose()
