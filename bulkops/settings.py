@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -56,6 +57,37 @@ class Settings(BaseSettings):
     operation_id: Literal["id", "operation_key"] = "id"
     """What an operation's `id` is in responses: its global id, or (Magento 2.4) its index
     in the request, for clients that match `request_items[].id` with `operations_list[].id`."""
+
+    topic_style: Literal["service", "route"] = "service"
+    """Topic names from the service contract (Magento 2.3.1+) or from the route (2.3.0)."""
+    handler_modules: list[str] = Field(default_factory=list)
+    """Python modules to import at start; they register handlers on `bulkops.handlers.registry`."""
+    upstreams_file: Path | None = None
+    """A TOML file of HTTP upstream routes (see docs/handlers.md)."""
+    demo_customers: bool = True
+    """The demo `POST /V1/customers` handler that reproduces the documentation's example."""
+
+    max_request_items: int = 5000
+    """Items one bulk request may carry."""
+    max_request_bytes: int = 64 * 1024 * 1024
+    """Largest request body accepted."""
+
+    worker_concurrency: int = 4
+    """Operations one worker process handles at once."""
+    worker_batch_size: int = 50
+    """Messages a worker leases at a time."""
+    worker_poll_seconds: float = 0.2
+    """How long an idle worker waits before looking for messages again."""
+    lease_seconds: float = 300.0
+    """How long a leased message stays invisible; a dead worker's messages return after it."""
+    retry_backoff_seconds: float = 2.0
+    """First delay before a retriable failure is delivered again; it doubles each attempt."""
+    open_operation_timeout_hours: float = 12.0
+    """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
+    bulk_lifetime_days: float = 60.0
+    """Bulks older than this are deleted with their operations."""
+    maintenance_interval_seconds: float = 60.0
+    """How often a worker runs the cleanup and marks operations open too long."""
 
     base_url: str = ""
     """Public base URL reported by storeConfigs; derived from the request when empty."""

@@ -15,15 +15,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bulkops.api import bulk, stores, token
+from bulkops.api import bulk, retry, stores, submission, token
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import JSONResponse, error_response
 from bulkops.auth.service import AuthService
 from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
+from bulkops.handlers.loading import load_routes
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
+from bulkops.worker import Worker
 
 log = logging.getLogger("bulkops.api")
 
@@ -56,7 +58,8 @@ async def _internal_error(_request: Request, error: Exception) -> Response:
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, run_worker: bool = True) -> Starlette:
+    """The app; with `run_worker` it also processes operations, in the same process."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -67,14 +70,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.database = database
         app.state.auth = AuthService(database, settings)
         app.state.operation_view = OperationView(settings.operation_id)
+        app.state.routes = load_routes(settings, database)
         await app.state.auth.bootstrap_admin()
+        worker = Worker.from_settings(settings, database, app.state.routes) if run_worker else None
+        if worker is not None:
+            await worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await database.dispose()
 
     app = Starlette(
-        routes=[*bulk.routes, *stores.routes, *token.routes],
+        routes=[*bulk.routes, *retry.routes, *stores.routes, *token.routes, *submission.routes],
         middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],
         exception_handlers={
             WebapiError: _webapi_error,

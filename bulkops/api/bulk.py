@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bulkops.api.auth import require
 from bulkops.api.representations import OperationView, bulk_status
@@ -42,7 +45,7 @@ async def search_operations(request: Request) -> Response:
 class _ClosingStreamingResponse(StreamingResponse):
     """Closes its body generator (and so the database cursor) even if the client leaves."""
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -82,7 +85,7 @@ async def _search_body(
         yield b"]," + orjson.dumps(tail)[1:]
 
 
-async def _bulk_or_404(request: Request, connection) -> dict:  # type: ignore[no-untyped-def]
+async def _bulk_or_404(request: Request, connection: AsyncConnection) -> RowMapping:
     uuid = request.path_params["bulk_uuid"]
     found = await bulks.find_bulk(connection, uuid)
     if found is None:
@@ -90,22 +93,20 @@ async def _bulk_or_404(request: Request, connection) -> dict:  # type: ignore[no
     return found
 
 
-async def bulk_short_status(request: Request) -> Response:
-    await require(request, BULK_OPERATIONS)
-    state = request.app.state
-    async with state.database.read() as connection:
-        found = await _bulk_or_404(request, connection)
-        rows = await bulks.bulk_operations(connection, found["uuid"])
-    return JSONResponse(bulk_status(found, [state.operation_view.summary(row) for row in rows]))
+def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
+    """A status endpoint listing every operation of the bulk in the view's `shape`
+    (`summary` for /status, `detailed` for /detailed-status)."""
 
+    async def endpoint(request: Request) -> Response:
+        await require(request, BULK_OPERATIONS)
+        state = request.app.state
+        render = getattr(state.operation_view, shape)
+        async with state.database.read() as connection:
+            found = await _bulk_or_404(request, connection)
+            rows = await bulks.bulk_operations(connection, found["uuid"])
+        return JSONResponse(bulk_status(found, [render(row) for row in rows]))
 
-async def bulk_detailed_status(request: Request) -> Response:
-    await require(request, BULK_OPERATIONS)
-    state = request.app.state
-    async with state.database.read() as connection:
-        found = await _bulk_or_404(request, connection)
-        rows = await bulks.bulk_operations(connection, found["uuid"])
-    return JSONResponse(bulk_status(found, [state.operation_view.detailed(row) for row in rows]))
+    return endpoint
 
 
 async def operation_count_by_status(request: Request) -> Response:
@@ -118,8 +119,8 @@ async def operation_count_by_status(request: Request) -> Response:
 
 routes = [
     Route("/V1/bulk", search_operations, methods=["GET"]),
-    Route("/V1/bulk/{bulk_uuid}/status", bulk_short_status, methods=["GET"]),
-    Route("/V1/bulk/{bulk_uuid}/detailed-status", bulk_detailed_status, methods=["GET"]),
+    Route("/V1/bulk/{bulk_uuid}/status", _bulk_status("summary"), methods=["GET"]),
+    Route("/V1/bulk/{bulk_uuid}/detailed-status", _bulk_status("detailed"), methods=["GET"]),
     Route(
         "/V1/bulk/{bulk_uuid}/operation-status/{status}",
         operation_count_by_status,

@@ -7,7 +7,7 @@ import asyncio
 import typer
 import uvicorn
 
-from bulkops.cli import users
+from bulkops.cli import users, worker
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -23,13 +23,16 @@ app.add_typer(users.integration_app, name="integration")
 def serve(
     host: str = typer.Option(None, help="Interface to listen on [default: BULKOPS_HOST]"),
     port: int = typer.Option(None, help="Port to listen on [default: BULKOPS_PORT]"),
+    run_worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="Process operations in this process too"
+    ),
 ) -> None:
-    """Run the HTTP API (migrating the database first)."""
+    """Run the HTTP API (migrating the database first), with a worker unless --no-worker."""
     from bulkops.api.app import create_app
 
     settings = Settings()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_worker=run_worker),
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
@@ -50,3 +53,8 @@ def migrate() -> None:
 
     asyncio.run(run())
     typer.echo("database is up to date")
+
+
+app.command()(worker.worker)
+app.command()(worker.retry)
+app.command()(worker.cleanup)

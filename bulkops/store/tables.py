@@ -4,6 +4,7 @@ table names are our own so the store can share a database with a Magento install
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -103,4 +104,37 @@ access_token = Table(
     Column("expires_at", Timestamp, nullable=True),
     Column("revoked", Boolean, nullable=False),
     Index(None, "user_type", "user_id"),
+)
+
+# The `db` transport's messages: one per operation waiting to be processed. A worker leases a
+# message by moving `available_at` past the lease; a dead worker's lease simply runs out.
+queue_message = Table(
+    "bulkops_queue_message",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column(
+        "operation_id",
+        BigInteger,
+        ForeignKey("bulkops_operation.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("topic_name", exact_text(255), nullable=False),
+    Column("available_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", exact_text(64), nullable=True),
+    Index(None, "available_at", "id"),
+)
+
+# The demo `customers` handler's own customers.
+demo_customer = Table(
+    "bulkops_demo_customer",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("website_id", Integer, nullable=False),
+    Column("email", exact_text(255), nullable=False),
+    Column("firstname", exact_text(255), nullable=True),
+    Column("lastname", exact_text(255), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index(None, "website_id", "email", unique=True),
 )

@@ -1,0 +1,105 @@
+"""`bulkops worker`, `bulkops retry` and `bulkops cleanup`: processing operations, and the
+tools for them once processed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import typer
+
+from bulkops.settings import Settings
+from bulkops.store.database import Database
+from bulkops.store.lifecycle import (
+    DEFAULT_RETRY_STATUSES,
+    cleanup_bulks,
+    retry_operations,
+    utc_now,
+)
+from bulkops.store.migrate import upgrade
+from bulkops.worker import DEFAULT_GRACE_SECONDS
+from bulkops.worker.maintenance import bulk_lifetime
+from bulkops.worker.process import run_worker
+
+T = TypeVar("T")
+
+STATUS_OPTION = typer.Option(
+    [int(status) for status in DEFAULT_RETRY_STATUSES],
+    "--status",
+    "-s",
+    min=1,
+    max=5,
+    help="Retry the operations with this status; repeat for more",
+)
+ERROR_CODE_OPTION = typer.Option(
+    [], "--error-code", "-e", help="Only those with this error code; repeat for more [default: any]"
+)
+
+
+def _on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `action` on the configured database, migrated first."""
+
+    async def run() -> T:
+        database = Database(settings.database_url)
+        try:
+            await upgrade(database)
+            return await action(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def worker(
+    concurrency: int = typer.Option(
+        None, min=1, help="Operations handled at once [default: BULKOPS_WORKER_CONCURRENCY]"
+    ),
+    grace_seconds: float = typer.Option(
+        DEFAULT_GRACE_SECONDS,
+        min=0,
+        help="On SIGTERM or SIGINT, how long operations in progress may take to finish",
+    ),
+) -> None:
+    """Process queued operations, without serving HTTP, until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(Settings(), concurrency, grace_seconds))
+
+
+def retry(
+    bulk_uuid: str = typer.Argument(..., help="The bulk whose operations to retry"),
+    status: list[int] = STATUS_OPTION,
+    error_code: list[int] = ERROR_CODE_OPTION,
+) -> None:
+    """Queue a bulk's failed operations again (completed ones keep no payload to retry)."""
+
+    async def run(database: Database) -> int | None:
+        async with database.write() as connection:
+            return await retry_operations(
+                connection, bulk_uuid, utc_now(), status, error_code or None
+            )
+
+    count = _on_database(Settings(), run)
+    if count is None:
+        typer.echo(f"error: Bulk uuid {bulk_uuid} not exist", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"requeued {count} operations")
+
+
+def cleanup(
+    older_than_days: float = typer.Option(
+        None, min=0, help="Delete bulks older than this [default: BULKOPS_BULK_LIFETIME_DAYS]"
+    ),
+) -> None:
+    """Delete old bulks with their operations, a batch per transaction."""
+    settings = Settings()
+    lifetime = (
+        bulk_lifetime(settings) if older_than_days is None else timedelta(days=older_than_days)
+    )
+    if lifetime is None:
+        typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
+        return
+    cleaned = _on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
+    typer.echo(f"deleted {cleaned.bulks} bulks and {cleaned.operations} operations")

@@ -1,0 +1,72 @@
+"""The routes this service accepts asynchronously, by method and path, and by topic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+from bulkops.auth.context import ANONYMOUS
+from bulkops.handlers.base import AsyncRoute, Handler, TopicStyle, Validator
+
+
+class HandlerRegistry:
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], AsyncRoute] = {}
+
+    def add(self, route: AsyncRoute) -> AsyncRoute:
+        """Register a route; a later registration of the same method and path replaces it."""
+        self._routes[(route.method, route.path)] = route
+        return route
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        service: str,
+        resource: str = ANONYMOUS,
+        validate: Validator | None = None,
+        max_attempts: int = 1,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: `@registry.route("POST", "/V1/things", service="Vendor\\\\Api\\\\X::save")`
+        on an `async def handler(operation: OperationInput) -> result`."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(
+                AsyncRoute(
+                    method=method.upper(),
+                    path=path,
+                    service=service,
+                    handler=handler,
+                    resource=resource,
+                    validate=validate,
+                    max_attempts=max_attempts,
+                )
+            )
+            return handler
+
+        return register
+
+    def match(self, method: str, path: str, bulk: bool) -> tuple[AsyncRoute, dict[str, str]] | None:
+        for route in self._routes.values():
+            if route.method == method:
+                parameters = route.match(path, bulk)
+                if parameters is not None:
+                    return route, parameters
+        return None
+
+    def by_topic(self, topic_name: str, style: TopicStyle) -> AsyncRoute | None:
+        for route in self._routes.values():
+            if route.topic_name(style) == topic_name:
+                return route
+        return None
+
+    def routes(self) -> list[AsyncRoute]:
+        return list(self._routes.values())
+
+    def __repr__(self) -> str:
+        return f"HandlerRegistry({sorted(self._routes)!r})"
+
+
+registry = HandlerRegistry()
+"""The process-wide registry that handler modules add their routes to."""

@@ -1,0 +1,244 @@
+"""An operation's status over its life: started, finished, retried, marked failed when open
+too long, deleted with its bulk when old; and the bulk's status derived from them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bulkops.status import BulkStatus, OperationStatus
+from bulkops.store.database import Database
+from bulkops.store.queue import delete_messages_of_operations, enqueue_open_operations
+from bulkops.store.tables import bulk, operation
+
+UNKNOWN_ERROR = "Unknown Error"
+"""Magento's message for an operation that stayed open too long after it started."""
+
+DEFAULT_RETRY_STATUSES = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
+
+BATCH_SIZE = 1000
+"""Rows per transaction in the periodic jobs: each holds the write lock only briefly."""
+
+_OPEN = OperationStatus.OPEN
+
+
+def utc_now() -> datetime:
+    """UTC, naive, in whole seconds as the Timestamp columns store it."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+async def start_operations(
+    connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
+) -> Sequence[Row]:
+    """Stamp `started_at` on those of the operations that are still open, and answer them with
+    what a handler needs (their bulk's user included). Operations already final are left out:
+    they must not be processed again."""
+    await connection.execute(
+        update(operation)
+        .where(operation.c.id.in_(operation_ids), operation.c.status == _OPEN)
+        .values(started_at=now, updated_at=now)
+    )
+    query = (
+        select(
+            operation.c.id,
+            operation.c.bulk_uuid,
+            operation.c.operation_key,
+            operation.c.topic_name,
+            operation.c.serialized_data,
+            bulk.c.user_type,
+            bulk.c.user_id,
+        )
+        .join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
+        .where(operation.c.id.in_(operation_ids), operation.c.status == _OPEN)
+    )
+    return (await connection.execute(query)).all()
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An operation's final outcome."""
+
+    operation_id: int
+    status: OperationStatus
+    result_message: str
+    error_code: int | None = None
+    result_serialized_data: str | None = None
+
+
+async def record_results(
+    connection: AsyncConnection, results: Iterable[Result], now: datetime
+) -> None:
+    """Write final statuses, each only if its operation is still open: recording the same
+    result twice, or a late result after another, changes nothing. A completed operation
+    loses its payload (`serialized_data`), as in Magento; a failed one keeps it for retries."""
+    completed, failed = [], []
+    for result in results:
+        row = {
+            "operation_id": result.operation_id,
+            "new_status": int(result.status),
+            "new_message": result.result_message,
+            "new_error_code": result.error_code,
+            "new_result": result.result_serialized_data,
+        }
+        (completed if result.status == OperationStatus.COMPLETE else failed).append(row)
+    finish = (
+        update(operation)
+        .where(operation.c.id == bindparam("operation_id"), operation.c.status == _OPEN)
+        .values(
+            status=bindparam("new_status"),
+            result_message=bindparam("new_message"),
+            error_code=bindparam("new_error_code"),
+            result_serialized_data=bindparam("new_result"),
+            updated_at=now,
+        )
+    )
+    if completed:
+        await connection.execute(finish.values(serialized_data=None), completed)
+    if failed:
+        await connection.execute(finish, failed)
+
+
+async def retry_operations(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Collection[int] | None = None,
+) -> int | None:
+    """Reopen the bulk's operations with one of `statuses` (and, when given, one of
+    `error_codes`, as Magento's retryBulk) and queue them again; answers how many, or None
+    for an unknown bulk. Operations without a payload (completed ones) cannot be retried."""
+    if (
+        await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))
+    ).first() is None:
+        return None
+    conditions = [
+        operation.c.bulk_uuid == bulk_uuid,
+        operation.c.status.in_([int(status) for status in statuses]),
+        operation.c.serialized_data.is_not(None),
+    ]
+    if error_codes is not None:
+        conditions.append(operation.c.error_code.in_(list(error_codes)))
+    reopened = await connection.execute(
+        update(operation)
+        .where(*conditions)
+        .values(
+            status=_OPEN,
+            result_message=None,
+            error_code=None,
+            result_serialized_data=None,
+            started_at=None,
+            updated_at=now,
+        )
+    )
+    await enqueue_open_operations(connection, bulk_uuid, now)
+    return reopened.rowcount
+
+
+async def mark_incomplete_operations(
+    database: Database, now: datetime, timeout: timedelta, batch_size: int = BATCH_SIZE
+) -> int:
+    """Magento's `bulk_mark_incomplete_operations_as_failed`: operations started more than
+    `timeout` ago and still open become retriably failed, `Unknown Error`; their messages go,
+    so that no worker takes them up again. Never-started operations are left alone."""
+    cutoff = now - timeout
+    marked = 0
+    while True:
+        async with database.write() as connection:
+            ids = list(
+                (
+                    await connection.execute(
+                        select(operation.c.id)
+                        .where(operation.c.status == _OPEN, operation.c.started_at <= cutoff)
+                        .limit(batch_size)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return marked
+            await connection.execute(
+                update(operation)
+                .where(operation.c.id.in_(ids), operation.c.status == _OPEN)
+                .values(
+                    status=OperationStatus.RETRIABLY_FAILED,
+                    error_code=0,
+                    result_message=UNKNOWN_ERROR,
+                    updated_at=now,
+                )
+            )
+            await delete_messages_of_operations(connection, ids)
+        marked += len(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    bulks: int
+    operations: int
+
+
+async def cleanup_bulks(
+    database: Database, now: datetime, lifetime: timedelta, batch_size: int = BATCH_SIZE
+) -> Cleaned:
+    """Magento's `bulk_cleanup`: delete bulks that started more than `lifetime` ago, with their
+    operations and messages. Operations go first, a batch per transaction (found through their
+    copy of the bulk's start time), so that no transaction deletes a huge bulk at once."""
+    cutoff = now - lifetime
+    operations = await _delete_in_batches(
+        database, operation, operation.c.start_time <= cutoff, batch_size
+    )
+    bulks = await _delete_in_batches(database, bulk, bulk.c.start_time <= cutoff, batch_size)
+    return Cleaned(bulks=bulks, operations=operations)
+
+
+async def _delete_in_batches(
+    database: Database, table: Table, condition: ColumnElement[bool], batch_size: int
+) -> int:
+    deleted = 0
+    while True:
+        async with database.write() as connection:
+            # Ids first, then DELETE ... IN: MySQL has no LIMIT in an IN subquery.
+            ids = list(
+                (
+                    await connection.execute(select(table.c.id).where(condition).limit(batch_size))
+                ).scalars()
+            )
+            if ids:
+                await connection.execute(delete(table).where(table.c.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < batch_size:
+            return deleted
+
+
+def derive_bulk_status(operation_count: int, counts: Mapping[int, int]) -> BulkStatus:
+    """A bulk's status from its operations' counts by status. Operations counted in the bulk
+    but with no row are open (Magento's reading); unlike Magento (bug #36911), a bulk with
+    operations both open and done is in progress, not finished with failure."""
+    total = max(operation_count, sum(counts.values()))
+    open_count = counts.get(_OPEN, 0) + total - sum(counts.values())
+    if open_count == total:
+        return BulkStatus.NOT_STARTED
+    if open_count:
+        return BulkStatus.IN_PROGRESS
+    if counts.get(OperationStatus.COMPLETE, 0) == total:
+        return BulkStatus.FINISHED_SUCCESSFULLY
+    return BulkStatus.FINISHED_WITH_FAILURE
+
+
+async def bulk_status(connection: AsyncConnection, bulk_uuid: str) -> BulkStatus | None:
+    """The bulk's derived status, or None for an unknown bulk."""
+    found = (
+        await connection.execute(select(bulk.c.operation_count).where(bulk.c.uuid == bulk_uuid))
+    ).first()
+    if found is None:
+        return None
+    counts = await connection.execute(
+        select(operation.c.status, func.count())
+        .where(operation.c.bulk_uuid == bulk_uuid)
+        .group_by(operation.c.status)
+    )
+    return derive_bulk_status(found.operation_count, {status: n for status, n in counts.all()})

@@ -1,0 +1,157 @@
+"""The `db` transport's queue table: messages for open operations, leased by workers.
+
+A message is leased by moving its `available_at` past the lease and naming its `lease_owner`;
+a dead worker's lease simply runs out. Under a broker transport the same table is the
+transactional outbox: rows written in the submitter's transaction, published after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bulkops.status import OperationStatus
+from bulkops.store.tables import operation, queue_message
+
+_LACKS_MESSAGE = ~exists().where(queue_message.c.operation_id == operation.c.id)
+
+
+def _messages_for(operations: Select, now: datetime) -> Select:
+    return operations.with_only_columns(
+        operation.c.id,
+        operation.c.topic_name,
+        literal(now, queue_message.c.available_at.type),
+        literal(0),
+    ).where(operation.c.status == OperationStatus.OPEN, _LACKS_MESSAGE)
+
+
+async def _insert_messages(connection: AsyncConnection, operations: Select, now: datetime) -> int:
+    inserted = await connection.execute(
+        insert(queue_message).from_select(
+            ["operation_id", "topic_name", "available_at", "attempts"],
+            _messages_for(operations, now),
+        )
+    )
+    return inserted.rowcount
+
+
+async def enqueue_open_operations(
+    connection: AsyncConnection, bulk_uuid: str, now: datetime
+) -> int:
+    """A message for every open operation of the bulk that has none, in the caller's
+    transaction, so that operations and their messages are committed together."""
+    return await _insert_messages(
+        connection, select(operation).where(operation.c.bulk_uuid == bulk_uuid), now
+    )
+
+
+async def open_operations_lacking_messages(
+    connection: AsyncConnection, after_id: int, limit: int
+) -> list[int]:
+    """Ids of open operations with no message, in id order after `after_id`."""
+    query = (
+        select(operation.c.id)
+        .where(operation.c.status == OperationStatus.OPEN, operation.c.id > after_id)
+        .where(_LACKS_MESSAGE)
+        .order_by(operation.c.id)
+        .limit(limit)
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+async def enqueue_operations(
+    connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
+) -> int:
+    """A message for each of these operations that is open and has none."""
+    return await _insert_messages(
+        connection, select(operation).where(operation.c.id.in_(operation_ids)), now
+    )
+
+
+async def lease_messages(
+    connection: AsyncConnection, owner: str, limit: int, now: datetime, until: datetime
+) -> Sequence[Row]:
+    """Up to `limit` available messages, oldest first, leased to `owner` until `until`; their
+    `attempts` counts this delivery. The caller's write transaction keeps two workers from
+    leasing the same message (SQLite has one writer; elsewhere the rows are locked, and
+    rows another worker is leasing are skipped rather than waited for)."""
+    candidates = (
+        await connection.execute(
+            select(
+                queue_message.c.id,
+                queue_message.c.operation_id,
+                queue_message.c.topic_name,
+                queue_message.c.attempts,
+            )
+            .where(queue_message.c.available_at <= now)
+            .order_by(queue_message.c.available_at, queue_message.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if candidates:
+        await connection.execute(
+            update(queue_message)
+            .where(queue_message.c.id.in_([row.id for row in candidates]))
+            .values(available_at=until, lease_owner=owner, attempts=queue_message.c.attempts + 1)
+        )
+    return candidates
+
+
+async def extend_leases(
+    connection: AsyncConnection, owner: str, message_ids: Sequence[int], until: datetime
+) -> int:
+    """Push the leases `owner` still holds to `until`; answers how many it still held."""
+    extended = await connection.execute(
+        update(queue_message)
+        .where(queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner)
+        .values(available_at=until)
+    )
+    return extended.rowcount
+
+
+async def release_messages(
+    connection: AsyncConnection, owner: str, message_ids: Sequence[int], now: datetime
+) -> None:
+    """Undo `owner`'s leases: the messages are available at once, and the delivery that was
+    never processed does not count as an attempt."""
+    await connection.execute(
+        update(queue_message)
+        .where(queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner)
+        .values(available_at=now, lease_owner=None, attempts=queue_message.c.attempts - 1)
+    )
+
+
+async def requeue_messages(
+    connection: AsyncConnection, owner: str, available_at: Sequence[tuple[int, datetime]]
+) -> None:
+    """Give `owner`'s leased messages back, each to be delivered again at its own time."""
+    if not available_at:
+        return
+    await connection.execute(
+        update(queue_message)
+        .where(
+            queue_message.c.id == bindparam("message_id"),
+            queue_message.c.lease_owner == owner,
+        )
+        .values(available_at=bindparam("at"), lease_owner=None),
+        [{"message_id": message_id, "at": at} for message_id, at in available_at],
+    )
+
+
+async def delete_messages(connection: AsyncConnection, message_ids: Sequence[int]) -> None:
+    if message_ids:
+        await connection.execute(delete(queue_message).where(queue_message.c.id.in_(message_ids)))
+
+
+async def delete_messages_of_operations(
+    connection: AsyncConnection, operation_ids: Sequence[int]
+) -> None:
+    if operation_ids:
+        await connection.execute(
+            delete(queue_message).where(queue_message.c.operation_id.in_(operation_ids))
+        )

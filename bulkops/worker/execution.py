@@ -1,0 +1,131 @@
+"""Running one operation through its route's handler, and its outcome by Magento's rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from bulkops.errors import render
+from bulkops.handlers.base import (
+    AsyncRoute,
+    HandlerError,
+    OperationInput,
+    RetriableError,
+)
+from bulkops.handlers.registry import HandlerRegistry
+from bulkops.services.submission import php_json
+from bulkops.status import OperationStatus
+from bulkops.store.lifecycle import Result, utc_now
+
+log = logging.getLogger("bulkops.worker")
+
+STORE_CODE = "default"
+"""The store an operation runs in: the store code of its request is not kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Deliver the operation again, not before `available_at`; it stays open meanwhile."""
+
+    available_at: datetime
+
+
+Outcome = Result | Retry
+
+
+class Executor:
+    """Finds an operation's route by its topic and runs the handler."""
+
+    def __init__(
+        self,
+        routes: HandlerRegistry,
+        retry_backoff_seconds: float,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.routes = routes
+        self.backoff = retry_backoff_seconds
+        self.clock = clock
+        self._by_topic: dict[str, AsyncRoute | None] = {}
+
+    def route_for(self, topic_name: str) -> AsyncRoute | None:
+        """Either topic style names the route: operations queued before the setting changed
+        are still processed."""
+        if topic_name not in self._by_topic:
+            self._by_topic[topic_name] = self.routes.by_topic(
+                topic_name, "service"
+            ) or self.routes.by_topic(topic_name, "route")
+        return self._by_topic[topic_name]
+
+    async def run(self, operation: Row, attempts: int) -> Outcome:
+        """`operation` as `start_operations` answers it; `attempts` counts this delivery."""
+        route = self.route_for(operation.topic_name)
+        if route is None:
+            return _failed(
+                operation.id,
+                OperationStatus.NOT_RETRIABLY_FAILED,
+                f'No handler is configured for topic "{operation.topic_name}".',
+            )
+        try:
+            payload = _payload(operation.serialized_data)
+        except (TypeError, ValueError, KeyError) as error:
+            return _failed(
+                operation.id,
+                OperationStatus.NOT_RETRIABLY_FAILED,
+                f"The operation's data cannot be read: {error}",
+            )
+        try:
+            value = await route.handler(
+                OperationInput(
+                    payload=payload,
+                    bulk_uuid=operation.bulk_uuid,
+                    operation_id=operation.id,
+                    operation_key=operation.operation_key,
+                    store_code=STORE_CODE,
+                    user_type=operation.user_type,
+                    user_id=operation.user_id,
+                )
+            )
+        except RetriableError as error:
+            if attempts < route.max_attempts:
+                delay = self.backoff * 2 ** (attempts - 1)
+                return Retry(self.clock() + timedelta(seconds=delay))
+            return _handler_failed(operation.id, OperationStatus.RETRIABLY_FAILED, error)
+        except HandlerError as error:
+            return _handler_failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, error)
+        except Exception as error:
+            log.exception("operation %s (%s) failed", operation.id, operation.topic_name)
+            message = str(error) or type(error).__name__
+            return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, message)
+        return _completed(operation.id, route, value)
+
+
+def _payload(serialized_data: str | None) -> Any:
+    """The item as the client sent it, from Magento's `meta_information` wrapper."""
+    if serialized_data is None:
+        raise ValueError("it was removed when the operation completed")
+    return json.loads(json.loads(serialized_data)["meta_information"])
+
+
+def _completed(operation_id: int, route: AsyncRoute, value: Any) -> Result:
+    message = f"Service execution success {route.service}"
+    try:
+        result = None if value is None else php_json(value)
+    except (TypeError, ValueError) as error:
+        # As in Magento, an output that cannot be converted only adds to the message.
+        result = None
+        message = f"{message}; The result cannot be stored: {error}"
+    return Result(operation_id, OperationStatus.COMPLETE, message, None, result)
+
+
+def _handler_failed(operation_id: int, status: OperationStatus, error: HandlerError) -> Result:
+    return Result(operation_id, status, render(error.message, error.parameters), error.code)
+
+
+def _failed(operation_id: int, status: OperationStatus, message: str) -> Result:
+    return Result(operation_id, status, message, 0)

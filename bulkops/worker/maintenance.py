@@ -1,0 +1,88 @@
+"""The periodic jobs a worker runs besides processing: Magento's cron jobs, and the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from bulkops.queue.transport import Transport
+from bulkops.settings import Settings
+from bulkops.store.database import Database
+from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
+
+log = logging.getLogger("bulkops.worker")
+
+
+def bulk_lifetime(settings: Settings) -> timedelta | None:
+    """How long bulks are kept; None (keep them forever) when the setting is 0 or less,
+    rather than Magento's reading of 0, which deletes every bulk each minute."""
+    if settings.bulk_lifetime_days <= 0:
+        return None
+    return timedelta(days=settings.bulk_lifetime_days)
+
+
+class Maintenance:
+    def __init__(
+        self,
+        database: Database,
+        transport: Transport,
+        interval_seconds: float,
+        open_timeout: timedelta,
+        lifetime: timedelta | None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.database = database
+        self.transport = transport
+        self.interval = interval_seconds
+        self.open_timeout = open_timeout
+        self.lifetime = lifetime
+        self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, database: Database, transport: Transport
+    ) -> Maintenance:
+        return cls(
+            database,
+            transport,
+            interval_seconds=settings.maintenance_interval_seconds,
+            open_timeout=timedelta(hours=settings.open_operation_timeout_hours),
+            lifetime=bulk_lifetime(settings),
+        )
+
+    async def relay(self) -> None:
+        published = await self.transport.relay()
+        if published:
+            log.info("relay: published %d open operations that had no message", published)
+
+    async def run_forever(self) -> None:
+        """The jobs now (but the relay, which the worker runs before it starts), then all of
+        them every interval."""
+        await self._run((self._mark_incomplete, self._cleanup))
+        while True:
+            await asyncio.sleep(self.interval)
+            await self._run((self.relay, self._mark_incomplete, self._cleanup))
+
+    async def _run(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> None:
+        # Each job on its own: one failing does not keep the others from running.
+        for job in jobs:
+            try:
+                await job()
+            except Exception:
+                log.exception("maintenance job %s failed", job.__name__.strip("_"))
+
+    async def _mark_incomplete(self) -> None:
+        marked = await mark_incomplete_operations(self.database, self.clock(), self.open_timeout)
+        if marked:
+            log.warning("marked %d operations open too long as failed (Unknown Error)", marked)
+
+    async def _cleanup(self) -> None:
+        if self.lifetime is None:
+            return
+        cleaned = await cleanup_bulks(self.database, self.clock(), self.lifetime)
+        if cleaned.bulks or cleaned.operations:
+            log.info(
+                "cleanup: deleted %d bulks and %d operations", cleaned.bulks, cleaned.operations
+            )

@@ -1,0 +1,231 @@
+"""The worker: leases messages, runs their operations' handlers, records the results.
+
+Results are written several per transaction (whatever finished while the previous write was
+running), each with its message's removal, so a result is either committed with its message
+gone or not at all: after a crash the message comes back when its lease runs out, and its
+operation is processed again only if its result was never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Row
+
+from bulkops.handlers.registry import HandlerRegistry
+from bulkops.queue import Delivery, Requeue, Transport, create_transport
+from bulkops.settings import Settings
+from bulkops.store.database import Database
+from bulkops.store.lifecycle import Result, record_results, start_operations, utc_now
+from bulkops.worker.execution import Executor, Outcome, Retry
+from bulkops.worker.maintenance import Maintenance
+
+log = logging.getLogger("bulkops.worker")
+
+DEFAULT_GRACE_SECONDS = 20.0
+"""How long a stopping worker lets operations in progress finish before it gives them back."""
+
+
+class Worker:
+    def __init__(
+        self,
+        database: Database,
+        transport: Transport,
+        executor: Executor,
+        *,
+        concurrency: int,
+        batch_size: int,
+        poll_seconds: float,
+        lease_seconds: float,
+        maintenance: Maintenance | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.database = database
+        self.transport = transport
+        self.executor = executor
+        self.batch_size = max(batch_size, 1)
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.maintenance = maintenance
+        self.clock = clock
+        # Enough leased messages to keep every handler slot busy while the next batch is
+        # being leased.
+        self.capacity = max(self.batch_size, 2 * concurrency)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._held: dict[int, Delivery] = {}
+        """Leased and not yet settled, by message id."""
+        self._processing: dict[asyncio.Task[None], Delivery] = {}
+        self._outcomes: list[tuple[Delivery, Outcome | None]] = []
+        """Waiting to be written; None: the operation was final already, drop the message."""
+        self._outcome_added = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._draining = False
+        self._loops: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        database: Database,
+        routes: HandlerRegistry,
+        concurrency: int | None = None,
+    ) -> Worker:
+        transport = create_transport(settings, database)
+        return cls(
+            database,
+            transport,
+            Executor(routes, settings.retry_backoff_seconds),
+            concurrency=concurrency or settings.worker_concurrency,
+            batch_size=settings.worker_batch_size,
+            poll_seconds=settings.worker_poll_seconds,
+            lease_seconds=settings.lease_seconds,
+            maintenance=Maintenance.from_settings(settings, database, transport),
+        )
+
+    async def start(self) -> None:
+        """Relay unpublished operations first, then consume in the background."""
+        loops = [self._consume(), self._write_outcomes(), self._renew_leases()]
+        if self.maintenance is not None:
+            await self.maintenance.relay()
+            loops.append(self.maintenance.run_forever())
+        self._loops = [asyncio.create_task(loop) for loop in loops]
+
+    async def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
+        """Lease nothing more; let handlers in progress finish within the grace period (then
+        cancel them), record every result, and give back every message not processed."""
+        self._stopping.set()
+        self._room.set()
+        consume, writer, *others = self._loops
+        for task in others:
+            task.cancel()
+        await asyncio.gather(consume, *others, return_exceptions=True)
+        if self._processing:
+            _, late = await asyncio.wait(list(self._processing), timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._draining = True
+        self._outcome_added.set()
+        try:
+            await asyncio.wait_for(writer, timeout=max(grace_seconds, self.poll_seconds))
+        except TimeoutError:
+            log.error("results could not be written on stop; their messages will come back")
+        unprocessed = list(self._held.values())
+        try:
+            await self.transport.release(unprocessed)
+        except Exception:
+            log.exception(
+                "could not give back %d messages; their leases will run out", len(unprocessed)
+            )
+        await self.transport.close()
+
+    def force_stop(self) -> None:
+        """Cancel the handlers in progress now (a second signal during a graceful stop)."""
+        for task in self._processing:
+            task.cancel()
+
+    async def _consume(self) -> None:
+        while not self._stopping.is_set():
+            if len(self._held) > self.capacity // 2:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                taken = await self._take(min(self.batch_size, self.capacity - len(self._held)))
+            except Exception:
+                log.exception("cannot take messages")
+                taken = 0
+            if not taken:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+
+    async def _take(self, limit: int) -> int:
+        """Lease messages and mark their operations started, in one transaction, then hand
+        each operation to a handler; a message whose operation is final already (a duplicate
+        delivery) is dropped without running anything. Answers how many were leased."""
+        deliveries: Sequence[Delivery] = []
+        try:
+            async with self.database.write() as connection:
+                deliveries = await self.transport.receive(connection, limit)
+                if not deliveries:
+                    return 0
+                operation_ids = [delivery.operation_id for delivery in deliveries]
+                rows = await start_operations(connection, operation_ids, self.clock())
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.transport.release(deliveries)
+            raise
+        by_id = {row.id: row for row in rows}
+        for delivery in deliveries:
+            self._held[delivery.message_id] = delivery
+            row = by_id.get(delivery.operation_id)
+            if row is None:
+                self._add_outcome(delivery, None)
+            else:
+                task = asyncio.create_task(self._process(delivery, row))
+                self._processing[task] = delivery
+                task.add_done_callback(self._processing.pop)
+        return len(deliveries)
+
+    async def _process(self, delivery: Delivery, operation: Row) -> None:
+        async with self._slots:
+            if self._stopping.is_set():
+                return  # never started: given back on stop
+            outcome = await self.executor.run(operation, delivery.attempts)
+        self._add_outcome(delivery, outcome)
+
+    def _add_outcome(self, delivery: Delivery, outcome: Outcome | None) -> None:
+        self._outcomes.append((delivery, outcome))
+        self._outcome_added.set()
+
+    async def _write_outcomes(self) -> None:
+        """Write whatever outcomes are waiting, in one transaction, until drained on stop."""
+        while True:
+            if not self._outcomes:
+                if self._draining:
+                    return
+                self._outcome_added.clear()
+                await self._outcome_added.wait()
+                continue
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self._write(batch)
+            except Exception:
+                log.exception("cannot record %d results; trying again", len(batch))
+                self._outcomes[:0] = batch
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _write(self, batch: list[tuple[Delivery, Outcome | None]]) -> None:
+        results = [outcome for _, outcome in batch if isinstance(outcome, Result)]
+        done = [delivery for delivery, outcome in batch if not isinstance(outcome, Retry)]
+        requeued = [
+            Requeue(delivery, outcome.available_at)
+            for delivery, outcome in batch
+            if isinstance(outcome, Retry)
+        ]
+        async with self.database.write() as connection:
+            await record_results(connection, results, self.clock())
+            await self.transport.settle(connection, done, requeued)
+        await self.transport.confirm(done, requeued)
+        for delivery, _ in batch:
+            del self._held[delivery.message_id]
+        self._room.set()
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            held = list(self._held.values())
+            try:
+                kept = await self.transport.extend(held)
+            except Exception:
+                log.exception("cannot renew leases")
+                continue
+            # Messages settled meanwhile are not lost leases.
+            still_held = sum(delivery.message_id in self._held for delivery in held)
+            if kept < still_held:
+                log.warning("%d leases ran out before they were renewed", still_held - kept)

@@ -1,0 +1,1 @@
+"""Handler modules as users write them, for the loading tests."""

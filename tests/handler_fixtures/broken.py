@@ -1,0 +1,3 @@
+"""A handler module that fails to import."""
+
+raise RuntimeError("broken on purpose")

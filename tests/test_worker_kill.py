@@ -1,0 +1,206 @@
+"""Real `bulkops worker` processes: one killed with SIGKILL in the middle of a large bulk loses
+nothing, and no operation is processed again once final; SIGTERM stops a worker gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkops.services.submission import serialized_data
+from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.store.database import Database
+from bulkops.store.lifecycle import utc_now
+from bulkops.store.migrate import upgrade
+from bulkops.store.queue import enqueue_open_operations
+
+ROOT = Path(__file__).resolve().parents[1]
+# The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
+# registers its route in this process).
+TOPIC = "async.tests.api.slowinterface.handle.post"
+BULK = "d0000000-0000-4000-8000-000000000001"
+CONCURRENCY = 3
+
+
+@dataclass
+class Store:
+    path: Path
+    calls: Path
+
+    @property
+    def url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.path}"
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.path, timeout=30) as connection:
+            rows = connection.execute(sql).fetchall()
+        connection.close()
+        return rows
+
+    def count(self, sql: str) -> int:
+        return self.query(sql)[0][0]
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.calls.exists():
+            return []
+        return [json.loads(line) for line in self.calls.read_text().splitlines()]
+
+    def worker(self, handler_seconds: float, log_name: str) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")} | {
+            "PYTHONPATH": str(ROOT),
+            "BULKOPS_DATABASE_URL": self.url,
+            "BULKOPS_HANDLER_MODULES": '["tests.handler_fixtures.slow"]',
+            "BULKOPS_DEMO_CUSTOMERS": "false",
+            "BULKOPS_LEASE_SECONDS": "3",
+            "BULKOPS_WORKER_BATCH_SIZE": "20",
+            "BULKOPS_WORKER_POLL_SECONDS": "0.05",
+            "SLOW_HANDLER_CALLS": str(self.calls),
+            "SLOW_HANDLER_SECONDS": str(handler_seconds),
+        }
+        with (self.path.parent / log_name).open("wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "bulkops", "worker", "--concurrency", str(CONCURRENCY)],
+                env=env,
+                cwd=self.path.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "bulkops.sqlite3", tmp_path / "calls.jsonl")
+
+
+def add_bulk(store: Store, size: int) -> None:
+    async def run() -> None:
+        database = Database(store.url)
+        try:
+            await upgrade(database)
+            async with database.write() as connection:
+                operations = [
+                    NewOperation(key, TOPIC, serialized_data({"n": key})) for key in range(size)
+                ]
+                await insert_bulk(
+                    connection, NewBulk(BULK, None, None, None, utc_now(), operations)
+                )
+                await enqueue_open_operations(connection, BULK, utc_now())
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
+    store: Store, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    size = 600
+    add_bulk(store, size)
+    killed = store.worker(0.03, "killed.log")
+    survivor = store.worker(0.03, "survivor.log")
+    processes += [killed, survivor]
+
+    def killed_has_finished_some() -> bool:
+        return sum(r["pid"] == killed.pid and r["event"] == "end" for r in store.records()) >= 40
+
+    wait_for(killed_has_finished_some, 30, "the first worker to process operations")
+    os.kill(killed.pid, signal.SIGKILL)
+    killed_at = time.time()
+    killed.wait()
+    assert store.count("SELECT count(*) FROM bulkops_operation WHERE status = 4") > size // 4
+
+    def all_final() -> bool:
+        return store.count("SELECT count(*) FROM bulkops_operation WHERE status = 4") == 0
+
+    wait_for(all_final, 30, "the survivor to finish the bulk")
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(timeout=15) == 0
+
+    operations = store.query("SELECT id, status, result_serialized_data FROM bulkops_operation")
+    assert len(operations) == size and {status for _, status, _ in operations} == {1}
+    assert store.count("SELECT count(*) FROM bulkops_queue_message") == 0
+
+    starts = [record for record in store.records() if record["event"] == "start"]
+    # No handler ever ran for an operation that was final already.
+    assert {record["status"] for record in starts} == {4}
+    calls: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for record in sorted(starts, key=lambda record: record["time"]):
+        calls[record["operation"]].append(record)
+    redone = 0
+    for operation_id, _, result in operations:
+        made = calls[operation_id]
+        winner = json.loads(result)
+        # The recorded result is the operation's last call: nothing ran after it was final.
+        assert made[-1]["call"] == winner["call"]
+        if winner["pid"] == killed.pid:
+            assert len(made) == 1
+        else:
+            # Processed twice only if the killed worker had it when it died, and then
+            # taken up by the survivor only after that (never by two live workers).
+            assert [record["pid"] for record in made[:-1]] in ([], [killed.pid])
+            if len(made) == 2:
+                assert made[1]["time"] > killed_at
+                redone += 1
+    assert redone >= 1, "the kill landed between operations"
+    assert peak_concurrency(store.records(), survivor.pid) == CONCURRENCY
+
+
+def peak_concurrency(records: list[dict[str, Any]], pid: int) -> int:
+    """The most calls a process had running at once."""
+    running, peak = 0, 0
+    for record in sorted((r for r in records if r["pid"] == pid), key=lambda r: r["time"]):
+        running += 1 if record["event"] == "start" else -1
+        peak = max(peak, running)
+    return peak
+
+
+def test_sigterm_finishes_operations_in_progress_and_gives_back_the_rest(
+    store: Store, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    add_bulk(store, 40)
+    worker = store.worker(0.5, "worker.log")
+    processes.append(worker)
+    wait_for(lambda: len(store.records()) >= 1, 30, "the worker to start an operation")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+
+    records = store.records()
+    started = {r["operation"] for r in records if r["event"] == "start"}
+    ended = {r["operation"] for r in records if r["event"] == "end"}
+    assert started == ended and 1 <= len(started) <= CONCURRENCY
+    complete = store.query("SELECT id FROM bulkops_operation WHERE status = 1")
+    assert {operation_id for (operation_id,) in complete} == ended
+    # Every other operation is open, its message available at once, not counted as tried.
+    messages = store.query(
+        "SELECT count(*), max(lease_owner), max(attempts) FROM bulkops_queue_message"
+    )
+    assert messages == [(40 - len(ended), None, 0)]
