@@ -45,7 +45,11 @@ def wait_until_final(client: httpx.Client, bulk_uuid: str, timeout: float = 30) 
 
 
 def test_bulk_answers_202_with_magento_item_statuses(server: RunningServer) -> None:
-    items = [customer("one@example.com"), {"customer": "not an object"}, customer("two@example.com")]
+    items = [
+        customer("one@example.com"),
+        {"customer": "not an object"},
+        customer("two@example.com"),
+    ]
     with server.client() as client:
         response = client.post(CUSTOMERS, json=items)
     assert response.status_code == 202, response.text
@@ -72,7 +76,9 @@ def test_bulk_answers_202_with_magento_item_statuses(server: RunningServer) -> N
             f"&searchCriteria[filter_groups][1][filters][0][value]={body['bulk_uuid']}"
         ).json()
     assert found["total_count"] == 1
-    assert json.loads(json.loads(found["items"][0]["serialized_data"])["meta_information"]) == items[1]
+    assert (
+        json.loads(json.loads(found["items"][0]["serialized_data"])["meta_information"]) == items[1]
+    )
 
 
 def test_single_item_is_a_bulk_of_one(server: RunningServer) -> None:
@@ -99,9 +105,21 @@ def test_single_item_is_a_bulk_of_one(server: RunningServer) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
     [
-        ("GET", "/rest/default/async/V1/customers", None, 400, "Specified request cannot be processed."),
+        (
+            "GET",
+            "/rest/default/async/V1/customers",
+            None,
+            400,
+            "Specified request cannot be processed.",
+        ),
         ("POST", "/rest/default/async/V1/nothing", [], 404, "Request does not match any route."),
-        ("PUT", "/rest/default/async/bulk/V1/customers", [], 404, "Request does not match any route."),
+        (
+            "PUT",
+            "/rest/default/async/bulk/V1/customers",
+            [],
+            404,
+            "Request does not match any route.",
+        ),
         ("POST", CUSTOMERS, {"not": "a list"}, 400, "A bulk request's body must be a JSON array"),
     ],
 )

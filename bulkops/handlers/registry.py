@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from bulkops.auth.context import ANONYMOUS
 from bulkops.handlers.base import AsyncRoute, Handler, TopicStyle, Validator
 
