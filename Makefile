@@ -23,3 +23,5 @@ test: install
 
 bench: install
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/processing.py

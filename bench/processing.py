@@ -2,7 +2,7 @@
 on the embedded default (SQLite), beside the floor: the same statements run with Python's
 sqlite3 directly, in one process.
 
-    python bench/processing.py [--operations 20000] [--batch-size 50]
+    python bench/processing.py [--operations 20000] [--batch-size 200]
 
 Each row starts from a fresh database holding the operations (bulks of 1,000) and their queue
 messages. A worker row's clock starts when the first operation is final (so process start-up
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,13 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bulkops.settings import Settings
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
+from tests.servers import start_bulkops
 
-ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "async.tests.api.noopinterface.run.post"  # tests/handler_fixtures/noop.py
 BULK_SIZE = 1000
 PAYLOAD = '{"entity_id":null,"entity_link":"","meta_information":"{\\"sku\\":\\"a\\"}"}'
@@ -70,23 +69,16 @@ def open_count(connection: sqlite3.Connection) -> int:
 
 def run_workers(path: Path, operations: int, processes: int, batch_size: int) -> float:
     """Seconds from the first operation final to the last, with `processes` workers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")} | {
-        "PYTHONPATH": str(ROOT),
-        "BULKOPS_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
-        "BULKOPS_HANDLER_MODULES": '["tests.handler_fixtures.noop"]',
-        "BULKOPS_DEMO_CUSTOMERS": "false",
-        "BULKOPS_WORKER_BATCH_SIZE": str(batch_size),
-        "BULKOPS_WORKER_POLL_SECONDS": "0.05",
+    settings = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{path}",
+        "HANDLER_MODULES": '["tests.handler_fixtures.noop"]',
+        "DEMO_CUSTOMERS": "false",
+        "WORKER_BATCH_SIZE": str(batch_size),
+        "WORKER_POLL_SECONDS": "0.05",
     }
     workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bulkops", "worker"],
-            env=env,
-            cwd=path.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(processes)
+        start_bulkops(["worker"], path.parent, path.parent / f"worker{n}.log", settings)
+        for n in range(processes)
     ]
     connection = sqlite3.connect(path)
     try:
@@ -168,7 +160,9 @@ def run_floor(path: Path, batch_size: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=20000)
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument(
+        "--batch-size", type=int, default=Settings.model_fields["worker_batch_size"].default
+    )
     args = parser.parse_args()
 
     rows = []

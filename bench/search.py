@@ -168,7 +168,7 @@ def main() -> None:
         started = time.perf_counter()
         bulk_uuid = load(path, args.rows)
         print(f"loaded {args.rows:,} operations in {time.perf_counter() - started:.1f} s")
-        server = start_server(workdir, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+        server = start_server(workdir, "--no-worker", DATABASE_URL=f"sqlite+aiosqlite:///{path}")
         try:
             run(server, path, bulk_uuid, args)
         finally:

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
 
     worker_concurrency: int = 4
     """Operations one worker process handles at once."""
-    worker_batch_size: int = 50
+    worker_batch_size: int = 200
     """Messages a worker leases at a time."""
     worker_poll_seconds: float = 0.2
     """How long an idle worker waits before looking for messages again."""
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     open_operation_timeout_hours: float = 12.0
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0
-    """Bulks older than this are deleted with their operations."""
+    """Bulks older than this are deleted with their operations; 0 keeps them forever."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup and marks operations open too long."""
 

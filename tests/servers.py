@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +61,36 @@ class RunningServer:
                 self.process.wait()
 
 
-def start_server(workdir: Path, **env: str) -> RunningServer:
-    """Start `bulkops serve` with a fresh SQLite database in `workdir`; BULKOPS_* overrides
-    come as keyword arguments (`DATABASE_URL="..."`)."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_bulkops(
+    command: Sequence[str],
+    workdir: Path,
+    log_path: Path,
+    settings: Mapping[str, str],
+    environment: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`python -m bulkops <command>` in `workdir`, with only the given BULKOPS_* settings
+    (named without the prefix), the repository importable (handler fixtures) and any other
+    `environment` variables."""
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
+    process_env["PYTHONPATH"] = str(ROOT)
+    process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
+    process_env |= environment or {}
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bulkops", *command],
+            env=process_env,
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def start_server(workdir: Path, *options: str, **env: str) -> RunningServer:
+    """Start `bulkops serve [options]` with a fresh SQLite database in `workdir`; BULKOPS_*
+    overrides come as keyword arguments (`DATABASE_URL="..."`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings = {
@@ -72,17 +100,8 @@ def start_server(workdir: Path, **env: str) -> RunningServer:
         "ADMIN_USERNAME": "admin",
         "ADMIN_PASSWORD": "Admin123-test",
     } | env
-    process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
-    process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bulkops", "serve"],
-            env=process_env,
-            cwd=workdir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_bulkops(["serve", *options], workdir, log_path, settings)
     server = RunningServer(
         base_url=f"http://127.0.0.1:{port}",
         database_url=settings["DATABASE_URL"],

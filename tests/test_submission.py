@@ -171,3 +171,30 @@ def test_five_thousand_items_are_accepted_and_all_stored(server: RunningServer) 
         {operation["id"] for operation in status["operations_list"]}
     )
     assert len(status["operations_list"]) == 5000
+
+
+def test_handler_runs_in_the_store_of_the_request(tmp_path: Path) -> None:
+    """The same email in two websites makes two customers: the worker sees each request's
+    store, not the default one."""
+    websites = [{"id": 1, "code": "base", "name": "Main"}, {"id": 2, "code": "eu", "name": "EU"}]
+    views = [
+        {"id": 1, "code": "default", "name": "Default Store View", "website_id": 1},
+        {"id": 2, "code": "eu_en", "name": "EU English", "website_id": 2},
+    ]
+    running = start_server(
+        tmp_path / "server", WEBSITES=json.dumps(websites), STORE_VIEWS=json.dumps(views)
+    )
+    try:
+        with running.admin_client() as client:
+            created_in = []
+            for store in ("default", "eu_en"):
+                path = f"/rest/{store}/async/bulk/V1/customers"
+                bulk_uuid = client.post(path, json=[customer("same@example.com")]).json()[
+                    "bulk_uuid"
+                ]
+                (done,) = wait_until_final(client, bulk_uuid)
+                assert done["status"] == 1, done
+                created_in.append(json.loads(done["result_serialized_data"])["created_in"])
+        assert created_in == ["Default Store View", "EU English"]
+    finally:
+        running.stop()

@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -25,8 +24,8 @@ from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
+from tests.servers import start_bulkops
 
-ROOT = Path(__file__).resolve().parents[1]
 # The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
 # registers its route in this process).
 TOPIC = "async.tests.api.slowinterface.handle.post"
@@ -58,25 +57,22 @@ class Store:
         return [json.loads(line) for line in self.calls.read_text().splitlines()]
 
     def worker(self, handler_seconds: float, log_name: str) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")} | {
-            "PYTHONPATH": str(ROOT),
-            "BULKOPS_DATABASE_URL": self.url,
-            "BULKOPS_HANDLER_MODULES": '["tests.handler_fixtures.slow"]',
-            "BULKOPS_DEMO_CUSTOMERS": "false",
-            "BULKOPS_LEASE_SECONDS": "3",
-            "BULKOPS_WORKER_BATCH_SIZE": "20",
-            "BULKOPS_WORKER_POLL_SECONDS": "0.05",
+        settings = {
+            "DATABASE_URL": self.url,
+            "HANDLER_MODULES": '["tests.handler_fixtures.slow"]',
+            "DEMO_CUSTOMERS": "false",
+            "LEASE_SECONDS": "3",
+            "WORKER_BATCH_SIZE": "20",
+            "WORKER_POLL_SECONDS": "0.05",
+        }
+        environment = {
             "SLOW_HANDLER_CALLS": str(self.calls),
             "SLOW_HANDLER_SECONDS": str(handler_seconds),
         }
-        with (self.path.parent / log_name).open("wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bulkops", "worker", "--concurrency", str(CONCURRENCY)],
-                env=env,
-                cwd=self.path.parent,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        command = ["worker", "--concurrency", str(CONCURRENCY)]
+        return start_bulkops(
+            command, self.path.parent, self.path.parent / log_name, settings, environment
+        )
 
 
 @pytest.fixture

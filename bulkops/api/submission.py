@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
+from bulkops.api.paths import STORE_CODE_KEY
 from bulkops.api.responses import JSONResponse
 from bulkops.errors import InputError, PayloadTooLargeError, RouteNotFoundError
 from bulkops.services.submission import submit
@@ -74,7 +75,14 @@ async def submit_items(request: Request) -> Response:
     settings: Settings = state.settings
     body = await read_json(request, settings.max_request_bytes)
     items = _items(body, bulk, path_parameters, settings)
-    accepted = await submit(state.database, route, items, user, settings.topic_style)
+    accepted = await submit(
+        state.database,
+        route,
+        items,
+        user,
+        settings.topic_style,
+        request.scope[STORE_CODE_KEY],
+    )
     return JSONResponse(accepted.as_json(), status_code=202)
 
 

@@ -83,6 +83,7 @@ async def submit(
     items: Sequence[Any],
     user: UserContext,
     topic_style: TopicStyle,
+    store_code: str,
 ) -> Accepted:
     topic = route.topic_name(topic_style)
     operations, statuses = [], []
@@ -98,6 +99,7 @@ async def submit(
         user_type=int(user.user_type),
         start_time=now,
         operations=operations,
+        store_code=store_code,
     )
     async with database.write() as connection:
         await insert_bulk(connection, new_bulk)

@@ -38,6 +38,7 @@ class NewBulk:
     user_type: int | None
     start_time: datetime
     operations: Sequence[NewOperation]
+    store_code: str = "default"
 
 
 async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
@@ -50,6 +51,7 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
             user_type=new_bulk.user_type,
             operation_count=len(new_bulk.operations),
             start_time=new_bulk.start_time,
+            store_code=new_bulk.store_code,
         )
     )
     rows = [

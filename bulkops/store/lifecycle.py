@@ -52,6 +52,7 @@ async def start_operations(
             operation.c.serialized_data,
             bulk.c.user_type,
             bulk.c.user_id,
+            bulk.c.store_code,
         )
         .join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
         .where(operation.c.id.in_(operation_ids), operation.c.status == _OPEN)

@@ -36,6 +36,8 @@ bulk = Table(
     Column("description", exact_text(255), nullable=True),
     Column("operation_count", Integer, nullable=False),
     Column("start_time", Timestamp, nullable=False),
+    # The store of the request, for handlers: Magento keeps it in the queue message.
+    Column("store_code", exact_text(32), nullable=False, server_default="default"),
     Index(None, "start_time"),
     Index(None, "user_type", "user_id"),
 )

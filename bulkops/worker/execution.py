@@ -25,9 +25,6 @@ from bulkops.store.lifecycle import Result, utc_now
 
 log = logging.getLogger("bulkops.worker")
 
-STORE_CODE = "default"
-"""The store an operation runs in: the store code of its request is not kept."""
-
 
 @dataclass(frozen=True, slots=True)
 class Retry:
@@ -86,7 +83,7 @@ class Executor:
                     bulk_uuid=operation.bulk_uuid,
                     operation_id=operation.id,
                     operation_key=operation.operation_key,
-                    store_code=STORE_CODE,
+                    store_code=operation.store_code,
                     user_type=operation.user_type,
                     user_id=operation.user_id,
                 )

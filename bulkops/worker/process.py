@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from bulkops.handlers.loading import load_routes
+from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -18,11 +18,10 @@ log = logging.getLogger("bulkops.worker")
 
 async def run_worker(settings: Settings, concurrency: int | None, grace_seconds: float) -> None:
     database = Database(settings.database_url)
+    routes = load_routes(settings, database)
     try:
         await upgrade(database)
-        worker = Worker.from_settings(
-            settings, database, load_routes(settings, database), concurrency=concurrency
-        )
+        worker = Worker.from_settings(settings, database, routes, concurrency=concurrency)
         stop = asyncio.Event()
 
         def on_signal() -> None:
@@ -40,4 +39,5 @@ async def run_worker(settings: Settings, concurrency: int | None, grace_seconds:
         await worker.stop(grace_seconds)
         log.info("worker stopped")
     finally:
+        await close_routes(routes)
         await database.dispose()

@@ -1,4 +1,4 @@
-"""The db transport's queue, and the demo customers handler's table.
+"""The db transport's queue, the store code of a bulk, and the demo customers handler's table.
 
 Revision ID: 0002
 Revises: 0001
@@ -16,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("bulkops_bulk") as batch:
+        batch.add_column(
+            sa.Column("store_code", exact_text(32), nullable=False, server_default="default")
+        )
     op.create_table(
         "bulkops_queue_message",
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -59,3 +63,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("bulkops_demo_customer")
     op.drop_table("bulkops_queue_message")
+    with op.batch_alter_table("bulkops_bulk") as batch:
+        batch.drop_column("store_code")
