@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from bulkops.store.bulks import NewBulk, insert_bulk
 from bulkops.store.database import Database
+from tests.backends import sync_url
 
 
 async def insert_bulks_async(database: Database, bulks: Iterable[NewBulk]) -> None:
@@ -26,3 +31,17 @@ def insert_bulks(database_url: str, bulks: Iterable[NewBulk]) -> None:
             await database.dispose()
 
     asyncio.run(run())
+
+
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, read behind bulkops' back (as an operator would), on any backend."""
+    engine = sqlalchemy.create_engine(sync_url(database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def count(database_url: str, sql: str) -> int:
+    return query(database_url, sql)[0][0]

@@ -240,10 +240,11 @@ def test_a_success_resets_the_failure_count(server: RunningServer) -> None:
 # Expiry of tokens and locks (a server with short lifetimes)
 
 
-@pytest.fixture(scope="module")
-def short_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@pytest.fixture
+def short_server(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
     running = start_server(
-        tmp_path_factory.mktemp("short"),
+        tmp_path / "short",
+        DATABASE_URL=database_url,
         ADMIN_TOKEN_LIFETIME_HOURS="0.0003",  # 1.08 s
         LOGIN_MAX_FAILURES="2",
         LOGIN_LOCK_MINUTES="0.02",  # 1.2 s
@@ -364,16 +365,16 @@ def test_passwords_and_tokens_are_stored_hashed(server: RunningServer, engine: E
 
 
 def test_without_configured_admin_one_is_created_once_with_a_printed_password(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    first = start_server(tmp_path, ADMIN_USERNAME="", ADMIN_PASSWORD="")
+    first = start_server(tmp_path, DATABASE_URL=database_url, ADMIN_USERNAME="", ADMIN_PASSWORD="")
     try:
         printed = GENERATED_PASSWORD.findall(first.log())
         assert len(printed) == 1
         assert sign_in(first, "admin", printed[0])[0] == 200
     finally:
         first.stop()
-    second = start_server(tmp_path, ADMIN_USERNAME="", ADMIN_PASSWORD="")
+    second = start_server(tmp_path, DATABASE_URL=database_url, ADMIN_USERNAME="", ADMIN_PASSWORD="")
     try:
         assert "created admin user" not in second.log()
         assert sign_in(second, "admin", printed[0])[0] == 200
@@ -381,8 +382,7 @@ def test_without_configured_admin_one_is_created_once_with_a_printed_password(
         second.stop()
 
 
-def test_servers_starting_together_create_one_admin(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}"
+def test_servers_starting_together_create_one_admin(tmp_path: Path, database_url: str) -> None:
     servers: list[RunningServer] = []
     try:
         with ThreadPoolExecutor(3) as pool:
@@ -406,10 +406,12 @@ def test_servers_starting_together_create_one_admin(tmp_path: Path) -> None:
             running.stop()
 
 
-def test_the_configured_admin_password_is_applied_at_start(tmp_path: Path) -> None:
-    first = start_server(tmp_path, ADMIN_PASSWORD="Before123")
+def test_the_configured_admin_password_is_applied_at_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    first = start_server(tmp_path, DATABASE_URL=database_url, ADMIN_PASSWORD="Before123")
     first.stop()
-    second = start_server(tmp_path, ADMIN_PASSWORD="After1234")
+    second = start_server(tmp_path, DATABASE_URL=database_url, ADMIN_PASSWORD="After1234")
     try:
         assert sign_in(second, "admin", "Before123")[0] == 401
         assert sign_in(second, "admin", "After1234")[0] == 200
@@ -429,8 +431,8 @@ def test_the_configured_admin_password_is_applied_at_start(tmp_path: Path) -> No
     ],
 )
 def test_a_bad_configured_admin_stops_the_start(
-    tmp_path: Path, settings: dict[str, str], message: str
+    tmp_path: Path, database_url: str, settings: dict[str, str], message: str
 ) -> None:
     with pytest.raises(RuntimeError, match="exited early") as failure:
-        start_server(tmp_path, **settings)
+        start_server(tmp_path, DATABASE_URL=database_url, **settings)
     assert message in str(failure.value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -22,11 +21,6 @@ from bulkops.store.database import Database
 
 T = TypeVar("T")
 TOKEN_LINE = re.compile(r"[a-z0-9]{32}\n")
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'bulkops.sqlite3'}"
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput,
 from bulkops.handlers.customers import DUPLICATE_EMAIL, customers_route
 from bulkops.settings import Settings, StoreView, Website
 from bulkops.store.database import Database
-from bulkops.store.migrate import upgrade
 from bulkops.store.tables import demo_customer
 
 TWO_WEBSITES = Settings(
@@ -36,14 +33,6 @@ def operation(email: str, store_code: str = "default", **customer: Any) -> Opera
         user_type=4,
         user_id=None,
     )
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'customers.sqlite3'}")
-    await upgrade(database)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

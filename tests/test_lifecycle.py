@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,14 +73,6 @@ def new_bulk(
             for key, (status, code) in enumerate(zip(statuses, codes, strict=True))
         ],
     )
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'bulkops.sqlite3'}")
-    await upgrade(database)
-    yield database
-    await database.dispose()
 
 
 async def add(database: Database, *bulks: NewBulk) -> None:
@@ -244,11 +235,11 @@ async def test_cleanup_deletes_old_bulks_in_batches(database: Database) -> None:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'api.sqlite3'}"
+def seeded_url(database_url: str) -> str:
+    """The test's database, with a bulk to retry and one old enough to clean up."""
 
     async def prepare() -> None:
-        database = Database(url)
+        database = Database(database_url)
         await upgrade(database)
         await add(
             database,
@@ -258,7 +249,7 @@ def database_url(tmp_path: Path) -> str:
         await database.dispose()
 
     asyncio.run(prepare())
-    return url
+    return database_url
 
 
 async def statuses(database_url: str) -> list[int]:
@@ -270,9 +261,9 @@ async def statuses(database_url: str) -> list[int]:
 
 
 @pytest.fixture
-async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def api(seeded_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        database_url=database_url, admin_username="admin", admin_password="Admin123-test"
+        database_url=seeded_url, admin_username="admin", admin_password="Admin123-test"
     )
     app = create_app(settings, run_worker=False)
     transport = httpx.ASGITransport(app=app)
@@ -289,18 +280,18 @@ async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_retry_endpoint_requeues_and_answers_the_count(
-    api: httpx.AsyncClient, database_url: str
+    api: httpx.AsyncClient, seeded_url: str
 ) -> None:
     path = f"/rest/default/V1/bulk/{BULK}/retry"
     response = await api.post(path, json={"error_codes": [5]})
     assert response.status_code == 200 and response.json() == 2
     assert response.headers["content-type"] == "application/json; charset=utf-8"
-    assert await statuses(database_url) == [DONE, OPEN, FAIL, OPEN, REJECTED]
+    assert await statuses(seeded_url) == [DONE, OPEN, FAIL, OPEN, REJECTED]
     # No body, as some clients send: the default statuses, 2 and 3.
     response = await api.post(path, headers={"Content-Type": "application/json"})
     assert response.json() == 1
     assert (await api.post(path, json={"statuses": [5]})).json() == 1
-    assert await statuses(database_url) == [DONE, OPEN, OPEN, OPEN, OPEN]
+    assert await statuses(seeded_url) == [DONE, OPEN, OPEN, OPEN, OPEN]
 
 
 async def test_retry_endpoint_errors(api: httpx.AsyncClient) -> None:
@@ -323,13 +314,13 @@ async def test_retry_endpoint_errors(api: httpx.AsyncClient) -> None:
     }
 
 
-def test_retry_and_cleanup_commands(database_url: str) -> None:
+def test_retry_and_cleanup_commands(seeded_url: str) -> None:
     runner = CliRunner()
-    env = {"BULKOPS_DATABASE_URL": database_url}
+    env = {"BULKOPS_DATABASE_URL": seeded_url}
 
     result = runner.invoke(cli, ["retry", BULK, "--status", "3", "-e", "5"], env=env)
     assert (result.exit_code, result.output) == (0, "requeued 1 operations\n")
-    assert asyncio.run(statuses(database_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]
+    assert asyncio.run(statuses(seeded_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]
     result = runner.invoke(cli, ["retry", "no-such-bulk"], env=env)
     assert result.exit_code == 1 and "Bulk uuid no-such-bulk not exist" in result.output
 
@@ -341,4 +332,4 @@ def test_retry_and_cleanup_commands(database_url: str) -> None:
     # An explicit age overrides the setting; the bulk of 2030 is younger than any.
     result = runner.invoke(cli, ["cleanup", "--older-than-days", "0"], env=off)
     assert result.output == "deleted 0 bulks and 0 operations\n"
-    assert asyncio.run(statuses(database_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]
+    assert asyncio.run(statuses(seeded_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]

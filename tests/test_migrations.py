@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -19,8 +17,8 @@ def _differences(connection: Connection) -> list[object]:
     return compare_metadata(context, metadata)
 
 
-async def test_upgrade_matches_the_tables_and_downgrade_removes_them(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
+async def test_upgrade_matches_the_tables_and_downgrade_removes_them(database_url: str) -> None:
+    database = Database(database_url)
     try:
         await upgrade(database)
         await upgrade(database)  # a second run is a no-op

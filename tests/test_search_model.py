@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from bulkops.criteria import SearchCriteria, parse_search_criteria
 from bulkops.errors import InputError
@@ -158,13 +156,25 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     event_loop.close()
 
 
-_database_numbers = itertools.count()
+@pytest.fixture
+def store_url(database_url: str, loop: asyncio.AbstractEventLoop) -> str:
+    """The test's database with the tables (every example empties and fills them)."""
+
+    async def create() -> None:
+        database = Database(database_url)
+        async with database.write() as connection:
+            await connection.run_sync(metadata.create_all)
+        await database.dispose()
+
+    loop.run_until_complete(create())
+    return database_url
 
 
-async def _load(directory: Path, rows: list[Row]) -> Database:
-    database = Database(f"sqlite+aiosqlite:///{directory / f'{next(_database_numbers)}.sqlite3'}")
+async def _load(database_url: str, rows: list[Row]) -> Database:
+    database = Database(database_url)
     async with database.write() as connection:
-        await connection.run_sync(metadata.create_all)
+        await connection.execute(delete(operation))
+        await connection.execute(delete(bulk))
         owners = {id(row["_bulk"]): row["_bulk"] for row in rows}
         if owners:
             await connection.execute(
@@ -195,7 +205,7 @@ async def _sql_search(database: Database, criteria: SearchCriteria) -> tuple[lis
 )
 @given(data=st.data())
 def test_sql_search_agrees_with_the_model(
-    data: st.DataObject, loop: asyncio.AbstractEventLoop, tmp_path: Path
+    data: st.DataObject, loop: asyncio.AbstractEventLoop, store_url: str
 ) -> None:
     rows = data.draw(datasets())
     query = data.draw(criteria_queries(rows))
@@ -206,7 +216,7 @@ def test_sql_search_agrees_with_the_model(
     expected_rows, expected_total = model_search(rows, criteria)
 
     async def run() -> tuple[list[int], int]:
-        database = await _load(tmp_path, rows)
+        database = await _load(store_url, rows)
         try:
             return await _sql_search(database, criteria)
         finally:

@@ -31,9 +31,9 @@ def _with_email(item: dict, email: str) -> dict:
 
 
 @pytest.mark.parametrize("page", list(TOPIC_STYLES), ids=["route-topics", "service-topics"])
-def test_seed_replayed_through_the_api(page: Path, tmp_path: Path) -> None:
+def test_seed_replayed_through_the_api(page: Path, tmp_path: Path, database_url: str) -> None:
     first_bulk, second_bulk = _submitted_items(page)
-    server = start_server(tmp_path, TOPIC_STYLE=TOPIC_STYLES[page])
+    server = start_server(tmp_path, DATABASE_URL=database_url, TOPIC_STYLE=TOPIC_STYLES[page])
     try:
         with server.client() as client, server.admin_client() as admin:
 

@@ -141,8 +141,10 @@ def test_undecodable_body_is_a_400(server: RunningServer) -> None:
     assert response.json() == {"message": "Decoding error."}
 
 
-def test_request_limits(tmp_path: Path) -> None:
-    server = start_server(tmp_path, MAX_REQUEST_ITEMS="3", MAX_REQUEST_BYTES="2000")
+def test_request_limits(tmp_path: Path, database_url: str) -> None:
+    server = start_server(
+        tmp_path, DATABASE_URL=database_url, MAX_REQUEST_ITEMS="3", MAX_REQUEST_BYTES="2000"
+    )
     try:
         with server.client() as client:
             too_many = client.post(CUSTOMERS, json=[customer(f"{n}@example.com") for n in range(4)])
@@ -173,7 +175,7 @@ def test_five_thousand_items_are_accepted_and_all_stored(server: RunningServer) 
     assert len(status["operations_list"]) == 5000
 
 
-def test_handler_runs_in_the_store_of_the_request(tmp_path: Path) -> None:
+def test_handler_runs_in_the_store_of_the_request(tmp_path: Path, database_url: str) -> None:
     """The same email in two websites makes two customers: the worker sees each request's
     store, not the default one."""
     websites = [{"id": 1, "code": "base", "name": "Main"}, {"id": 2, "code": "eu", "name": "EU"}]
@@ -182,7 +184,10 @@ def test_handler_runs_in_the_store_of_the_request(tmp_path: Path) -> None:
         {"id": 2, "code": "eu_en", "name": "EU English", "website_id": 2},
     ]
     running = start_server(
-        tmp_path / "server", WEBSITES=json.dumps(websites), STORE_VIEWS=json.dumps(views)
+        tmp_path / "server",
+        DATABASE_URL=database_url,
+        WEBSITES=json.dumps(websites),
+        STORE_VIEWS=json.dumps(views),
     )
     try:
         with running.admin_client() as client:

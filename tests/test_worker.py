@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
-from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
 from bulkops.store.tables import operation, queue_message
 from bulkops.worker import Executor, Maintenance, Worker
@@ -31,14 +29,6 @@ from bulkops.worker import Executor, Maintenance, Worker
 SERVICE = "Tests\\Api\\ThingsInterface::save"
 HOURS_12 = timedelta(hours=12)
 BULK_UUID = "b0000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'bulkops.sqlite3'}")
-    await upgrade(database)
-    yield database
-    await database.dispose()
 
 
 def registry_with(
@@ -505,11 +495,11 @@ async def test_the_worker_marks_operations_open_too_long_and_deletes_old_bulks(
 
 
 async def test_the_app_processes_operations_unless_told_not_to(
-    database: Database, tmp_path: Path
+    database: Database, database_url: str
 ) -> None:
     await add_bulk(database, [{}], topic="async.v1.nothing.post")
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'bulkops.sqlite3'}",
+        database_url=database_url,
         admin_username="admin",
         admin_password="Admin123-test",
         demo_customers=False,

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import defaultdict
@@ -24,6 +23,7 @@ from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
+from tests import storage
 from tests.servers import start_bulkops
 
 # The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
@@ -35,21 +35,19 @@ CONCURRENCY = 3
 
 @dataclass
 class Store:
-    path: Path
-    calls: Path
+    url: str
+    workdir: Path
 
     @property
-    def url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.path}"
+    def calls(self) -> Path:
+        """What the slow handler saw, a JSON line per call start and end."""
+        return self.workdir / "calls.jsonl"
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.path, timeout=30) as connection:
-            rows = connection.execute(sql).fetchall()
-        connection.close()
-        return rows
+        return storage.query(self.url, sql)
 
     def count(self, sql: str) -> int:
-        return self.query(sql)[0][0]
+        return storage.count(self.url, sql)
 
     def records(self) -> list[dict[str, Any]]:
         if not self.calls.exists():
@@ -70,14 +68,12 @@ class Store:
             "SLOW_HANDLER_SECONDS": str(handler_seconds),
         }
         command = ["worker", "--concurrency", str(CONCURRENCY)]
-        return start_bulkops(
-            command, self.path.parent, self.path.parent / log_name, settings, environment
-        )
+        return start_bulkops(command, self.workdir, self.workdir / log_name, settings, environment)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "bulkops.sqlite3", tmp_path / "calls.jsonl")
+def store(database_url: str, tmp_path: Path) -> Store:
+    return Store(database_url, tmp_path)
 
 
 def add_bulk(store: Store, size: int) -> None:
