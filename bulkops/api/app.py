@@ -91,6 +91,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             OperationalError: _database_error,
             InterfaceError: _database_error,
             PoolTimeoutError: _database_error,
+            # Drivers raise their own socket errors while connecting (asyncpg's refused
+            # connection); in a request, the only I/O besides the client is the database.
+            OSError: _database_error,
             Exception: _internal_error,
         },
         lifespan=lifespan,

@@ -1,0 +1,73 @@
+"""The database server goes away under a running `bulkops serve` (a proxy between them is cut):
+every request answers Magento's 503 body, none a 500, and once the server is back the API and
+the in-process worker carry on by themselves, with nothing accepted lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.backends import Backend
+from tests.proxy import proxy_to
+from tests.servers import start_server
+from tests.test_submission import customer, wait_until_final
+
+UNAVAILABLE = {"message": "The database is unavailable. Try again later."}
+SEARCH = "/rest/V1/bulk?searchCriteria[pageSize]=5"
+SUBMIT = "/rest/default/async/bulk/V1/customers"
+
+
+def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "did not recover"
+        time.sleep(0.2)
+
+
+def test_outage_answers_503_and_recovers(
+    backend: Backend, database_url: str, tmp_path: Path
+) -> None:
+    if backend.name == "sqlite":
+        pytest.skip("SQLite is a file in the process: there is no server to lose")
+    url = make_url(database_url)
+    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        server = start_server(tmp_path, DATABASE_URL=proxied, WORKER_POLL_SECONDS="0.1")
+        try:
+            with server.admin_client() as client:
+                before = client.post(SUBMIT, json=[customer("before@example.com")])
+                assert before.status_code == 202
+                wait_until_final(client, before.json()["bulk_uuid"])
+
+                proxy.cut()
+                for method, path, body in [
+                    ("GET", SEARCH, None),
+                    ("POST", SUBMIT, [customer("during@example.com")]),
+                    ("GET", f"/rest/V1/bulk/{before.json()['bulk_uuid']}/status", None),
+                ]:
+                    response = client.request(method, path, json=body)
+                    assert response.status_code == 503, response.text
+                    assert response.json() == UNAVAILABLE
+                token = httpx.post(
+                    f"{server.base_url}/rest/V1/integration/admin/token",
+                    json={"username": server.admin_username, "password": server.admin_password},
+                )
+                assert (token.status_code, token.json()) == (503, UNAVAILABLE)
+                time.sleep(1)  # the in-process worker meets the outage too
+
+                proxy.restore()
+                eventually(lambda: client.get(SEARCH).status_code == 200)
+                after = client.post(SUBMIT, json=[customer("after@example.com")])
+                assert after.status_code == 202
+                (done,) = wait_until_final(client, after.json()["bulk_uuid"])
+                assert done["status"] == 1
+                total = client.get(SEARCH).json()["total_count"]
+                assert total == 2  # the 503'd submission left nothing behind
+        finally:
+            server.stop()
+        assert "internal error" not in server.log()
