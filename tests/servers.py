@@ -120,7 +120,7 @@ def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"bulkops serve exited early:\n{server.log()}")
         try:
-            httpx.get(f"{server.base_url}/rest/V1/store/websites", timeout=1)
+            httpx.get(f"{server.base_url}/health", timeout=1)
             return
         except httpx.TransportError:
             time.sleep(0.1)

@@ -44,6 +44,7 @@ def test_outage_answers_503_and_recovers(
                 assert before.status_code == 202
                 wait_until_final(client, before.json()["bulk_uuid"])
 
+                assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok"}
                 proxy.cut()
                 for method, path, body in [
                     ("GET", SEARCH, None),
@@ -58,6 +59,8 @@ def test_outage_answers_503_and_recovers(
                     json={"username": server.admin_username, "password": server.admin_password},
                 )
                 assert (token.status_code, token.json()) == (503, UNAVAILABLE)
+                health = httpx.get(f"{server.base_url}/health")
+                assert (health.status_code, health.json()) == (503, UNAVAILABLE)
                 time.sleep(1)  # the in-process worker meets the outage too
 
                 proxy.restore()

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bulkops.api import bulk, retry, stores, submission, token
+from bulkops.api import bulk, health, retry, stores, submission, token
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import JSONResponse, error_response
@@ -83,7 +83,14 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             await database.dispose()
 
     app = Starlette(
-        routes=[*bulk.routes, *retry.routes, *stores.routes, *token.routes, *submission.routes],
+        routes=[
+            *bulk.routes,
+            *health.routes,
+            *retry.routes,
+            *stores.routes,
+            *token.routes,
+            *submission.routes,
+        ],
         middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],
         exception_handlers={
             WebapiError: _webapi_error,

@@ -11,6 +11,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bulkops.api.health import HEALTH_PATH
 from bulkops.api.responses import error_response
 from bulkops.errors import RouteNotFoundError
 
@@ -47,7 +48,7 @@ class RestPathMiddleware:
         self.store_codes = store_codes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
         split = split_rest_path(scope["path"], self.store_codes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from bulkops.store.database import Database
 
@@ -20,9 +20,28 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+# Processes starting together (several `bulkops serve`) migrate one after the other.
+LOCK_KEY = 7_301_929_184_155
+"""PostgreSQL's advisory lock key for migrations."""
+LOCK_NAME = "bulkops.migrate"
+"""MySQL's named lock; session-level, since DDL commits MySQL transactions implicitly."""
+LOCK_WAIT_SECONDS = 600
+
+
 async def upgrade(database: Database, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with database.engine.begin() as connection:
-        await connection.run_sync(run)
+        if database.backend == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        elif database.backend in ("mysql", "mariadb"):
+            await connection.execute(
+                text("SELECT GET_LOCK(:name, :wait)"),
+                {"name": LOCK_NAME, "wait": LOCK_WAIT_SECONDS},
+            )
+        try:
+            await connection.run_sync(run)
+        finally:
+            if database.backend in ("mysql", "mariadb"):
+                await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
