@@ -37,7 +37,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BULKOPS_", env_nested_delimiter="__")
 
     database_url: str = "sqlite+aiosqlite:///var/bulkops.sqlite3"
-    """SQLAlchemy URL; `sqlite:///`, `postgresql://` and `mysql://` get their async driver."""
+    """SQLAlchemy URL; `sqlite:///`, `postgresql://`, `mysql://` and `mariadb://` get their
+    async driver (aiosqlite, asyncpg, aiomysql)."""
+    database_pool_size: int = Field(default=10, ge=1)
+    """Connections each process keeps open to PostgreSQL or MySQL/MariaDB."""
+    database_pool_max_overflow: int = Field(default=10, ge=0)
+    """Connections opened beyond the pool size under load, and closed once returned."""
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long a request waits for a free connection before it gets a 503."""
+    database_pool_recycle_seconds: float = 3600.0
+    """Connections older than this are replaced (before a server's idle timeout closes them);
+    -1 never."""
+    database_pool_pre_ping: bool = True
+    """Check each connection as it leaves the pool, so a restarted server costs no failed
+    request."""
     host: str = "127.0.0.1"
     port: int = 8080
 
@@ -88,6 +101,20 @@ class Settings(BaseSettings):
     """Bulks older than this are deleted with their operations; 0 keeps them forever."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup and marks operations open too long."""
+
+    queue_url: str = "db"
+    """`db`: the queue is a table of the database. `amqp://user:password@host:port/vhost`:
+    RabbitMQ carries operations, and that table is the transactional outbox."""
+    amqp_exchange: str = "magento"
+    """amqp: the durable topic exchange operations are published to, by topic name."""
+    amqp_queue: str = "async.operations.all"
+    """amqp: the durable queue workers consume, bound to the exchange with `async.#`."""
+    amqp_prefetch: int = Field(default=0, ge=0)
+    """amqp: messages a worker holds unacknowledged at once; 0: `worker_batch_size`."""
+    amqp_republish_after_seconds: float = 900.0
+    """amqp: an open operation, never started, with no message in the outbox nor any waiting
+    in the queue, unchanged this long, is presumed to have lost its message and is published
+    again."""
 
     base_url: str = ""
     """Public base URL reported by storeConfigs; derived from the request when empty."""

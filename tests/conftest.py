@@ -4,6 +4,7 @@ of the test's own on it, and real `bulkops serve` processes on that database."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
+from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
+from tests.brokers import Broker
 from tests.servers import RunningServer, start_server
 
 
@@ -20,13 +23,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", selected(), indirect=True, scope="session")
 
 
+def require(unavailable: str | None) -> None:
+    """A server the test needs is missing: skip, but fail in CI, where every one must run."""
+    if unavailable is not None:
+        if os.environ.get("CI"):
+            pytest.fail(unavailable)
+        pytest.skip(unavailable)
+
+
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest) -> Backend:
-    reason = unavailable_reason(request.param)
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(unavailable_reason(request.param))
     return Backend(request.param)
 
 
@@ -39,12 +46,40 @@ def database_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def broker() -> Iterator[Broker]:
+    """An exchange and a queue of this test's own on the local RabbitMQ."""
+    require(brokers.unavailable_reason())
+    created = brokers.new_broker()
+    yield created
+    created.remove()
+
+
+@pytest.fixture(params=["db", "amqp"])
+def queue_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The transport of the test (every one, as a parameter), as BULKOPS_* settings."""
+    if request.param == "db":
+        return {"QUEUE_URL": "db"}
+    return request.getfixturevalue("broker").settings()
+
+
+@pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """The test's database, migrated, through the store's own API."""
     database = Database(database_url)
     await upgrade(database)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes the test starts; whatever is still running at the end is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.store.tables import access_token, admin_user
+from tests.backends import sync_url
 from tests.servers import RunningServer, start_server
 
 TOKEN_PATH = "/rest/V1/integration/admin/token"
@@ -81,8 +82,8 @@ def guarded_status(server: RunningServer, token: str) -> int:
 
 @pytest.fixture
 def engine(server: RunningServer) -> Iterator[Engine]:
-    """A direct connection to the session server's database."""
-    engine = create_engine(server.database_url.replace("+aiosqlite", ""))
+    """A direct connection to the test server's database."""
+    engine = create_engine(sync_url(server.database_url))
     yield engine
     engine.dispose()
 

@@ -5,7 +5,6 @@ the in-process worker carry on by themselves, with nothing accepted lost."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,17 +15,11 @@ from tests.backends import Backend
 from tests.proxy import proxy_to
 from tests.servers import start_server
 from tests.test_submission import customer, wait_until_final
+from tests.waiting import wait_for
 
 UNAVAILABLE = {"message": "The database is unavailable. Try again later."}
 SEARCH = "/rest/V1/bulk?searchCriteria[pageSize]=5"
 SUBMIT = "/rest/default/async/bulk/V1/customers"
-
-
-def eventually(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "did not recover"
-        time.sleep(0.2)
 
 
 def test_outage_answers_503_and_recovers(
@@ -64,7 +57,7 @@ def test_outage_answers_503_and_recovers(
                 time.sleep(1)  # the in-process worker meets the outage too
 
                 proxy.restore()
-                eventually(lambda: client.get(SEARCH).status_code == 200)
+                wait_for(lambda: client.get(SEARCH).status_code == 200, 30, "the API to recover")
                 after = client.post(SUBMIT, json=[customer("after@example.com")])
                 assert after.status_code == 202
                 (done,) = wait_until_final(client, after.json()["bulk_uuid"])

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
 from tests import storage
 from tests.servers import start_bulkops
+from tests.waiting import wait_for
 
 # The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
 # registers its route in this process).
@@ -54,7 +54,10 @@ class Store:
             return []
         return [json.loads(line) for line in self.calls.read_text().splitlines()]
 
-    def worker(self, handler_seconds: float, log_name: str) -> subprocess.Popen[bytes]:
+    def worker(
+        self, handler_seconds: float, log_name: str, queue: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A `bulkops worker` with the slow handler, on the `db` queue unless `queue` says."""
         settings = {
             "DATABASE_URL": self.url,
             "HANDLER_MODULES": '["tests.handler_fixtures.slow"]',
@@ -62,7 +65,7 @@ class Store:
             "LEASE_SECONDS": "3",
             "WORKER_BATCH_SIZE": "20",
             "WORKER_POLL_SECONDS": "0.05",
-        }
+        } | (queue or {})
         environment = {
             "SLOW_HANDLER_CALLS": str(self.calls),
             "SLOW_HANDLER_SECONDS": str(handler_seconds),
@@ -95,30 +98,13 @@ def add_bulk(store: Store, size: int) -> None:
     asyncio.run(run())
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
-    store: Store, processes: list[subprocess.Popen[bytes]]
+    store: Store, processes: list[subprocess.Popen[bytes]], queue_settings: dict[str, str]
 ) -> None:
     size = 600
     add_bulk(store, size)
-    killed = store.worker(0.03, "killed.log")
-    survivor = store.worker(0.03, "survivor.log")
+    killed = store.worker(0.03, "killed.log", queue_settings)
+    survivor = store.worker(0.03, "survivor.log", queue_settings)
     processes += [killed, survivor]
 
     def killed_has_finished_some() -> bool:

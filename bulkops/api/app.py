@@ -22,6 +22,7 @@ from bulkops.api.responses import JSONResponse, error_response
 from bulkops.auth.service import AuthService
 from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
 from bulkops.handlers.loading import load_routes
+from bulkops.queue import create_transport
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        database = Database(settings.database_url)
+        database = Database.from_settings(settings)
         await upgrade(database)
         app.state.settings = settings
         app.state.database = database
@@ -72,14 +73,25 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.operation_view = OperationView(settings.operation_id)
         app.state.routes = load_routes(settings, database)
         await app.state.auth.bootstrap_admin()
-        worker = Worker.from_settings(settings, database, app.state.routes) if run_worker else None
+        # One transport for the process: submissions announce their messages on it, and the
+        # worker (if any) consumes through it.
+        transport = create_transport(settings, database)
+        app.state.transport = transport
+        worker = (
+            Worker.from_settings(settings, database, app.state.routes, transport=transport)
+            if run_worker
+            else None
+        )
         if worker is not None:
             await worker.start()
+        # Whatever earlier processes left in the outbox.
+        transport.announce()
         try:
             yield
         finally:
             if worker is not None:
                 await worker.stop()
+            await transport.close()
             await database.dispose()
 
     app = Starlette(

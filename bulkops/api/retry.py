@@ -49,6 +49,7 @@ async def retry_bulk(request: Request) -> Response:
         )
     if count is None:
         raise NotFoundError("Bulk uuid %bulkUuid not exist", {"bulkUuid": bulk_uuid})
+    request.app.state.transport.announce()
     return JSONResponse(count)
 
 

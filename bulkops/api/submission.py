@@ -83,6 +83,8 @@ async def submit_items(request: Request) -> Response:
         settings.topic_style,
         request.scope[STORE_CODE_KEY],
     )
+    # Committed: publish the bulk's messages in the background (the 202 does not wait).
+    state.transport.announce()
     return JSONResponse(accepted.as_json(), status_code=202)
 
 

@@ -45,7 +45,7 @@ def migrate() -> None:
     """Bring the database schema up to date, then exit."""
 
     async def run() -> None:
-        database = Database(Settings().database_url)
+        database = Database.from_settings(Settings())
         try:
             await upgrade(database)
         finally:

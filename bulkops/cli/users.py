@@ -46,7 +46,7 @@ def _run(action: Callable[[AuthService], Awaitable[T]]) -> T:
 
     async def run() -> T:
         settings = Settings()
-        database = Database(settings.database_url)
+        database = Database.from_settings(settings)
         try:
             await upgrade(database)
             return await action(AuthService(database, settings))

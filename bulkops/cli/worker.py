@@ -43,7 +43,7 @@ def _on_database(settings: Settings, action: Callable[[Database], Awaitable[T]])
     """Run `action` on the configured database, migrated first."""
 
     async def run() -> T:
-        database = Database(settings.database_url)
+        database = Database.from_settings(settings)
         try:
             await upgrade(database)
             return await action(database)

@@ -53,6 +53,9 @@ class DbTransport(Transport):
                 published += await queue.enqueue_operations(connection, ids, self.clock())
             after_id = ids[-1]
 
+    def announce(self) -> None:
+        """Nothing to publish: committed messages are in the queue already."""
+
     async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
         now = self.clock()
         rows = await queue.lease_messages(connection, self.owner, limit, now, now + self.lease)

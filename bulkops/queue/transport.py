@@ -2,10 +2,11 @@
 
 A bulk's operations and their messages are committed in one transaction, into the queue table
 (`bulkops.store.queue`). With the `db` transport that table is the queue itself. A broker
-transport (RabbitMQ) uses it as the transactional outbox instead: `relay` publishes its rows
-and deletes them, `receive` takes messages from the broker, `settle` writes what must outlive
-the delivery (a retry's delayed message goes back into the outbox) and `confirm` acknowledges
-to the broker once the results are committed. `receive` and `settle` run in the worker's
+transport (`amqp`, RabbitMQ) uses it as the transactional outbox instead: `announce` (after a
+submission's commit) and `relay` publish its rows and delete them once the broker confirmed
+them, `receive` takes messages the broker pushed, `settle` writes what must outlive the
+delivery (a retry's delayed message goes back into the outbox) and `confirm` acknowledges to
+the broker once the results are committed. `receive` and `settle` run in the worker's
 database transactions, so that the `db` transport's leases and deletions commit together with
 the operations' changes. Delivery is at least once either way; results
 are recorded idempotently, so a message delivered again after a crash does no harm.
@@ -13,6 +14,7 @@ are recorded idempotently, so a message delivered again after a crash does no ha
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ class Delivery:
     """A message handed to a worker: the operation to process."""
 
     message_id: int
+    """The transport's name for this delivery (the queue row; a broker's own count)."""
     operation_id: int
     topic_name: str
     attempts: int
@@ -47,7 +50,18 @@ class Transport(ABC):
     async def relay(self) -> int:
         """Publish what is waiting to be published, and give every open operation that has no
         message a new one (never published, its message lost, or inserted by other means).
-        Answers how many operations were published."""
+        Answers how many operations were published. A broker transport cannot see the
+        messages in the broker, so it can only presume one lost (`AmqpTransport.relay`)."""
+
+    @abstractmethod
+    def announce(self) -> None:
+        """Messages were just committed: publish them soon, in the background, without
+        raising (what cannot be published now waits for the relay)."""
+
+    async def wait(self, timeout: float) -> None:
+        """Until `receive` may have deliveries. A transport that cannot tell (a table that
+        other processes write) waits `timeout`."""
+        await asyncio.sleep(timeout)
 
     @abstractmethod
     async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:

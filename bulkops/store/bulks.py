@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
 from bulkops.store.tables import bulk, operation
+from bulkops.store.types import int64_value, storable_text
 
 # Rows per INSERT statement: large enough to amortise round trips, small enough for every
 # backend's limit on bound parameters.
@@ -75,11 +76,15 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
 
 
 async def find_bulk(connection: AsyncConnection, uuid: str) -> RowMapping | None:
+    if not storable_text(uuid):
+        return None
     result = await connection.execute(select(bulk).where(bulk.c.uuid == uuid))
     return result.mappings().first()
 
 
 async def bulk_operations(connection: AsyncConnection, uuid: str) -> Sequence[Row[Any]]:
+    if not storable_text(uuid):
+        return []
     query = select(operation).where(operation.c.bulk_uuid == uuid).order_by(operation.c.id)
     return (await connection.execute(query)).all()
 
@@ -87,9 +92,13 @@ async def bulk_operations(connection: AsyncConnection, uuid: str) -> Sequence[Ro
 async def count_operations(connection: AsyncConnection, uuid: str, status: int) -> int:
     """Operations of the bulk with that status (0 for an unknown bulk). A bulk with no
     operation rows counts all its operations as open, as Magento does."""
+    if not storable_text(uuid):
+        return 0
     count = (
         await connection.execute(
-            select(func.count()).where(operation.c.bulk_uuid == uuid, operation.c.status == status)
+            select(func.count()).where(
+                operation.c.bulk_uuid == uuid, operation.c.status == int64_value(status)
+            )
         )
     ).scalar_one()
     if count or status != OperationStatus.OPEN:

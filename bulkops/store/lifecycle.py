@@ -7,7 +7,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +26,7 @@ from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.database import Database
 from bulkops.store.queue import delete_messages_of_operations, enqueue_open_operations
 from bulkops.store.tables import bulk, operation
+from bulkops.store.types import in_int64, storable_text
 
 UNKNOWN_ERROR = "Unknown Error"
 """Magento's message for an operation that stayed open too long after it started."""
@@ -76,18 +88,24 @@ async def record_results(
 ) -> None:
     """Write final statuses, each only if its operation is still open: recording the same
     result twice, or a late result after another, changes nothing. A completed operation
-    loses its payload (`serialized_data`), as in Magento; a failed one keeps it for retries."""
-    completed, failed = [], []
-    for result in results:
-        row = {
+    loses its payload (`serialized_data`), as in Magento; a failed one keeps it for retries.
+
+    One statement for every row, in id order: two workers recording overlapping results
+    (a message delivered twice) lock the rows in the same order, so they cannot deadlock."""
+    rows = [
+        {
             "operation_id": result.operation_id,
             "new_status": int(result.status),
             "new_message": result.result_message,
             "new_error_code": result.error_code,
             "new_result": result.result_serialized_data,
+            "drops_payload": result.status == OperationStatus.COMPLETE,
         }
-        (completed if result.status == OperationStatus.COMPLETE else failed).append(row)
-    finish = (
+        for result in sorted(results, key=lambda result: result.operation_id)
+    ]
+    if not rows:
+        return
+    await connection.execute(
         update(operation)
         .where(operation.c.id == bindparam("operation_id"), operation.c.status == _OPEN)
         .values(
@@ -95,13 +113,14 @@ async def record_results(
             result_message=bindparam("new_message"),
             error_code=bindparam("new_error_code"),
             result_serialized_data=bindparam("new_result"),
+            serialized_data=case(
+                (bindparam("drops_payload", type_=Boolean), null()),
+                else_=operation.c.serialized_data,
+            ),
             updated_at=now,
-        )
+        ),
+        rows,
     )
-    if completed:
-        await connection.execute(finish.values(serialized_data=None), completed)
-    if failed:
-        await connection.execute(finish, failed)
 
 
 async def retry_operations(
@@ -115,16 +134,18 @@ async def retry_operations(
     `error_codes`, as Magento's retryBulk) and queue them again; answers how many, or None
     for an unknown bulk. Operations without a payload (completed ones) cannot be retried."""
     if (
-        await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))
-    ).first() is None:
+        not storable_text(bulk_uuid)
+        or (await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))).first()
+        is None
+    ):
         return None
     conditions = [
         operation.c.bulk_uuid == bulk_uuid,
-        operation.c.status.in_([int(status) for status in statuses]),
+        operation.c.status.in_(in_int64(int(status) for status in statuses)),
         operation.c.serialized_data.is_not(None),
     ]
     if error_codes is not None:
-        conditions.append(operation.c.error_code.in_(list(error_codes)))
+        conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
     reopened = await connection.execute(
         update(operation)
         .where(*conditions)
@@ -162,7 +183,7 @@ async def mark_incomplete_operations(
             )
             if not ids:
                 return marked
-            await connection.execute(
+            updated = await connection.execute(
                 update(operation)
                 .where(operation.c.id.in_(ids), operation.c.status == _OPEN)
                 .values(
@@ -173,7 +194,8 @@ async def mark_incomplete_operations(
                 )
             )
             await delete_messages_of_operations(connection, ids)
-        marked += len(ids)
+        # Another worker may have marked some of them meanwhile: count only ours.
+        marked += updated.rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +209,11 @@ async def cleanup_bulks(
 ) -> Cleaned:
     """Magento's `bulk_cleanup`: delete bulks that started more than `lifetime` ago, with their
     operations and messages. Operations go first, a batch per transaction (found through their
-    copy of the bulk's start time), so that no transaction deletes a huge bulk at once."""
+    copy of the bulk's start time), so that no transaction deletes a huge bulk at once.
+
+    Safe with several workers cleaning at once: each batch is read without locks, then
+    deleted by primary key in one statement, so two cleanups of the same rows take their
+    locks in the same order and just wait for each other; the counts are of rows deleted."""
     cutoff = now - lifetime
     operations = await _delete_in_batches(
         database, operation, operation.c.start_time <= cutoff, batch_size
@@ -209,8 +235,10 @@ async def _delete_in_batches(
                 ).scalars()
             )
             if ids:
-                await connection.execute(delete(table).where(table.c.id.in_(ids)))
-        deleted += len(ids)
+                # Another worker's cleanup may have deleted some of them meanwhile.
+                deleted += (
+                    await connection.execute(delete(table).where(table.c.id.in_(ids)))
+                ).rowcount
         if len(ids) < batch_size:
             return deleted
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,12 +32,25 @@ def _messages_for(operations: Select, now: datetime) -> Select:
 
 
 async def _insert_messages(connection: AsyncConnection, operations: Select, now: datetime) -> int:
-    inserted = await connection.execute(
-        insert(queue_message).from_select(
-            ["operation_id", "topic_name", "available_at", "attempts"],
-            _messages_for(operations, now),
+    """Answers how many were inserted. Two relays may race to insert the same operation's
+    message (each checked it had none before the other committed): the unique operation_id
+    keeps one, and the other one is skipped rather than failing its whole transaction."""
+    columns = ["operation_id", "topic_name", "available_at", "attempts"]
+    messages = _messages_for(operations, now)
+    backend = connection.dialect.name
+    if backend == "postgresql":
+        statement: Any = (
+            postgresql.insert(queue_message)
+            .from_select(columns, messages)
+            .on_conflict_do_nothing(index_elements=["operation_id"])
         )
-    )
+    elif backend in ("mysql", "mariadb"):
+        # Also skips a message whose operation was deleted meanwhile (its foreign key).
+        statement = insert(queue_message).from_select(columns, messages).prefix_with("IGNORE")
+    else:
+        # SQLite has one writer at a time: the check cannot race.
+        statement = insert(queue_message).from_select(columns, messages)
+    inserted = await connection.execute(statement)
     return inserted.rowcount
 
 
@@ -77,8 +92,13 @@ async def lease_messages(
 ) -> Sequence[Row]:
     """Up to `limit` available messages, oldest first, leased to `owner` until `until`; their
     `attempts` counts this delivery. The caller's write transaction keeps two workers from
-    leasing the same message (SQLite has one writer; elsewhere the rows are locked, and
-    rows another worker is leasing are skipped rather than waited for)."""
+    leasing the same message: SQLite has one writer; elsewhere the rows are locked, and rows
+    another transaction holds are skipped rather than waited for.
+
+    The operations' rows are locked with their messages (the lock covers every table joined),
+    as the worker goes on to mark them started in the same transaction: so a lease never
+    waits for a lock and can take part in no deadlock, whatever order others (recording
+    results, marking operations failed, cleanup) lock operations and messages in."""
     candidates = (
         await connection.execute(
             select(
@@ -87,10 +107,12 @@ async def lease_messages(
                 queue_message.c.topic_name,
                 queue_message.c.attempts,
             )
+            .join(operation, operation.c.id == queue_message.c.operation_id)
             .where(queue_message.c.available_at <= now)
             .order_by(queue_message.c.available_at, queue_message.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            # PostgreSQL: FOR NO KEY UPDATE, what the updates that follow take anyway.
+            .with_for_update(skip_locked=True, key_share=True)
         )
     ).all()
     if candidates:
@@ -154,4 +176,70 @@ async def delete_messages_of_operations(
     if operation_ids:
         await connection.execute(
             delete(queue_message).where(queue_message.c.operation_id.in_(operation_ids))
+        )
+
+
+# Under a broker transport, whose messages live in the broker once published.
+
+
+async def enqueue_retries(
+    connection: AsyncConnection, retries: Sequence[tuple[int, datetime, int]]
+) -> None:
+    """Put operations back into the outbox to be delivered again later: for each
+    (operation id, available at, deliveries so far), a message if the operation is open.
+    It replaces any message the operation still has: the one just delivered may not be
+    deleted from the outbox yet (its publisher deletes it after the broker's confirmation,
+    which can come after the delivery). No other transaction gives these operations a
+    message meanwhile: they are started, held by the caller's deliveries."""
+    if not retries:
+        return
+    await delete_messages_of_operations(connection, [retry[0] for retry in retries])
+    groups: dict[tuple[datetime, int], list[int]] = {}
+    for operation_id, available_at, attempts in retries:
+        groups.setdefault((available_at, attempts), []).append(operation_id)
+    for (available_at, attempts), operation_ids in groups.items():
+        messages = (
+            select(
+                operation.c.id,
+                operation.c.topic_name,
+                literal(available_at, queue_message.c.available_at.type),
+                literal(attempts, queue_message.c.attempts.type),
+            )
+            .where(operation.c.id.in_(operation_ids))
+            .where(operation.c.status == OperationStatus.OPEN, _LACKS_MESSAGE)
+        )
+        await connection.execute(
+            insert(queue_message).from_select(
+                ["operation_id", "topic_name", "available_at", "attempts"], messages
+            )
+        )
+
+
+async def unstarted_operations_lacking_messages(
+    connection: AsyncConnection, after_id: int, limit: int, changed_before: datetime
+) -> list[int]:
+    """Ids of open operations not started since they were (re)opened, with no message, and
+    unchanged since `changed_before`, in id order after `after_id`: those whose published
+    message may have been lost."""
+    query = (
+        select(operation.c.id)
+        .where(operation.c.status == OperationStatus.OPEN, operation.c.id > after_id)
+        .where(operation.c.started_at.is_(None), operation.c.updated_at <= changed_before)
+        .where(_LACKS_MESSAGE)
+        .order_by(operation.c.id)
+        .limit(limit)
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+async def delete_leased_messages(
+    connection: AsyncConnection, owner: str, message_ids: Sequence[int]
+) -> None:
+    """Delete those of the messages that `owner` still has leased: one replaced meanwhile
+    (SQLite may give the replacement the same id) or leased by another owner stays."""
+    if message_ids:
+        await connection.execute(
+            delete(queue_message).where(
+                queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner
+            )
         )

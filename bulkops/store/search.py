@@ -35,6 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from bulkops.criteria import Condition, Filter, SearchCriteria
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.tables import bulk, operation
+from bulkops.store.types import in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
@@ -98,9 +99,20 @@ def _find_in_set(field: str, element: str) -> ColumnElement[bool]:
     return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
 
 
+def _bound(field: str, operand: Any) -> Any:
+    """Integer operands as 64-bit integers (see `int64_value`); others as they are."""
+    if SEARCHABLE_FIELDS[field] is not FieldKind.INTEGER:
+        return operand
+    if isinstance(operand, tuple):
+        return in_int64(operand)
+    if isinstance(operand, int):
+        return int64_value(operand)
+    return operand  # the pattern of like, finset or regexp
+
+
 def _filter_clause(flt: Filter) -> ColumnElement[bool]:
     column = _column(flt.field)
-    operand = flt.operand
+    operand = _bound(flt.field, flt.operand)
     match flt.condition:
         case Condition.EQ:
             return column == operand
@@ -188,8 +200,29 @@ ITEM_COLUMNS = (
 )
 
 
-def count_query(criteria: SearchCriteria) -> Select[tuple[int]]:
-    return select(func.count()).select_from(_from_clause(criteria)).where(where_clause(criteria))
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """How many operations match; on database servers also the lowest and highest of their
+    ids (see `page_query`)."""
+
+    count: int
+    first_id: int | None = None
+    last_id: int | None = None
+
+
+# Backends whose planner, asked for `ORDER BY id LIMIT n`, may walk the primary key and filter,
+# betting that matches are spread evenly through the table. SQLite's planner does not take
+# that bet here, and its count is several times cheaper without the ids.
+_BOUNDED_PAGES = frozenset({"postgresql", "mysql", "mariadb"})
+
+
+def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
+    """The number of matches and, where pages are bounded, their lowest and highest ids, read
+    in the same scan (every index ends with `id`)."""
+    columns: list[ColumnElement[Any]] = [func.count()]
+    if backend in _BOUNDED_PAGES:
+        columns += [func.min(operation.c.id), func.max(operation.c.id)]
+    return select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria))
 
 
 def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
@@ -199,6 +232,23 @@ def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
         .where(where_clause(criteria))
         .order_by(*_order_by(criteria, backend))
     )
+
+
+def page_query(
+    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, page: int
+) -> Select[Any]:
+    """One page of the matches. Where the count found the matches' id range, it is added to
+    the filter (it changes no result): a planner that walks the primary key to return rows
+    in id order then starts at the first match instead of reading every row before it.
+    Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
+    time range), where that walk would otherwise read most of the table."""
+    query = items_query(criteria, backend)
+    if matches.first_id is not None and matches.last_id is not None:
+        query = query.where(
+            operation.c.id >= int64_value(matches.first_id),
+            operation.c.id <= int64_value(matches.last_id),
+        )
+    return query.limit(page_size).offset((page - 1) * page_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,25 +263,32 @@ def clamp_page(current_page: int | None, page_size: int, total_count: int) -> in
     return min(max(current_page or 1, 1), last_page)
 
 
+async def count_matches(
+    connection: AsyncConnection, criteria: SearchCriteria, backend: str
+) -> Matches:
+    return Matches(*(await connection.execute(count_query(criteria, backend))).one())
+
+
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
-    """One page (criteria.page_size must be set) and the count of every match."""
+    """One page (criteria.page_size must be set) and the count of every match, read in one
+    transaction (one snapshot), so that the page agrees with the count."""
     assert criteria.page_size
-    total = (await connection.execute(count_query(criteria))).scalar_one()
-    page = clamp_page(criteria.current_page, criteria.page_size, total)
-    query = (
-        items_query(criteria, backend)
-        .limit(criteria.page_size)
-        .offset((page - 1) * criteria.page_size)
-    )
+    matches = await count_matches(connection, criteria, backend)
+    if matches.count == 0:
+        return Page(rows=[], total_count=0)
+    page = clamp_page(criteria.current_page, criteria.page_size, matches.count)
+    query = page_query(criteria, backend, matches, criteria.page_size, page)
     rows = (await connection.execute(query)).all()
-    return Page(rows=rows, total_count=total)
+    return Page(rows=rows, total_count=matches.count)
 
 
 async def open_stream(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str, batch_size: int = 1000
 ) -> AsyncResult[Any]:
     """Every match through a server-side cursor, read in batches (`.partitions()`), so memory
-    stays flat whatever the number of rows."""
+    stays flat whatever the number of rows: on PostgreSQL an asyncpg cursor in the read
+    transaction (a round trip per batch); on MySQL/MariaDB an unbuffered result (aiomysql's
+    SSCursor) that the connection reads as the rows are consumed; on SQLite a plain cursor."""
     return await connection.stream(
         items_query(criteria, backend).execution_options(yield_per=batch_size)
     )

@@ -2,35 +2,106 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, bindparam, literal
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite only aliases the rowid (and so auto-increments) for a column typed INTEGER.
 RowId: TypeEngine = BigInteger().with_variant(Integer, "sqlite")
 
-# UTC, whole seconds. SQLite keeps the text form clients see (`YYYY-MM-DD HH:MM:SS`), so
-# comparisons and LIKE on it behave as on a real timestamp column elsewhere.
-Timestamp: TypeEngine = DateTime().with_variant(
-    sqlite.DATETIME(
-        storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
-        regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)",
-    ),
-    "sqlite",
+# SQLite keeps the text form clients see (`YYYY-MM-DD HH:MM:SS`), so comparisons and LIKE on
+# it behave as on a real timestamp column elsewhere.
+_SQLITE_DATETIME = sqlite.DATETIME(
+    storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
+    regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)",
 )
 
 
+class _Timestamp(TypeDecorator[datetime]):
+    """UTC, naive, whole seconds. Fractions are cut before they reach the database: SQLite's
+    text form has none, MySQL would round them and PostgreSQL keep them."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_DATETIME)
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime):
+            return value.replace(microsecond=0)
+        return value
+
+
+Timestamp: TypeEngine = _Timestamp()
+
+# Byte-order (code point order), case-sensitive collations that compare trailing spaces too
+# (the plain `utf8mb4_bin` of both MySQL and MariaDB ignores them: 'a' = 'a ').
+MARIADB_EXACT_COLLATION = "utf8mb4_nopad_bin"
+MYSQL_EXACT_COLLATION = "utf8mb4_0900_bin"
+POSTGRESQL_EXACT_COLLATION = "C"
+
+
+class _ExactText(TypeDecorator[str]):
+    """Text compared and ordered byte for byte (code point order), case-sensitively, trailing
+    spaces included, on every backend: SQLite's default, the "C" collation on PostgreSQL, a
+    binary NO PAD collation on MySQL and MariaDB (chosen by the server the DDL runs on, as a
+    `mysql://` URL may reach either)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, length: int | None = None) -> None:
+        super().__init__()
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        length = self.length
+        if dialect.name == "postgresql":
+            collation = POSTGRESQL_EXACT_COLLATION
+            if length is None:
+                return dialect.type_descriptor(postgresql.TEXT(collation=collation))
+            return dialect.type_descriptor(postgresql.VARCHAR(length, collation=collation))
+        if dialect.name in ("mysql", "mariadb"):
+            mariadb = getattr(dialect, "is_mariadb", False)
+            collation = MARIADB_EXACT_COLLATION if mariadb else MYSQL_EXACT_COLLATION
+            if length is None:
+                return dialect.type_descriptor(mysql.LONGTEXT(collation=collation))
+            return dialect.type_descriptor(mysql.VARCHAR(length, collation=collation))
+        return dialect.type_descriptor(Text() if length is None else String(length))
+
+
 def exact_text(length: int | None = None) -> TypeEngine:
-    """Text compared and ordered byte for byte (code point order), case-sensitively, on every
-    backend: SQLite's default, the "C" collation on PostgreSQL, utf8mb4_bin on MySQL."""
-    if length is None:
-        return (
-            Text()
-            .with_variant(postgresql.TEXT(collation="C"), "postgresql")
-            .with_variant(mysql.LONGTEXT(collation="utf8mb4_bin"), "mysql", "mariadb")
-        )
-    return (
-        String(length)
-        .with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
-        .with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
-    )
+    """Text compared byte for byte, case-sensitively (see `_ExactText`); VARCHAR(length), or
+    unbounded text without a length."""
+    return _ExactText(length)
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def int64_value(value: int) -> Any:
+    """An integer bound as a 64-bit integer whatever the width of the column it is compared
+    with: PostgreSQL refuses `smallint_column = 70000` (out of range) instead of finding
+    nothing. Comparisons between integer widths still use the column's index."""
+    return literal(value, BigInteger)
+
+
+def in_int64(values: Iterable[int]) -> Any:
+    """`values` for an IN list against an integer column, bound as 64-bit integers; values
+    beyond 64 bits match no row, so they are left out rather than refused by the driver."""
+    kept = tuple(value for value in values if INT64_MIN <= value <= INT64_MAX)
+    return bindparam(None, kept, type_=BigInteger, expanding=True)
+
+
+def storable_text(value: str) -> bool:
+    """Whether any stored text could equal `value`: PostgreSQL can hold no NUL character (and
+    refuses one even in a query), and no value the service writes has one."""
+    return "\x00" not in value

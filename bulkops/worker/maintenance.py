@@ -55,7 +55,7 @@ class Maintenance:
     async def relay(self) -> None:
         published = await self.transport.relay()
         if published:
-            log.info("relay: published %d open operations that had no message", published)
+            log.info("relay: published %d open operations", published)
 
     async def run_forever(self) -> None:
         """The jobs now (but the relay, which the worker runs before it starts), then all of

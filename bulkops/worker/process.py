@@ -17,7 +17,7 @@ log = logging.getLogger("bulkops.worker")
 
 
 async def run_worker(settings: Settings, concurrency: int | None, grace_seconds: float) -> None:
-    database = Database(settings.database_url)
+    database = Database.from_settings(settings)
     routes = load_routes(settings, database)
     try:
         await upgrade(database)

@@ -2,8 +2,9 @@
 
 Results are written several per transaction (whatever finished while the previous write was
 running), each with its message's removal, so a result is either committed with its message
-gone or not at all: after a crash the message comes back when its lease runs out, and its
-operation is processed again only if its result was never committed.
+gone or not at all (with a broker: acknowledged only after the commit): after a crash the
+message comes back when its lease runs out (its channel closes), and its operation is
+processed again only if its result was never committed.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ class Worker:
         database: Database,
         routes: HandlerRegistry,
         concurrency: int | None = None,
+        transport: Transport | None = None,
     ) -> Worker:
-        transport = create_transport(settings, database)
+        """`transport`: one the process shares (the API's); else the configured one."""
+        transport = transport or create_transport(settings, database)
         return cls(
             database,
             transport,
@@ -91,7 +94,11 @@ class Worker:
         """Relay unpublished operations first, then consume in the background."""
         loops = [self._consume(), self._write_outcomes(), self._renew_leases()]
         if self.maintenance is not None:
-            await self.maintenance.relay()
+            try:
+                await self.maintenance.relay()
+            except Exception:
+                # Not a reason to stay down: the relay runs again every interval.
+                log.exception("relay failed")
             loops.append(self.maintenance.run_forever())
         self._loops = [asyncio.create_task(loop) for loop in loops]
 
@@ -139,10 +146,23 @@ class Worker:
                 taken = await self._take(min(self.batch_size, self.capacity - len(self._held)))
             except Exception:
                 log.exception("cannot take messages")
-                taken = 0
-            if not taken:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+                continue
+            if not taken:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Until the transport may have messages (a table: `poll_seconds`), or stop."""
+        waits = [
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(self.transport.wait(self.poll_seconds)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def _take(self, limit: int) -> int:
         """Lease messages and mark their operations started, in one transaction, then hand
@@ -213,7 +233,8 @@ class Worker:
             await self.transport.settle(connection, done, requeued)
         await self.transport.confirm(done, requeued)
         for delivery, _ in batch:
-            del self._held[delivery.message_id]
+            # A message leased again after its lease ran out is in a batch twice.
+            self._held.pop(delivery.message_id, None)
         self._room.set()
 
     async def _renew_leases(self) -> None:

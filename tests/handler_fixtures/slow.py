@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import time
 import uuid
+from functools import cache
 from typing import Any
 
-from sqlalchemy.engine import make_url
+import sqlalchemy
 
 from bulkops.handlers import OperationInput, registry
+from tests.backends import sync_url
 
 SERVICE = "Tests\\Api\\SlowInterface::handle"
 
@@ -28,14 +29,18 @@ def _record(**fields: Any) -> None:
         os.close(descriptor)
 
 
+@cache
+def _engine() -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(sync_url(os.environ["BULKOPS_DATABASE_URL"]))
+
+
 def _status(operation_id: int) -> int:
-    database = make_url(os.environ["BULKOPS_DATABASE_URL"]).database
-    with sqlite3.connect(database, timeout=30) as connection:
-        (status,) = connection.execute(
-            "SELECT status FROM bulkops_operation WHERE id = ?", (operation_id,)
-        ).fetchone()
-    connection.close()
-    return status
+    """The operation's status as the handler starts, read on a connection of its own."""
+    with _engine().connect() as connection:
+        return connection.execute(
+            sqlalchemy.text("SELECT status FROM bulkops_operation WHERE id = :id"),
+            {"id": operation_id},
+        ).scalar_one()
 
 
 @registry.route("POST", "/V1/tests/slow", service=SERVICE)

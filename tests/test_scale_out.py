@@ -1,0 +1,211 @@
+"""Scale-out: two API processes and two workers on a database server. Bulks go to both API
+processes at once while one worker is killed with SIGKILL (and, with RabbitMQ, the broker is
+stopped and started again); in the end every accepted item is final, has exactly one row, and
+the search answers what one process on SQLite answers for the same requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import storage
+from tests.backends import Backend
+from tests.brokers import Broker
+from tests.servers import RunningServer, start_bulkops, start_server
+from tests.waiting import wait_for
+
+ROUTE = "/rest/default/async/bulk/V1/tests/outcomes"
+ONE = "/rest/default/async/V1/tests/outcomes"
+HANDLERS = '["tests.handler_fixtures.outcomes"]'
+BULKS = 16
+BULK_SIZE = 250
+
+
+def requests() -> list[tuple[str, Any]]:
+    """The same sequence for every run: bulks with completing, failing and rejected items,
+    and single-item requests."""
+    sent: list[tuple[str, Any]] = []
+    for index in range(BULKS):
+        items: list[Any] = [{"n": index * BULK_SIZE + key} for key in range(BULK_SIZE)]
+        items[index] = {"n": "not a number"}
+        sent.append((ROUTE, items))
+        sent.append((ONE, {"n": 10_000 + index}))
+    return sent
+
+
+def submit_all(servers: Sequence[RunningServer], parallel: bool, pause: float = 0.0) -> list[str]:
+    """Every request, to the servers in turn (at once when `parallel`, each sender pausing
+    `pause` seconds between its requests); answers the bulk uuid of each request, in order."""
+    clients = [server.admin_client() for server in servers]
+
+    def send(index: int, path: str, body: Any) -> str:
+        response = clients[index % len(clients)].post(path, json=body)
+        assert response.status_code == 202, response.text
+        time.sleep(pause)
+        return response.json()["bulk_uuid"]
+
+    try:
+        sent = requests()
+        if not parallel:
+            return [send(index, path, body) for index, (path, body) in enumerate(sent)]
+        with ThreadPoolExecutor(len(servers) * 2) as pool:
+            futures = [
+                pool.submit(send, index, path, body) for index, (path, body) in enumerate(sent)
+            ]
+            return [future.result() for future in futures]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def search(server: RunningServer, query: str) -> dict[str, Any]:
+    with server.admin_client() as client:
+        response = client.get(f"/rest/V1/bulk?{query}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def comparable(answer: dict[str, Any], uuids: list[str]) -> dict[str, Any]:
+    """A search answer with what differs between runs (ids, uuids, times) replaced by the
+    request each operation came from."""
+    request_of = {bulk_uuid: index for index, bulk_uuid in enumerate(uuids)}
+    items = [
+        {
+            key: value
+            for key, value in item.items()
+            if key not in ("id", "bulk_uuid", "extension_attributes")
+        }
+        | {"request": request_of[item["bulk_uuid"]]}
+        for item in answer["items"]
+    ]
+    # Completed operations lose their payload (as in Magento): their result tells them apart.
+    items.sort(key=lambda item: (item["request"], json.dumps(item, sort_keys=True)))
+    return {"items": items, "total_count": answer["total_count"]}
+
+
+QUERIES = [
+    "searchCriteria=",
+    "searchCriteria[filter_groups][0][filters][0][field]=status"
+    "&searchCriteria[filter_groups][0][filters][0][value]=3&searchCriteria[pageSize]=1000",
+    "searchCriteria[filter_groups][0][filters][0][field]=result_message"
+    "&searchCriteria[filter_groups][0][filters][0][value]=%25refused%25"
+    "&searchCriteria[filter_groups][0][filters][0][condition_type]=like",
+]
+
+
+def answers(server: RunningServer, uuids: list[str]) -> list[dict[str, Any]]:
+    return [comparable(search(server, query), uuids) for query in QUERIES]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The searches after one `bulkops serve` on SQLite processed the requests."""
+    server = start_server(
+        tmp_path_factory.mktemp("reference"), HANDLER_MODULES=HANDLERS, DEMO_CUSTOMERS="false"
+    )
+    try:
+        uuids = submit_all([server], parallel=False)
+        wait_for(lambda: open_count(server) == 0, 120, "the reference run to finish")
+        return answers(server, uuids)
+    finally:
+        server.stop()
+
+
+def open_count(server: RunningServer) -> int:
+    return search(
+        server,
+        "searchCriteria[filter_groups][0][filters][0][field]=status"
+        "&searchCriteria[filter_groups][0][filters][0][value]=4&searchCriteria[pageSize]=1",
+    )["total_count"]
+
+
+def test_two_apis_and_two_workers_lose_nothing(
+    backend: Backend,
+    queue_settings: dict[str, str],
+    database_url: str,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+    reference: list[dict[str, Any]],
+    request: pytest.FixtureRequest,
+) -> None:
+    if backend.name == "sqlite":
+        pytest.skip("scale-out needs a database server; SQLite is the reference run")
+    amqp = queue_settings["QUEUE_URL"] != "db"
+    broker: Broker | None = request.getfixturevalue("broker") if amqp else None
+    settings = {
+        "DATABASE_URL": database_url,
+        "HANDLER_MODULES": HANDLERS,
+        "DEMO_CUSTOMERS": "false",
+        "LEASE_SECONDS": "3",
+        "WORKER_POLL_SECONDS": "0.1",
+        "MAINTENANCE_INTERVAL_SECONDS": "1",
+    } | queue_settings
+    apis = [start_server(tmp_path / f"api{n}", "--no-worker", **settings) for n in range(2)]
+    processes += [api.process for api in apis]
+
+    def worker(name: str) -> subprocess.Popen[bytes]:
+        started = start_bulkops(
+            ["worker", "--concurrency", "8"],
+            tmp_path,
+            tmp_path / f"{name}.log",
+            settings,
+            {"OUTCOME_HANDLER_SECONDS": "0.01"},
+        )
+        processes.append(started)
+        return started
+
+    doomed, survivor = worker("doomed"), worker("survivor")
+    submitted: list[str] = []
+    # Paced, so that the kill and the broker's stop fall in the middle of the submissions.
+    submitter = threading.Thread(
+        target=lambda: submitted.extend(submit_all(apis, parallel=True, pause=0.5))
+    )
+    submitter.start()
+
+    def finished() -> int:
+        return storage.count(
+            database_url, "SELECT count(*) FROM bulkops_operation WHERE status <> 4"
+        )
+
+    wait_for(lambda: finished() >= 200, 60, "the workers to start processing")
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    killed_midway = storage.count(
+        database_url, "SELECT count(*) FROM bulkops_operation WHERE status = 4"
+    )
+    if broker is not None:
+        with broker.stopped():
+            submitting_while_down = submitter.is_alive()
+            time.sleep(2)  # submissions go on meanwhile: the outbox keeps them
+        assert submitting_while_down, "the submissions ended before the broker stopped"
+    submitter.join(timeout=120)
+    assert killed_midway > 0, "the kill came after the work was done"
+    assert not submitter.is_alive() and len(submitted) == len(requests())
+
+    total = BULKS * (BULK_SIZE + 1)
+    wait_for(
+        lambda: (
+            storage.count(database_url, "SELECT count(*) FROM bulkops_operation") == total
+            and open_count(apis[0]) == 0
+        ),
+        180,
+        "every operation to be final",
+    )
+    assert survivor.poll() is None, "the surviving worker died"
+    rows_per_item = storage.query(
+        database_url,
+        "SELECT count(*), count(DISTINCT bulk_uuid), max(operation_key) FROM bulkops_operation",
+    )
+    assert rows_per_item == [(total, len(requests()), BULK_SIZE - 1)]
+    for api in apis:
+        assert answers(api, submitted) == reference

@@ -1,0 +1,311 @@
+"""The `amqp` transport against a real RabbitMQ, with real `bulkops serve` and `bulkops worker`
+processes on every store backend: submissions travel through the broker; a stopped broker
+delays them but loses nothing; a retry is delivered again after its backoff; the relay finds
+operations whose message was lost, and keeps in the outbox what the broker did not confirm.
+(A killed worker's deliveries: tests/test_worker_kill.py, on every transport.)
+
+Each test has an exchange and a queue of its own (the `broker` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import subprocess
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+
+from bulkops.queue import AmqpTransport
+from bulkops.services.submission import serialized_data
+from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.store.database import Database
+from bulkops.store.lifecycle import utc_now
+from bulkops.store.migrate import upgrade
+from bulkops.store.queue import enqueue_open_operations
+from tests import storage
+from tests.brokers import Broker
+from tests.servers import RunningServer, start_bulkops, start_server
+from tests.waiting import wait_for
+
+# The topics of tests/handler_fixtures/slow.py and flaky.py (not imported here: importing a
+# fixture registers its route in this process).
+SLOW_TOPIC = "async.tests.api.slowinterface.handle.post"
+HANDLER_MODULES = '["tests.handler_fixtures.slow", "tests.handler_fixtures.flaky"]'
+CONCURRENCY = 3
+
+
+@dataclass
+class Store:
+    """The test's database, and the files its handlers record their calls in."""
+
+    url: str
+    workdir: Path
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return storage.query(self.url, sql)
+
+    def count(self, sql: str) -> int:
+        return storage.count(self.url, sql)
+
+    def open_operations(self) -> int:
+        return self.count("SELECT count(*) FROM bulkops_operation WHERE status = 4")
+
+    def outbox(self) -> int:
+        return self.count("SELECT count(*) FROM bulkops_queue_message")
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        path = self.workdir / name
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Store:
+    return Store(database_url, tmp_path)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[RunningServer]]:
+    started: list[RunningServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def serve(
+    store: Store, broker: Broker, servers: list[RunningServer], *options: str, **settings: str
+) -> RunningServer:
+    server = start_server(
+        store.workdir / "server",
+        *options,
+        DATABASE_URL=store.url,
+        HANDLER_MODULES=HANDLER_MODULES,
+        DEMO_CUSTOMERS="false",
+        **(broker.settings() | settings),
+    )
+    servers.append(server)
+    return server
+
+
+def start_worker(
+    store: Store,
+    broker: Broker,
+    processes: list[subprocess.Popen[bytes]],
+    log_name: str,
+    handler_seconds: float = 0.01,
+    **settings: str,
+) -> subprocess.Popen[bytes]:
+    worker_settings = {
+        "DATABASE_URL": store.url,
+        "HANDLER_MODULES": HANDLER_MODULES,
+        "DEMO_CUSTOMERS": "false",
+        "WORKER_BATCH_SIZE": "20",
+    } | broker.settings()
+    environment = {
+        "SLOW_HANDLER_CALLS": str(store.workdir / "slow.jsonl"),
+        "SLOW_HANDLER_SECONDS": str(handler_seconds),
+        "FLAKY_HANDLER_CALLS": str(store.workdir / "flaky.jsonl"),
+    }
+    command = ["worker", "--concurrency", str(CONCURRENCY)]
+    worker = start_bulkops(
+        command, store.workdir, store.workdir / log_name, worker_settings | settings, environment
+    )
+    processes.append(worker)
+    return worker
+
+
+def submit(server: RunningServer, route: str, items: list[dict[str, Any]]) -> str:
+    with server.admin_client() as client:
+        response = client.post(f"/rest/async/bulk/V1/tests/{route}", json=items)
+    assert response.status_code == 202, response.text
+    assert not response.json()["errors"]
+    return response.json()["bulk_uuid"]
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+
+
+def slow_starts(store: Store) -> dict[int, list[dict[str, Any]]]:
+    """The slow handler's calls of each operation, in the order they started."""
+    calls: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    starts = [r for r in store.records("slow.jsonl") if r["event"] == "start"]
+    for record in sorted(starts, key=lambda record: record["time"]):
+        calls[record["operation"]].append(record)
+    return calls
+
+
+def assert_each_completed_once(store: Store, operations: int) -> None:
+    """Every operation complete, its slow handler run once, and the outbox empty."""
+    statuses = store.query("SELECT status, count(*) FROM bulkops_operation GROUP BY status")
+    assert statuses == [(1, operations)]
+    assert store.outbox() == 0
+    assert all(len(calls) == 1 for calls in slow_starts(store).values())
+
+
+def test_submissions_travel_through_rabbitmq_to_a_separate_worker(
+    store: Store,
+    broker: Broker,
+    servers: list[RunningServer],
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    server = serve(store, broker, servers, "--no-worker")
+    bulk_uuid = submit(server, "slow", [{"n": n} for n in range(30)])
+
+    # No worker anywhere: the API published the bulk after its commit, and the broker has it.
+    def published() -> bool:
+        return broker.messages_ready() == 30 and store.outbox() == 0
+
+    wait_for(published, 30, "the bulk's messages to move from the outbox to the queue")
+    assert store.open_operations() == 30
+    # A message names its operation, topic and attempts so far; the database has the rest.
+    message = broker.peek()
+    body = json.loads(message.body)
+    bulk_operations = store.query(
+        f"SELECT id FROM bulkops_operation WHERE bulk_uuid = '{bulk_uuid}'"
+    )
+    assert (body["operation_id"],) in bulk_operations
+    assert body == {"operation_id": body["operation_id"], "topic_name": SLOW_TOPIC, "attempts": 0}
+    assert message.routing_key == SLOW_TOPIC
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.content_type == "application/json"
+
+    worker = start_worker(store, broker, processes, "worker.log")
+    wait_for(lambda: store.open_operations() == 0, 60, "the worker to process the bulk")
+    stop(worker)
+
+    assert_each_completed_once(store, 30)
+    assert broker.messages_ready() == 0
+
+
+def test_a_bulk_submitted_while_the_broker_is_stopped_is_processed_once_it_is_back(
+    store: Store,
+    broker: Broker,
+    servers: list[RunningServer],
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    server = serve(store, broker, servers, "--no-worker")
+    start_worker(store, broker, processes, "worker.log")
+    submit(server, "slow", [{"n": n} for n in range(10)])
+    wait_for(lambda: store.open_operations() == 0, 60, "the first bulk to be processed")
+    with broker.stopped():
+        submit(server, "slow", [{"n": n} for n in range(20)])
+        # Accepted, committed with its messages in the outbox, waiting for the broker.
+        assert store.open_operations() == 20
+        assert store.outbox() == 20
+        # Only the worker is left to publish them once the broker is back.
+        server.stop()
+        assert "Application shutdown complete." in server.log()
+    wait_for(lambda: store.open_operations() == 0, 90, "the second bulk to be processed")
+
+    assert_each_completed_once(store, 30)
+
+
+def test_a_retriable_failure_is_delivered_again_after_its_backoff(
+    store: Store,
+    broker: Broker,
+    servers: list[RunningServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backoff = 2.0
+    monkeypatch.setenv("FLAKY_HANDLER_CALLS", str(store.workdir / "flaky.jsonl"))
+    # The worker in the API's process this time.
+    server = serve(store, broker, servers, RETRY_BACKOFF_SECONDS=str(backoff))
+    submit(server, "flaky", [{"failures": 1}, {"failures": 2}, {"failures": 5}])
+
+    def retry_waits_in_outbox() -> bool:
+        # Not a row being published (claimed by a process): one waiting for its time.
+        waiting = "SELECT count(*) FROM bulkops_queue_message WHERE lease_owner IS NULL"
+        return store.count(f"{waiting} AND attempts > 0") > 0
+
+    wait_for(retry_waits_in_outbox, 30, "a retry to wait in the outbox")
+    wait_for(lambda: store.open_operations() == 0, 60, "the retries to be processed")
+
+    operations = store.query(
+        "SELECT id, status, result_message FROM bulkops_operation ORDER BY operation_key"
+    )
+    (first, _, _), (second, _, _), (third, _, message) = operations
+    assert [status for _, status, _ in operations] == [1, 1, 2]
+    # The third has had its three attempts: the count travels with its messages.
+    assert message == "Not yet (call 3)."
+    calls: dict[int, list[float]] = defaultdict(list)
+    for record in store.records("flaky.jsonl"):
+        calls[record["operation"]].append(record["time"])
+    assert {key: len(times) for key, times in calls.items()} == {first: 2, second: 3, third: 3}
+    for times in calls.values():
+        for attempt, (earlier, later) in enumerate(itertools.pairwise(times)):
+            # Times are kept in whole seconds: up to one second early.
+            assert later - earlier >= backoff * 2**attempt - 1
+    assert store.outbox() == 0
+
+
+def test_the_relay_publishes_open_operations_whose_message_was_lost(
+    store: Store, broker: Broker, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    # Committed with no message at all, as if the broker had lost it.
+    asyncio.run(add_bulk(store.url, 25, enqueue=False))
+    assert store.outbox() == 0
+    start_worker(store, broker, processes, "worker.log", AMQP_REPUBLISH_AFTER_SECONDS="0")
+    wait_for(lambda: store.open_operations() == 0, 60, "the relay to find the operations")
+
+    assert_each_completed_once(store, 25)
+
+
+async def add_bulk(database_url: str, size: int, enqueue: bool) -> None:
+    database = Database(database_url)
+    try:
+        await upgrade(database)
+        bulk_uuid = str(uuid.uuid4())
+        operations = [
+            NewOperation(key, SLOW_TOPIC, serialized_data({"n": key})) for key in range(size)
+        ]
+        async with database.write() as connection:
+            new_bulk = NewBulk(bulk_uuid, None, None, None, utc_now(), operations)
+            await insert_bulk(connection, new_bulk)
+            if enqueue:
+                await enqueue_open_operations(connection, bulk_uuid, utc_now())
+    finally:
+        await database.dispose()
+
+
+async def test_the_outbox_keeps_what_the_broker_did_not_take(store: Store, broker: Broker) -> None:
+    database = Database(store.url)
+    await upgrade(database)
+    transport = AmqpTransport(
+        database,
+        broker.settings()["QUEUE_URL"],
+        exchange_name=broker.exchange,
+        queue_name=broker.queue,
+        prefetch=10,
+        republish_after=timedelta(hours=1),
+    )
+    connection = await aio_pika.connect(broker.url)
+    try:
+        assert await transport.broker.wait_connected(30)
+        # The queue goes: none is bound to take the messages, and the broker returns them.
+        channel = await connection.channel()
+        await channel.queue_delete(broker.queue)
+        await add_bulk(store.url, 5, enqueue=True)
+        assert await transport.relay() == 0
+        assert store.outbox() == 5
+
+        queue = await channel.declare_queue(broker.queue, durable=True)
+        await queue.bind(broker.exchange, "async.#")
+        assert await transport.relay() == 5
+        assert store.outbox() == 0
+        assert (await queue.declare()).message_count == 5
+    finally:
+        await connection.close()
+        await transport.close()
+        await database.dispose()
