@@ -204,9 +204,17 @@ async def _sql_search(database: Database, criteria: SearchCriteria) -> tuple[lis
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
+# Every page through the deep-page plan too (ids first), which real data reaches only past
+# `search.DEFERRED_OFFSET` rows.
+@pytest.mark.parametrize("deferred_offset", [search.DEFERRED_OFFSET, 0], ids=["plain", "deferred"])
 def test_sql_search_agrees_with_the_model(
-    data: st.DataObject, loop: asyncio.AbstractEventLoop, store_url: str
+    data: st.DataObject,
+    loop: asyncio.AbstractEventLoop,
+    store_url: str,
+    deferred_offset: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(search, "DEFERRED_OFFSET", deferred_offset)
     rows = data.draw(datasets())
     query = data.draw(criteria_queries(rows))
     try:

@@ -200,6 +200,10 @@ ITEM_COLUMNS = (
 )
 
 
+# From this many rows skipped on, a page reads the ids first (see `page_query`).
+DEFERRED_OFFSET = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Matches:
     """How many operations match; on database servers also the lowest and highest of their
@@ -242,13 +246,31 @@ def page_query(
     in id order then starts at the first match instead of reading every row before it.
     Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
     time range), where that walk would otherwise read most of the table."""
-    query = items_query(criteria, backend)
+    where = where_clause(criteria)
     if matches.first_id is not None and matches.last_id is not None:
-        query = query.where(
+        where = and_(
+            where,
             operation.c.id >= int64_value(matches.first_id),
             operation.c.id <= int64_value(matches.last_id),
         )
-    return query.limit(page_size).offset((page - 1) * page_size)
+    order_by = _order_by(criteria, backend)
+    offset = (page - 1) * page_size
+    if offset < DEFERRED_OFFSET:
+        query = select(*ITEM_COLUMNS).select_from(_from_clause(criteria)).where(where)
+        return query.order_by(*order_by).limit(page_size).offset(offset)
+    # Deep pages: the rows skipped are found in an index (ids only), and only the page's own
+    # rows are read from the table.
+    ids = (
+        select(operation.c.id.label("page_id"))
+        .select_from(_from_clause(criteria))
+        .where(where)
+        .order_by(*order_by)
+        .limit(page_size)
+        .offset(offset)
+        .subquery("page_ids")
+    )
+    joined = _from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
+    return select(*ITEM_COLUMNS).select_from(joined).order_by(*order_by)
 
 
 @dataclass(frozen=True, slots=True)

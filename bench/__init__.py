@@ -1,0 +1,1 @@
+"""Benchmarks: search, ingest and processing, each beside a baseline measured in the same run."""

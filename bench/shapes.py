@@ -1,0 +1,172 @@
+"""The searches timed, each as a `searchCriteria` query string for bulkops and as SQL with the
+same result (count and page) for the floor (bulkops' tables) and for Magento's shape
+(Magento's tables and `getList` query)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench import magento_schema
+
+Filter = tuple[str, str, Any]
+"""(field, condition type, value); a list value for `in`."""
+
+_OPERATORS = {"eq": "=", "neq": "!=", "from": ">=", "to": "<=", "like": "LIKE"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    key: str
+    title: str
+    groups: tuple[tuple[Filter, ...], ...]
+    """AND across groups, OR inside one."""
+    sort: tuple[str, bool] | None = None
+    """(field, descending)."""
+    page_size: int | None = 20
+    page: int = 1
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * (self.page_size or 0)
+
+    def query_string(self) -> str:
+        parts = []
+        for g, group in enumerate(self.groups):
+            for f, (field, condition, value) in enumerate(group):
+                text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+                prefix = f"searchCriteria[filter_groups][{g}][filters][{f}]"
+                parts += [
+                    f"{prefix}[field]={field}",
+                    f"{prefix}[value]={text}",
+                    f"{prefix}[condition_type]={condition}",
+                ]
+        if self.sort:
+            field, descending = self.sort
+            parts += [
+                f"searchCriteria[sortOrders][0][field]={field}",
+                f"searchCriteria[sortOrders][0][direction]={'DESC' if descending else 'ASC'}",
+            ]
+        if self.page_size:
+            parts += [
+                f"searchCriteria[pageSize]={self.page_size}",
+                f"searchCriteria[currentPage]={self.page}",
+            ]
+        return "&".join(parts) or "searchCriteria="
+
+    def where(self, placeholder: str, columns: Mapping[str, str]) -> tuple[str, list[Any]]:
+        """The filter in SQL, fields renamed by `columns` (unlisted ones kept)."""
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for group in self.groups:
+            alternatives = []
+            for field, condition, value in group:
+                column = columns.get(field, field)
+                if condition == "in":
+                    marks = ", ".join([placeholder] * len(value))
+                    alternatives.append(f"{column} IN ({marks})")
+                    parameters += value
+                else:
+                    alternatives.append(f"{column} {_OPERATORS[condition]} {placeholder}")
+                    parameters.append(value)
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+        return " AND ".join(clauses) or "1 = 1", parameters
+
+    def order_by(self, columns: Mapping[str, str], id_column: str) -> str:
+        """The requested order, then the id: the order bulkops answers in."""
+        order = []
+        if self.sort:
+            field, descending = self.sort
+            order.append(f"{columns.get(field, field)} {'DESC' if descending else 'ASC'}")
+        return ", ".join([*order, f"{id_column} ASC"])
+
+    def limit(self) -> str:
+        if not self.page_size:
+            return ""
+        return f" LIMIT {self.page_size} OFFSET {self.offset}"
+
+
+def search_shapes(
+    rows: int, bulk_uuid: str, topic: str, phrase: str, week: tuple[str, str]
+) -> list[Shape]:
+    """The shapes of the benchmark; `week` is the first and last second of a 7-day range. The
+    deep page is a tenth into the rows (page 5,000 of 1,000,000)."""
+    deep_page = max(1, rows // 200)
+    return [
+        Shape("status", "status eq 3, page 1 of 20", ((("status", "eq", 3),),)),
+        Shape("bulk", "bulk_uuid eq X", ((("bulk_uuid", "eq", bulk_uuid),),)),
+        Shape(
+            "topic_status",
+            "topic_name eq T and status in 2,3",
+            ((("topic_name", "eq", topic),), (("status", "in", [2, 3]),)),
+        ),
+        Shape(
+            "start_time",
+            "start_time in a week, start_time DESC",
+            ((("start_time", "from", week[0]),), (("start_time", "to", week[1]),)),
+            sort=("start_time", True),
+        ),
+        Shape(
+            "like",
+            f"result_message like '%{phrase}%'",
+            ((("result_message", "like", f"%{phrase}%"),),),
+        ),
+        Shape("deep_page", f"no filter, page {deep_page:,} of 20", (), page=deep_page),
+        Shape(
+            "every_match",
+            "no pageSize, status neq 1 (every match)",
+            ((("status", "neq", 1),),),
+            page_size=None,
+        ),
+    ]
+
+
+Statement = tuple[str, list[Any]]
+
+
+def magento_statements(shape: Shape, placeholder: str) -> list[Statement]:
+    """What `OperationRepository::getList` runs: the count, then the page. Magento adds no
+    tie-breaker of its own, and `id` alone is ambiguous in its join; a client wanting stable
+    pages sends `main_table.id` as the last sort order, which Magento puts into ORDER BY as is."""
+    where, parameters = shape.where(placeholder, magento_schema.FIELD_MAP)
+    order_by = shape.order_by(magento_schema.FIELD_MAP, "main_table.id")
+    return [
+        (magento_schema.count_sql(where), parameters),
+        (magento_schema.page_sql(where, order_by, shape.limit()), parameters),
+    ]
+
+
+FLOOR_COLUMNS = (
+    "id, operation_key, bulk_uuid, topic_name, serialized_data, result_serialized_data,"
+    " status, result_message, error_code, start_time"
+)
+
+
+def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[Statement]:
+    """The best plain SQL on bulkops' tables and indexes (where `start_time` is the
+    operation's own copy): the count, then the page. On the servers the count also reads the
+    lowest and highest matching id (same index scan), and the page is bounded by them: a
+    planner walking the primary key for `ORDER BY id LIMIT` then starts at the first match.
+    The page's statement takes those two ids as its last parameters. A deep page finds its
+    ids in an index alone first, then reads only those rows."""
+    where, parameters = shape.where(placeholder, {})
+    order_by = shape.order_by({}, "id")
+    if backend == "sqlite":
+        count = f"SELECT count(*) FROM bulkops_operation WHERE {where}"
+    else:
+        count = f"SELECT count(*), min(id), max(id) FROM bulkops_operation WHERE {where}"
+        where += f" AND id >= {placeholder} AND id <= {placeholder}"
+    if shape.offset == 0:
+        page = (
+            f"SELECT {FLOOR_COLUMNS} FROM bulkops_operation WHERE {where}"
+            f" ORDER BY {order_by}{shape.limit()}"
+        )
+    else:
+        columns = ", ".join(f"o.{c.strip()}" for c in FLOOR_COLUMNS.split(","))
+        page = (
+            f"SELECT {columns} FROM bulkops_operation o JOIN (SELECT id FROM bulkops_operation"
+            f" WHERE {where} ORDER BY {order_by}{shape.limit()}) p ON p.id = o.id"
+            f" ORDER BY {shape.order_by({}, 'o.id')}"
+        )
+    return [(count, parameters), (page, parameters)]
