@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench bench-quick
+.PHONY: install run test lint bench bench-quick wrk
 
 $(BIN)/bulkops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,20 @@ $(VENV)/.bench: $(BIN)/bulkops
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-bench: $(VENV)/.bench
+# wrk, the HTTP load tool, from the system's packages (Debian).
+WRK = $(shell command -v wrk)
+wrk:
+	@$(if $(WRK),true,apt-get update -qq && apt-get install -y -qq wrk)
+
+bench: $(VENV)/.bench wrk
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/processing.py
+	$(BIN)/python bench/http_load.py
 
 # What CI runs on every commit: a small data set, only to keep the benchmarks working.
-bench-quick: $(VENV)/.bench
+bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python bench/search.py --quick
+	$(BIN)/python bench/ingest.py --quick
+	$(BIN)/python bench/processing.py --quick
+	$(BIN)/python bench/http_load.py --quick

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,24 @@ def _administer(server: Backend, statement: str) -> None:
         cursor = connection.cursor()
         cursor.execute(statement)
         cursor.close()
+
+
+def answering(names: list[str]) -> list[str]:
+    """The backends of `names` that can be run now: SQLite always, a server if it answers."""
+    return [n for n in names if n == "sqlite" or server_is_up(SERVER_URLS[n])]
+
+
+@contextmanager
+def scratch(name: str, database: str, workdir: Path) -> Iterator[Backend]:
+    """An empty database `database` for one measurement (a file in `workdir` for SQLite),
+    dropped afterwards whatever happens."""
+    if name == "sqlite":
+        path = workdir / f"{database}.sqlite3"
+        path.unlink(missing_ok=True)
+        yield sqlite_backend(path)
+        return
+    server_url = SERVER_URLS[name]
+    try:
+        yield create_database(server_url, database)
+    finally:
+        drop_database(server_url, database)

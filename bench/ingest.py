@@ -1,12 +1,16 @@
-"""Items accepted per second through `POST /rest/V1/async/bulk/...` on the embedded default
-(SQLite), beside the floor: the same rows inserted with Python's sqlite3 directly.
+"""Items accepted per second through `POST /rest/default/async/bulk/V1/...`, beside the floor:
+the same rows inserted directly, on SQLite, PostgreSQL and MariaDB.
 
-    python bench/ingest.py [--bulks 20] [--items 5000]
+    python bench/ingest.py [--bulks 20] [--items 5000] [--backends sqlite,postgresql,mariadb]
+    python bench/ingest.py --quick          # 3 bulks of 1,000 items, the servers that are up
 
-Each request carries `--items` items of a product-sized payload to a no-op route; the server
-runs with `--no-worker`, so only acceptance is measured. The floor inserts, per bulk, the bulk
-row, its operation rows and their queue messages in one transaction with `executemany`, the
-payloads already serialized. Prints a markdown table with medians per bulk.
+Each request carries `--items` items of a product-sized payload to a no-op route
+(tests/handler_fixtures/noop.py); the server runs with `--no-worker`, so only acceptance is
+measured. The floor writes, per bulk, the bulk row, its operation rows and their queue
+messages in one transaction with the backend's synchronous driver (`executemany`), the
+payloads already serialized, into the same schema emptied. Each backend gets a database of its
+own, dropped afterwards. Times are medians per bulk after one warm-up bulk. Writes
+`ingest-<backend>.json` and `ingest.md`.
 """
 
 from __future__ import annotations
@@ -14,109 +18,182 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import databases, machine, output
+from bench.databases import Backend
 from tests.servers import start_server
 
 ROUTE = "/rest/default/async/bulk/V1/tests/noop"  # tests/handler_fixtures/noop.py
 TOPIC = "async.tests.api.noopinterface.run.post"
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+NOOP_SETTINGS = {"HANDLER_MODULES": '["tests.handler_fixtures.noop"]', "DEMO_CUSTOMERS": "false"}
 
 
 def item(n: int) -> dict[str, object]:
     return {"product": {"sku": f"sku-{n}", "name": f"Product {n}", "price": 10.5, "qty": n}}
 
 
-def through_http(workdir: Path, bulks: int, items: int) -> list[float]:
-    server = start_server(
-        workdir,
-        "--no-worker",
-        HANDLER_MODULES='["tests.handler_fixtures.noop"]',
-        DEMO_CUSTOMERS="false",
-    )
-    body = json.dumps([item(n) for n in range(items)]).encode()
-    seconds = []
-    try:
-        with server.admin_client() as client:
-            headers = {"Content-Type": "application/json"}
-            for _ in range(bulks):
-                began = time.perf_counter()
-                response = client.post(ROUTE, content=body, headers=headers)
-                seconds.append(time.perf_counter() - began)
-                assert response.status_code == 202, response.text
-                assert not response.json()["errors"]
-    finally:
-        server.stop()
-    return seconds
-
-
-def floor(workdir: Path, bulks: int, items: int) -> list[float]:
-    """The rows `bulkops serve` writes for a bulk, written directly; the file is the schema
-    the HTTP run migrated, emptied."""
-    connection = sqlite3.connect(workdir / "bulkops.sqlite3", isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    for table in ("bulkops_queue_message", "bulkops_operation", "bulkops_bulk"):
-        connection.execute(f"DELETE FROM {table}")
-    payloads = [
-        json.dumps({"entity_id": None, "entity_link": "", "meta_information": json.dumps(item(n))})
-        for n in range(items)
-    ]
+def timed_bulks(bulks: int, one_bulk: Any) -> list[float]:
+    """Seconds of each of `bulks` calls of `one_bulk`, after one not counted."""
+    one_bulk()
     seconds = []
     for _ in range(bulks):
         began = time.perf_counter()
-        bulk_uuid = str(uuid.uuid4())
-        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute(
-            "INSERT INTO bulkops_bulk (uuid, user_id, user_type, description, operation_count,"
-            " start_time, store_code) VALUES (?, 1, 2, ?, ?, ?, 'default')",
-            (bulk_uuid, f"Topic {TOPIC}", items, now),
-        )
-        connection.executemany(
-            "INSERT INTO bulkops_operation (bulk_uuid, operation_key, topic_name,"
-            " serialized_data, status, updated_at, start_time) VALUES (?, ?, ?, ?, 4, ?, ?)",
-            [(bulk_uuid, key, TOPIC, data, now, now) for key, data in enumerate(payloads)],
-        )
-        connection.execute(
-            "INSERT INTO bulkops_queue_message (operation_id, topic_name, available_at,"
-            " attempts) SELECT id, topic_name, ?, 0 FROM bulkops_operation WHERE bulk_uuid = ?",
-            (now, bulk_uuid),
-        )
-        connection.execute("COMMIT")
-        # The hashes a 202 answers with are part of the floor's work too.
-        [hashlib.sha256(data.encode()).hexdigest() for data in payloads]
+        one_bulk()
         seconds.append(time.perf_counter() - began)
-    connection.close()
     return seconds
+
+
+def through_http(backend: Backend, workdir: Path, bulks: int, items: int) -> list[float]:
+    server = start_server(workdir, "--no-worker", DATABASE_URL=backend.bulkops_url, **NOOP_SETTINGS)
+    body = json.dumps([item(n) for n in range(items)]).encode()
+    try:
+        with server.admin_client() as client:
+            headers = {"Content-Type": "application/json"}
+
+            def one_bulk() -> None:
+                response = client.post(ROUTE, content=body, headers=headers)
+                assert response.status_code == 202, response.text
+                assert not response.json()["errors"]
+
+            return timed_bulks(bulks, one_bulk)
+    finally:
+        server.stop()
+
+
+def floor(backend: Backend, bulks: int, items: int) -> list[float]:
+    """The rows `bulkops serve` writes for a bulk, written directly into the schema the HTTP
+    run migrated, emptied."""
+    p = backend.placeholder
+    with closing(backend.connect()) as connection:
+        cursor = connection.cursor()
+        if backend.name == "sqlite":
+            cursor.execute("PRAGMA journal_mode=WAL")  # as bulkops configures SQLite
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        for table in ("bulkops_queue_message", "bulkops_operation", "bulkops_bulk"):
+            cursor.execute(f"DELETE FROM {table}")
+        connection.commit()
+        payloads = [
+            json.dumps(
+                {"entity_id": None, "entity_link": "", "meta_information": json.dumps(item(n))}
+            )
+            for n in range(items)
+        ]
+
+        def one_bulk() -> None:
+            bulk_uuid = str(uuid.uuid4())
+            now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            cursor.execute(
+                "INSERT INTO bulkops_bulk (uuid, user_id, user_type, description,"
+                f" operation_count, start_time, store_code) VALUES ({p}, 1, 2, {p}, {p}, {p},"
+                " 'default')",
+                (bulk_uuid, f"Topic {TOPIC}", items, now),
+            )
+            cursor.executemany(
+                "INSERT INTO bulkops_operation (bulk_uuid, operation_key, topic_name,"
+                " serialized_data, status, updated_at, start_time)"
+                f" VALUES ({p}, {p}, {p}, {p}, 4, {p}, {p})",
+                [(bulk_uuid, key, TOPIC, data, now, now) for key, data in enumerate(payloads)],
+            )
+            cursor.execute(
+                "INSERT INTO bulkops_queue_message (operation_id, topic_name, available_at,"
+                f" attempts) SELECT id, topic_name, {p}, 0 FROM bulkops_operation"
+                f" WHERE bulk_uuid = {p}",
+                (now, bulk_uuid),
+            )
+            connection.commit()
+            # The hashes a 202 answers with are part of the floor's work too.
+            [hashlib.sha256(data.encode()).hexdigest() for data in payloads]
+
+        return timed_bulks(bulks, one_bulk)
+
+
+def run_backend(name: str, bulks: int, items: int, workdir: Path) -> dict[str, Any]:
+    with databases.scratch(name, "bulkops_bench_ingest", workdir) as backend:
+        http = statistics.median(through_http(backend, workdir / name, bulks, items))
+        direct = statistics.median(floor(backend, bulks, items))
+        flavour, version = backend.flavour(), backend.version()
+    print(f"{flavour}: bulkops {items / http:,.0f} items/s, floor {items / direct:,.0f} items/s")
+    return {
+        "benchmark": "ingest",
+        "backend": flavour,
+        "backend_version": version,
+        "bulks": bulks,
+        "items_per_bulk": items,
+        "machine": machine.describe(),
+        "bulkops_seconds_per_bulk": http,
+        "floor_seconds_per_bulk": direct,
+    }
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        items, http, direct = (
+            r["items_per_bulk"],
+            r["bulkops_seconds_per_bulk"],
+            r["floor_seconds_per_bulk"],
+        )
+        rows.append(
+            [
+                r["backend"],
+                f"{items / http:,.0f}",
+                f"{items / direct:,.0f}",
+                f"{http * 1000:,.0f}",
+                f"{direct * 1000:,.0f}",
+                output.ratio(http / direct),
+            ]
+        )
+    first = results[0]
+    return (
+        f"Items accepted, bulks of {first['items_per_bulk']:,}, median of {first['bulks']}"
+        " bulks\n\n"
+        + output.table(
+            [
+                "backend",
+                "bulkops (HTTP) items/s",
+                "floor (SQL) items/s",
+                "bulkops ms/bulk",
+                "floor ms/bulk",
+                "bulkops / floor (time)",
+            ],
+            rows,
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bulks", type=int, default=20)
     parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--quick", action="store_true", help="CI: small, the servers up only")
+    parser.add_argument("--output", type=Path, help="default bench/results (quick: .../quick)")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as directory:
-        workdir = Path(directory)
-        http = statistics.median(through_http(workdir, args.bulks, args.items))
-        direct = statistics.median(floor(workdir, args.bulks, args.items))
-
-    print(f"Items accepted, bulks of {args.items}, SQLite, median of {args.bulks} bulks\n")
-    print("| setup | seconds per bulk | items/s | vs floor |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, seconds in [
-        ("sqlite3 directly, same rows (floor)", direct),
-        ("bulkops over HTTP (202 answered)", http),
-    ]:
-        print(f"| {name} | {seconds:.3f} | {args.items / seconds:,.0f} | {seconds / direct:.1f}x |")
+    names = args.backends.split(",")
+    if args.quick:
+        args.bulks, args.items = 3, 1000
+        names = databases.answering(names)
+    directory = output.directory(args.output, args.quick)
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            result = run_backend(name, args.bulks, args.items, Path(workdir))
+            output.write_json(directory / f"ingest-{result['backend']}.json", result)
+            results.append(result)
+    text = markdown(results)
+    (directory / "ingest.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

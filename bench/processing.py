@@ -1,51 +1,64 @@
-"""Operations processed per second by `bulkops worker` processes with a handler that does nothing,
-on the embedded default (SQLite), beside the floor: the same statements run with Python's
-sqlite3 directly, in one process.
+"""Operations completed per second with a handler that does nothing: `bulkops worker`
+processes on the `db` transport and on RabbitMQ (`amqp`), beside Celery on RabbitMQ recording
+each result in the same database, and the floor: publishing and consuming the same number of
+messages with aio-pika and nothing else.
 
-    python bench/processing.py [--operations 20000] [--batch-size 200]
+    python bench/processing.py [--operations 20000] [--backends sqlite,postgresql,mariadb]
+    python bench/processing.py --quick      # 500 operations, 1 process, the servers up
 
-Each row starts from a fresh database holding the operations (bulks of 1,000) and their queue
-messages. A worker row's clock starts when the first operation is final (so process start-up
-is left out) and stops when none is open; it prints a markdown table.
+For each backend and setup: a database of its own (dropped afterwards) holding the operations
+(bulks of 1,000) and their queue (or outbox) rows; Celery's tasks are published before its
+workers start. A worker setup's clock starts when the first operation is final (process
+start-up is left out) and stops when none is open. The floor's clock runs from the first
+publish to the last acknowledgement. Writes `processing-<backend>.json` and `processing.md`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
+import os
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import amqp_floor, databases, machine, output
+from bench.databases import Backend
 from bulkops.settings import Settings
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
-from tests.servers import start_bulkops
+from tests.servers import ROOT, start_bulkops
 
 TOPIC = "async.tests.api.noopinterface.run.post"  # tests/handler_fixtures/noop.py
 BULK_SIZE = 1000
 PAYLOAD = '{"entity_id":null,"entity_link":"","meta_information":"{\\"sku\\":\\"a\\"}"}'
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+AMQP_URL = os.environ.get("BULKOPS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+BATCH_SIZE = Settings.model_fields["worker_batch_size"].default
 
 
-def fill(path: Path, operations: int) -> None:
+def fill(backend: Backend, operations: int) -> None:
+    """The operations, open, with their queue rows (the outbox under `amqp`)."""
+
     async def run() -> None:
-        database = Database(f"sqlite:///{path}")
+        database = Database(backend.bulkops_url)
         try:
             await upgrade(database)
             for first in range(0, operations, BULK_SIZE):
-                bulk_uuid = str(uuid.uuid4())
                 size = min(BULK_SIZE, operations - first)
                 new_bulk = NewBulk(
-                    bulk_uuid,
+                    str(uuid.uuid4()),
                     None,
                     1,
                     2,
@@ -54,43 +67,35 @@ def fill(path: Path, operations: int) -> None:
                 )
                 async with database.write() as connection:
                     await insert_bulk(connection, new_bulk)
-                    await enqueue_open_operations(connection, bulk_uuid, utc_now())
+                    await enqueue_open_operations(connection, new_bulk.uuid, utc_now())
         finally:
             await database.dispose()
 
     asyncio.run(run())
 
 
-def open_count(connection: sqlite3.Connection) -> int:
-    return connection.execute("SELECT count(*) FROM bulkops_operation WHERE status = 4").fetchone()[
-        0
-    ]
+def operation_ids(backend: Backend) -> list[int]:
+    with closing(backend.connect()) as connection:
+        cursor = connection.cursor()
+        cursor.execute("SELECT id FROM bulkops_operation ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
 
 
-def run_workers(path: Path, operations: int, processes: int, batch_size: int) -> float:
-    """Seconds from the first operation final to the last, with `processes` workers."""
-    settings = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{path}",
-        "HANDLER_MODULES": '["tests.handler_fixtures.noop"]',
-        "DEMO_CUSTOMERS": "false",
-        "WORKER_BATCH_SIZE": str(batch_size),
-        "WORKER_POLL_SECONDS": "0.05",
-    }
-    workers = [
-        start_bulkops(["worker"], path.parent, path.parent / f"worker{n}.log", settings)
-        for n in range(processes)
-    ]
-    connection = sqlite3.connect(path)
-    try:
-        started = _when(lambda: open_count(connection) < operations, timeout=60)
-        done_at_start = operations - open_count(connection)
-        finished = _when(lambda: open_count(connection) == 0, timeout=600)
-    finally:
-        connection.close()
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait()
+def timed_until_done(backend: Backend, operations: int) -> float:
+    """Seconds from the first operation final to the last, scaled to all `operations`."""
+    with closing(backend.connect()) as connection:
+
+        def still_open() -> int:
+            cursor = connection.cursor()
+            cursor.execute("SELECT count(*) FROM bulkops_operation WHERE status = 4")
+            (count,) = cursor.fetchone()
+            cursor.close()
+            connection.commit()  # a fresh snapshot for the next look
+            return count
+
+        started = _when(lambda: still_open() < operations, timeout=120)
+        done_at_start = operations - still_open()
+        finished = _when(lambda: still_open() == 0, timeout=1200)
     # Those final at the first look were done in no measured time: the rate is of the rest.
     return (finished - started) * operations / (operations - done_at_start)
 
@@ -100,88 +105,183 @@ def _when(condition: Callable[[], bool], timeout: float) -> float:
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError("the workers made no progress")
-        time.sleep(0.01)
+        time.sleep(0.02)
     return time.monotonic()
 
 
-def run_floor(path: Path, batch_size: int) -> float:
-    """The worker's statements and transactions, batch by batch, with sqlite3 and nothing
-    else: lease the messages and start their operations; record the results and delete the
-    messages."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    began = time.monotonic()
-    while True:
-        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        connection.execute("BEGIN IMMEDIATE")
-        messages = connection.execute(
-            "SELECT id, operation_id FROM bulkops_queue_message WHERE available_at <= ?"
-            " ORDER BY available_at, id LIMIT ?",
-            (now, batch_size),
-        ).fetchall()
-        if not messages:
-            connection.execute("COMMIT")
-            break
-        message_ids = ",".join(str(m[0]) for m in messages)
-        operation_ids = ",".join(str(m[1]) for m in messages)
-        connection.execute(
-            "UPDATE bulkops_queue_message SET available_at = ?, lease_owner = 'floor',"
-            f" attempts = attempts + 1 WHERE id IN ({message_ids})",
-            (now,),
+@contextmanager
+def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+
+
+def bulkops_workers(
+    backend: Backend, workdir: Path, operations: int, processes: int, transport: str
+) -> float:
+    settings = {
+        "DATABASE_URL": backend.bulkops_url,
+        "HANDLER_MODULES": '["tests.handler_fixtures.noop"]',
+        "DEMO_CUSTOMERS": "false",
+        "WORKER_BATCH_SIZE": str(BATCH_SIZE),
+        "WORKER_POLL_SECONDS": "0.05",
+    }
+    exchange = queue = f"bulkops-bench-{uuid.uuid4().hex[:8]}"
+    if transport == "amqp":
+        settings |= {"QUEUE_URL": AMQP_URL, "AMQP_EXCHANGE": exchange, "AMQP_QUEUE": queue}
+    workers = [
+        start_bulkops(["worker"], workdir, workdir / f"worker{n}.log", settings)
+        for n in range(processes)
+    ]
+    try:
+        with running(workers):
+            return timed_until_done(backend, operations)
+    finally:
+        if transport == "amqp":
+            amqp_floor.delete(AMQP_URL, exchange, queue)
+
+
+def celery_workers(backend: Backend, workdir: Path, operations: int, processes: int) -> float:
+    queue = f"celery-bench-{uuid.uuid4().hex[:8]}"
+    environment = os.environ | {
+        "PYTHONPATH": str(ROOT),
+        "BENCH_CELERY_BROKER": AMQP_URL,
+        "BENCH_CELERY_QUEUE": queue,
+        "BENCH_CELERY_PREFETCH": str(BATCH_SIZE),
+        "BENCH_DATABASE_URL": backend.bulkops_url,
+    }
+    os.environ.update(environment)  # the app below reads its queue and broker at import
+    from bench import celery_noop
+
+    celery_noop.app.conf.update(
+        broker_url=AMQP_URL,
+        task_default_queue=queue,
+        task_default_exchange=queue,
+        task_default_routing_key=queue,
+    )
+    with celery_noop.app.producer_or_acquire() as producer:
+        for operation_id in operation_ids(backend):
+            celery_noop.noop.apply_async((operation_id,), producer=producer)
+    # Each worker one process (`solo` pool), as each `bulkops worker` is.
+    workers = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", "bench.celery_noop", "worker"),
+                *("--pool", "solo", "-n", f"bench{n}@%h", "-l", "warning"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ],
+            cwd=workdir,
+            env=environment,
+            stdout=(workdir / f"celery{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
         )
-        connection.execute(
-            "UPDATE bulkops_operation SET started_at = ?, updated_at = ?"
-            f" WHERE id IN ({operation_ids}) AND status = 4",
-            (now, now),
-        )
-        rows = connection.execute(
-            "SELECT o.id, o.serialized_data, b.user_type FROM bulkops_operation o"
-            " JOIN bulkops_bulk b ON b.uuid = o.bulk_uuid"
-            f" WHERE o.id IN ({operation_ids}) AND o.status = 4"
-        ).fetchall()
-        connection.execute("COMMIT")
-        connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(
-            "UPDATE bulkops_operation SET status = 1, result_message = ?, error_code = NULL,"
-            " result_serialized_data = NULL, serialized_data = NULL, updated_at = ?"
-            " WHERE id = ? AND status = 4",
-            [("Service execution success x", now, row[0]) for row in rows],
-        )
-        connection.execute(f"DELETE FROM bulkops_queue_message WHERE id IN ({message_ids})")
-        connection.execute("COMMIT")
-    elapsed = time.monotonic() - began
-    assert open_count(connection) == 0
-    connection.close()
-    return elapsed
+        for n in range(processes)
+    ]
+    try:
+        with running(workers):
+            return timed_until_done(backend, operations)
+    finally:
+        amqp_floor.delete(AMQP_URL, queue, queue)
+
+
+def setups(amqp: bool, processes: list[int]) -> list[tuple[str, Callable[..., float]]]:
+    """(name, measure(backend, workdir, operations)) for each setup of the run."""
+    chosen: list[tuple[str, Callable[..., float]]] = []
+    transports = ["db", "amqp"] if amqp else ["db"]
+    for transport in transports:
+        for n in processes:
+            chosen.append(
+                (
+                    f"bulkops {transport}, {n} worker{'s' if n > 1 else ''}",
+                    lambda b, w, o, n=n, t=transport: bulkops_workers(b, w, o, n, t),
+                )
+            )
+    if amqp:
+        for n in processes:
+            chosen.append(
+                (
+                    f"Celery + RabbitMQ, {n} worker{'s' if n > 1 else ''}",
+                    lambda b, w, o, n=n: celery_workers(b, w, o, n),
+                )
+            )
+    return chosen
+
+
+def run_backend(
+    name: str, operations: int, chosen: list[tuple[str, Callable[..., float]]], workdir: Path
+) -> dict[str, Any]:
+    rows = []
+    for setup, measure in chosen:
+        with databases.scratch(name, "bulkops_bench_processing", workdir) as backend:
+            fill(backend, operations)
+            seconds = measure(backend, workdir, operations)
+            flavour, version = backend.flavour(), backend.version()
+        print(f"{flavour}, {setup}: {operations / seconds:,.0f} operations/s", flush=True)
+        rows.append({"setup": setup, "seconds": seconds})
+    floor = None
+    if any("amqp" in row["setup"] for row in rows):
+        exchange = queue = f"floor-bench-{uuid.uuid4().hex[:8]}"
+        floor = amqp_floor.publish_and_consume(AMQP_URL, exchange, queue, operations, BATCH_SIZE)
+        print(f"{flavour}, aio-pika floor: {operations / floor:,.0f} messages/s", flush=True)
+    return {
+        "benchmark": "processing",
+        "backend": flavour,
+        "backend_version": version,
+        "operations": operations,
+        "batch_size": BATCH_SIZE,
+        "machine": machine.describe(),
+        "floor_seconds": floor,
+        "setups": rows,
+    }
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        floor = r["floor_seconds"]
+        if floor:
+            rate = f"{r['operations'] / floor:,.0f}"
+            rows.append([r["backend"], "aio-pika publish + consume (floor)", rate, "1.00x"])
+        for setup in r["setups"]:
+            seconds = setup["seconds"]
+            versus = output.ratio(seconds / floor) if floor else "n/a"
+            rows.append([r["backend"], setup["setup"], f"{r['operations'] / seconds:,.0f}", versus])
+    first = results[0]
+    return (
+        f"Operations completed, no-op handler, {first['operations']:,} operations,"
+        f" batches and prefetch of {first['batch_size']}\n\n"
+        + output.table(["backend", "setup", "operations/s", "time / floor"], rows, numeric_from=2)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=20000)
-    parser.add_argument(
-        "--batch-size", type=int, default=Settings.model_fields["worker_batch_size"].default
-    )
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--processes", default="1,2", help="worker processes, e.g. 1,2")
+    parser.add_argument("--quick", action="store_true", help="CI: small, the servers up only")
+    parser.add_argument("--output", type=Path, help="default bench/results (quick: .../quick)")
     args = parser.parse_args()
-
-    rows = []
-    with tempfile.TemporaryDirectory() as directory:
-        for name, run in [
-            ("sqlite3 directly, same statements (floor)", lambda p: run_floor(p, args.batch_size)),
-            ("1 worker process", lambda p: run_workers(p, args.operations, 1, args.batch_size)),
-            ("2 worker processes", lambda p: run_workers(p, args.operations, 2, args.batch_size)),
-        ]:
-            path = Path(directory) / f"{len(rows)}.sqlite3"
-            fill(path, args.operations)
-            seconds = run(path)
-            rows.append((name, seconds))
-
-    print(f"Operations processed, no-op handler, SQLite, batches of {args.batch_size}\n")
-    print("| setup | operations | seconds | operations/s |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, seconds in rows:
-        print(f"| {name} | {args.operations} | {seconds:.2f} | {args.operations / seconds:,.0f} |")
+    names = args.backends.split(",")
+    processes = [int(n) for n in args.processes.split(",")]
+    if args.quick:
+        args.operations, processes = 500, [1]
+        names = databases.answering(names)
+    chosen = setups(amqp_floor.is_up(AMQP_URL), processes)
+    directory = output.directory(args.output, args.quick)
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            result = run_backend(name, args.operations, chosen, Path(workdir))
+            output.write_json(directory / f"processing-{result['backend']}.json", result)
+            results.append(result)
+    text = markdown(results)
+    (directory / "processing.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

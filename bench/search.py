@@ -153,7 +153,17 @@ def measure(
 
 def prepare(name: str, rows: int, workdir: Path, reuse: bool) -> tuple[Backend, float | None]:
     """The backend's database loaded with `rows` operations, and the seconds loading took
-    (None when a loaded one was reused)."""
+    (None when a loaded one was reused); both said on the console."""
+    backend, load_seconds = _load_or_reuse(name, rows, workdir, reuse)
+    loaded = "reused" if load_seconds is None else f"loaded in {load_seconds:.0f} s"
+    print(f"{backend.flavour()}: {rows:,} operations ({loaded})", flush=True)
+    return backend, load_seconds
+
+
+def _load_or_reuse(
+    name: str, rows: int, workdir: Path, reuse: bool
+) -> tuple[Backend, float | None]:
+    """The database, and the seconds loading took (None when a loaded one was reused)."""
     database = f"bulkops_bench_{rows}"
     if name == "sqlite":
         directory = RESULTS / "data" if reuse else workdir
@@ -183,8 +193,6 @@ def _loaded(backend: Backend, rows: int) -> bool:
 def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     backend, load_seconds = prepare(name, args.rows, workdir, args.reuse)
     flavour, version = backend.flavour(), backend.version()
-    loaded = "reused" if load_seconds is None else f"loaded in {load_seconds:.0f} s"
-    print(f"{flavour}: {args.rows:,} operations ({loaded})", flush=True)
     server = start_server(workdir / name, "--no-worker", DATABASE_URL=backend.bulkops_url)
     try:
         shapes = search_shapes(args.rows, **chosen_values(backend))

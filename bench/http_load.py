@@ -1,0 +1,236 @@
+"""HTTP under load: requests per second and latency percentiles of a selective search at 32
+concurrent connections, beside trivial endpoints of the same server, measured by wrk.
+
+    python bench/http_load.py [--rows 1000000] [--backends sqlite,postgresql,mariadb] [--reuse]
+    python bench/http_load.py --quick            # 20,000 rows, 2 s per endpoint (CI)
+
+For each backend: a database loaded by `bench/datagen.py` (as `bench/search.py` loads it, and
+`--reuse` shares its loaded databases), `bulkops serve --no-worker` on it, then wrk (a process
+of its own) on each endpoint in turn: a warm-up, then `--rounds` runs of `--duration` seconds,
+endpoints interleaved, medians reported. Writes `http-<backend>-<rows>.json` (machine,
+versions, every run) and `http.md`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import databases, machine
+from bench.report import BACKEND_ORDER
+from bench.search import RESULTS, prepare
+from bench.shapes import Shape
+from tests.servers import RunningServer, start_server
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
+INSTALL_WRK = "wrk is not installed; install it with: apt-get install -y wrk (Debian, Ubuntu)"
+SEARCH = Shape("status", "status eq 3, page 1 of 20", ((("status", "eq", 3),),))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    title: str
+    path: str
+    authenticated: bool
+
+
+ENDPOINTS = (
+    Endpoint("health", "GET /health (SELECT 1, no token)", "/health", False),
+    Endpoint("websites", "GET /rest/V1/store/websites (token)", "/rest/V1/store/websites", True),
+    Endpoint(
+        "search", f"search: {SEARCH.title} (token)", f"/rest/V1/bulk?{SEARCH.query_string()}", True
+    ),
+)
+
+
+def wrk_version() -> str:
+    # `wrk -v` prints its version line, then its usage, and exits 1
+    run = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return (run.stdout or run.stderr).splitlines()[0].split(" Copyright")[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    server: RunningServer, endpoint: Endpoint, args: argparse.Namespace, seconds: float
+) -> dict[str, Any]:
+    """One wrk run; its summary, with the CPU the server and wrk used (% of one core)."""
+    environment = dict(os.environ, BENCH_AUTHORIZATION="")
+    if endpoint.authenticated:
+        # in the environment, not on the command line, where any process could read it
+        environment["BENCH_AUTHORIZATION"] = f"Bearer {server.admin_token()}"
+    command = [
+        "wrk",
+        f"--threads={args.threads}",
+        f"--connections={args.connections}",
+        f"--duration={max(1, round(seconds))}s",
+        "--timeout=10s",
+        f"--script={WRK_SCRIPT}",
+        server.base_url + endpoint.path,
+    ]
+    server_cpu = cpu_seconds(server.process.pid)
+    wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = orjson.loads(output.stdout.strip().splitlines()[-1])
+    summary["requests_per_s"] = summary["requests"] / (summary["duration_us"] / 1e6)
+    summary["server_cpu_percent"] = (cpu_seconds(server.process.pid) - server_cpu) / wall * 100
+    summary["wrk_cpu_percent"] = (
+        (used.ru_utime + used.ru_stime - wrk_cpu.ru_utime - wrk_cpu.ru_stime) / wall * 100
+    )
+    return summary
+
+
+def check(server: RunningServer, endpoint: Endpoint) -> dict[str, Any]:
+    """What the endpoint answers once: it must succeed (wrk counts failures, it does not stop)."""
+    with server.admin_client() if endpoint.authenticated else server.client() as client:
+        response = client.get(endpoint.path)
+    response.raise_for_status()
+    found = {"response_bytes": len(response.content)}
+    if endpoint.key == "search":
+        body = response.json()
+        found |= {"total_count": body["total_count"], "items": len(body["items"])}
+    return found
+
+
+def measure(server: RunningServer, args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = [
+        {"key": e.key, "title": e.title, "path": e.path, **check(server, e)} for e in ENDPOINTS
+    ]
+    for endpoint in ENDPOINTS:
+        run_wrk(server, endpoint, args, args.warmup)
+    runs: dict[str, list[dict[str, Any]]] = {e.key: [] for e in ENDPOINTS}
+    for _ in range(args.rounds):
+        for endpoint in ENDPOINTS:  # interleaved: a drift of the machine hits every endpoint
+            runs[endpoint.key].append(run_wrk(server, endpoint, args, args.duration))
+    for result in results:
+        done = runs[result["key"]]
+        result |= {
+            "requests_per_s": statistics.median(r["requests_per_s"] for r in done),
+            "p50_ms": statistics.median(r["latency_us"]["p50"] for r in done) / 1000,
+            "p99_ms": statistics.median(r["latency_us"]["p99"] for r in done) / 1000,
+            "server_cpu_percent": statistics.median(r["server_cpu_percent"] for r in done),
+            "wrk_cpu_percent": statistics.median(r["wrk_cpu_percent"] for r in done),
+            "failed_requests": sum(sum(r["errors"].values()) for r in done),
+            "runs": done,
+        }
+        print(
+            f"  {result['title']}: {result['requests_per_s']:,.0f} req/s,"
+            f" p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms",
+            flush=True,
+        )
+    return results
+
+
+def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    backend, load_seconds = prepare(name, args.rows, workdir, args.reuse)
+    flavour, version = backend.flavour(), backend.version()
+    try:
+        server = start_server(workdir / name, "--no-worker", DATABASE_URL=backend.bulkops_url)
+        try:
+            results = measure(server, args)
+        finally:
+            server.stop()
+    finally:
+        if not args.reuse and name != "sqlite":
+            databases.drop_database(databases.SERVER_URLS[name], str(backend.url.database))
+    return {
+        "benchmark": "http",
+        "backend": flavour,
+        "backend_version": version,
+        "rows": args.rows,
+        "connections": args.connections,
+        "threads": args.threads,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "load_seconds": load_seconds,
+        "machine": machine.describe() | {"wrk": wrk_version(), "httpx": httpx.__version__},
+        "endpoints": results,
+    }
+
+
+def markdown(directory: Path) -> str:
+    """The table of every `http-*.json` in `directory`."""
+    lines = [
+        "| endpoint | backend | rows | req/s | p50 ms | p99 ms | server CPU | wrk CPU"
+        " | req/s vs /health | req/s vs websites |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    results = [orjson.loads(path.read_bytes()) for path in directory.glob("http-*.json")]
+    results.sort(key=lambda r: (r["rows"], BACKEND_ORDER.index(r["backend"])))
+    for result in results:
+        by_key = {e["key"]: e for e in result["endpoints"]}
+        for e in result["endpoints"]:
+            lines.append(
+                f"| {e['title']} | {result['backend']} | {result['rows']:,}"
+                f" | {e['requests_per_s']:,.0f} | {e['p50_ms']:.1f} | {e['p99_ms']:.1f}"
+                f" | {e['server_cpu_percent']:.0f} % | {e['wrk_cpu_percent']:.0f} %"
+                f" | {e['requests_per_s'] / by_key['health']['requests_per_s']:.2f}x"
+                f" | {e['requests_per_s'] / by_key['websites']['requests_per_s']:.2f}x |"
+            )
+    first = results[0]
+    m = first["machine"]
+    lines.append(
+        f"\n{first['connections']} connections, {first['threads']} wrk threads,"
+        f" {first['duration_s']:g} s per run, median of {first['rounds']} runs after a warm-up;"
+        f" {m['cpu']}, {m['cores']} cores shared by wrk and the server; Python {m['python']},"
+        f" {m['wrk']}; bulkops {m['bulkops_commit']}. CPU: % of one core during the runs."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite", help="e.g. sqlite,postgresql,mariadb")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per endpoint")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="CI: 20,000 rows, 2 s per endpoint")
+    parser.add_argument("--reuse", action="store_true", help="keep the loaded databases")
+    parser.add_argument("--output", type=Path, help="default bench/results (quick: .../quick)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit(INSTALL_WRK)
+    if args.quick:
+        args.rows, args.duration, args.warmup, args.rounds = 20_000, 2.0, 1.0, 1
+    output = args.output or (RESULTS / "quick" if args.quick else RESULTS)
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as directory:
+        for name in args.backends.split(","):
+            result = run_backend(name, args, Path(directory))
+            path = output / f"http-{result['backend']}-{args.rows}.json"
+            path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+            print(f"wrote {path}")
+    table = output / "http.md"
+    table.write_text(markdown(output))
+    print(f"wrote {table}\n\n{table.read_text()}")
+
+
+if __name__ == "__main__":
+    main()
