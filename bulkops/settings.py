@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
 
     admin_token_lifetime_hours: float = 4.0
+    token_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a process trusts a token it resolved before asking the database again: a
+    revoked token or a deactivated user is refused at most this late. 0 turns the cache off."""
+    token_cache_size: int = Field(default=10_000, ge=1)
     login_max_failures: int = 6
     login_lock_minutes: float = 30.0
 

@@ -20,6 +20,7 @@ from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.store.tables import access_token, admin_user
 from tests.backends import sync_url
 from tests.servers import RunningServer, start_server
+from tests.waiting import wait_for
 
 TOKEN_PATH = "/rest/V1/integration/admin/token"
 # Guarded by Magento_Backend::stores.
@@ -336,17 +337,40 @@ def test_the_bulk_operations_resource_guards_the_operation_search(server: Runnin
         assert client.get(path).status_code == 200
 
 
-def test_deactivated_admins_lose_their_tokens(server: RunningServer, engine: Engine) -> None:
-    create_admin(server, "auth-leaver", "Leaver123")
-    _, token = sign_in(server, "auth-leaver", "Leaver123")
-    assert isinstance(token, str)
-    assert guarded_status(server, token) == 200
-    with engine.begin() as connection:
-        connection.execute(
-            update(admin_user).where(admin_user.c.username == "auth-leaver").values(is_active=False)
-        )
-    assert guarded_status(server, token) == 401
-    assert sign_in(server, "auth-leaver", "Leaver123") == (401, SIGN_IN_FAILED)
+@pytest.mark.parametrize("cache_seconds", [0.0, 1.5])
+def test_deactivated_admins_lose_their_tokens_once_the_token_cache_forgets_them(
+    tmp_path: Path, database_url: str, cache_seconds: float
+) -> None:
+    server = start_server(
+        tmp_path / "cached", DATABASE_URL=database_url, TOKEN_CACHE_SECONDS=str(cache_seconds)
+    )
+    engine = create_engine(sync_url(database_url))
+    try:
+        create_admin(server, "auth-leaver", "Leaver123")
+        _, token = sign_in(server, "auth-leaver", "Leaver123")
+        assert isinstance(token, str)
+        assert guarded_status(server, token) == 200
+        with engine.begin() as connection:
+            connection.execute(
+                update(admin_user)
+                .where(admin_user.c.username == "auth-leaver")
+                .values(is_active=False)
+            )
+        deactivated = time.monotonic()
+        if cache_seconds:
+            # Resolved a moment ago: this process trusts the token a little longer.
+            assert guarded_status(server, token) == 200
+            wait_for(
+                lambda: guarded_status(server, token) == 401,
+                timeout=cache_seconds + 2,
+                what="the cached token to be refused",
+            )
+            assert time.monotonic() - deactivated >= cache_seconds - 0.2
+        assert guarded_status(server, token) == 401
+        assert sign_in(server, "auth-leaver", "Leaver123") == (401, SIGN_IN_FAILED)
+    finally:
+        engine.dispose()
+        server.stop()
 
 
 def test_passwords_and_tokens_are_stored_hashed(server: RunningServer, engine: Engine) -> None:

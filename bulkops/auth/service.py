@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkops.auth import passwords
 from bulkops.auth.context import ALL_RESOURCES, UserContext
+from bulkops.auth.token_cache import ResolvedTokens
 from bulkops.auth.tokens import new_token, token_hash
 from bulkops.errors import AuthenticationError
 from bulkops.settings import Settings
@@ -65,6 +66,7 @@ class AuthService:
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        self.resolved = ResolvedTokens(settings.token_cache_seconds, settings.token_cache_size)
 
     async def bootstrap_admin(self) -> None:
         """At start: create or reset the configured admin user; with none configured, make
@@ -141,16 +143,23 @@ class AuthService:
         return token
 
     async def resolve_bearer(self, token: str) -> UserContext | None:
-        """The user of a live token, or None. Runs on every request: one indexed query."""
+        """The user of a live token, or None. Runs on every request: one indexed query,
+        unless this process resolved the token a moment ago."""
+        hashed, now = token_hash(token), _now()
+        user = self.resolved.get(hashed, now)
+        if user is not None:
+            return user
         async with self.database.read() as connection:
-            owner = await users.find_token_owner(connection, token_hash(token), _now())
+            owner = await users.find_token_owner(connection, hashed, now)
         if owner is None:
             return None
         if owner["user_type"] == UserType.ADMIN:
-            return UserContext(UserType.ADMIN, owner["user_id"], ADMIN_RESOURCES)
-        return UserContext(
-            UserType.INTEGRATION, owner["user_id"], frozenset(orjson.loads(owner["resources"]))
-        )
+            user = UserContext(UserType.ADMIN, owner["user_id"], ADMIN_RESOURCES)
+        else:
+            resources = frozenset(orjson.loads(owner["resources"]))
+            user = UserContext(UserType.INTEGRATION, owner["user_id"], resources)
+        self.resolved.put(hashed, user, owner["expires_at"])
+        return user
 
     async def create_admin(self, username: str, password: str) -> None:
         _check_username(username)

@@ -24,20 +24,28 @@ def serve(
     host: str = typer.Option(None, help="Interface to listen on [default: BULKOPS_HOST]"),
     port: int = typer.Option(None, help="Port to listen on [default: BULKOPS_PORT]"),
     run_worker: bool = typer.Option(
-        True, "--worker/--no-worker", help="Process operations in this process too"
+        True, "--worker/--no-worker", help="Process operations in each API process too"
+    ),
+    processes: int = typer.Option(
+        1, "--processes", "-p", min=1, help="API processes sharing the port (one core each)"
     ),
 ) -> None:
     """Run the HTTP API (migrating the database first), with a worker unless --no-worker."""
     from bulkops.api.app import create_app
 
     settings = Settings()
-    uvicorn.run(
-        create_app(settings, run_worker=run_worker),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        proxy_headers=True,
-    )
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "info",
+        "proxy_headers": True,
+    }
+    if processes == 1:
+        uvicorn.run(create_app(settings, run_worker=run_worker), **options)
+        return
+    # Several processes need the app by name: each builds its own from the same environment.
+    factory = "create_app" if run_worker else "create_api"
+    uvicorn.run(f"bulkops.api.app:{factory}", factory=True, workers=processes, **options)
 
 
 @app.command()

@@ -120,10 +120,15 @@ async def find_token_owner(
     connection: AsyncConnection, hashed: str, now: datetime
 ) -> RowMapping | None:
     """The owner of a live token, by its unique hash, in one query: user_type, user_id,
-    resources (integrations only). None when the token is unknown, expired or revoked, or
-    its owner is inactive."""
+    resources (integrations only), expires_at. None when the token is unknown, expired or
+    revoked, or its owner is inactive."""
     query = (
-        select(access_token.c.user_type, access_token.c.user_id, integration.c.resources)
+        select(
+            access_token.c.user_type,
+            access_token.c.user_id,
+            access_token.c.expires_at,
+            integration.c.resources,
+        )
         .select_from(
             access_token.outerjoin(
                 admin_user,
