@@ -8,7 +8,8 @@ For each backend: a database loaded by `bench/datagen.py` (as `bench/search.py` 
 `--reuse` shares its loaded databases), `bulkops serve --no-worker` on it, then wrk (a process
 of its own) on each endpoint in turn: a warm-up, then `--rounds` runs of `--duration` seconds,
 endpoints interleaved, medians reported. Writes `http-<backend>-<rows>.json` (machine,
-versions, every run) and `http.md`.
+versions, every run), then `http.md` and `http.png` of every `http-*.json` in the directory
+(`bench/report.py`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import databases, machine
-from bench.report import BACKEND_ORDER
-from bench.search import RESULTS, prepare
+from bench import databases, output, report
+from bench.search import prepare
 from bench.shapes import Shape
 from tests.servers import RunningServer, start_server
 
@@ -92,10 +92,10 @@ def run_wrk(
     server_cpu = cpu_seconds(server.process.pid)
     wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    run = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = orjson.loads(output.stdout.strip().splitlines()[-1])
+    summary = orjson.loads(run.stdout.strip().splitlines()[-1])
     summary["requests_per_s"] = summary["requests"] / (summary["duration_us"] / 1e6)
     summary["server_cpu_percent"] = (cpu_seconds(server.process.pid) - server_cpu) / wall * 100
     summary["wrk_cpu_percent"] = (
@@ -158,48 +158,15 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         if not args.reuse and name != "sqlite":
             databases.drop_database(databases.SERVER_URLS[name], str(backend.url.database))
     return {
-        "benchmark": "http",
-        "backend": flavour,
-        "backend_version": version,
+        **output.header("http", flavour, version, wrk=wrk_version(), httpx=httpx.__version__),
         "rows": args.rows,
         "connections": args.connections,
         "threads": args.threads,
         "duration_s": args.duration,
         "rounds": args.rounds,
         "load_seconds": load_seconds,
-        "machine": machine.describe() | {"wrk": wrk_version(), "httpx": httpx.__version__},
         "endpoints": results,
     }
-
-
-def markdown(directory: Path) -> str:
-    """The table of every `http-*.json` in `directory`."""
-    lines = [
-        "| endpoint | backend | rows | req/s | p50 ms | p99 ms | server CPU | wrk CPU"
-        " | req/s vs /health | req/s vs websites |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    results = [orjson.loads(path.read_bytes()) for path in directory.glob("http-*.json")]
-    results.sort(key=lambda r: (r["rows"], BACKEND_ORDER.index(r["backend"])))
-    for result in results:
-        by_key = {e["key"]: e for e in result["endpoints"]}
-        for e in result["endpoints"]:
-            lines.append(
-                f"| {e['title']} | {result['backend']} | {result['rows']:,}"
-                f" | {e['requests_per_s']:,.0f} | {e['p50_ms']:.1f} | {e['p99_ms']:.1f}"
-                f" | {e['server_cpu_percent']:.0f} % | {e['wrk_cpu_percent']:.0f} %"
-                f" | {e['requests_per_s'] / by_key['health']['requests_per_s']:.2f}x"
-                f" | {e['requests_per_s'] / by_key['websites']['requests_per_s']:.2f}x |"
-            )
-    first = results[0]
-    m = first["machine"]
-    lines.append(
-        f"\n{first['connections']} connections, {first['threads']} wrk threads,"
-        f" {first['duration_s']:g} s per run, median of {first['rounds']} runs after a warm-up;"
-        f" {m['cpu']}, {m['cores']} cores shared by wrk and the server; Python {m['python']},"
-        f" {m['wrk']}; bulkops {m['bulkops_commit']}. CPU: % of one core during the runs."
-    )
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -219,17 +186,12 @@ def main() -> None:
         sys.exit(INSTALL_WRK)
     if args.quick:
         args.rows, args.duration, args.warmup, args.rounds = 20_000, 2.0, 1.0, 1
-    output = args.output or (RESULTS / "quick" if args.quick else RESULTS)
-    output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as directory:
+    directory = output.directory(args.output, args.quick)
+    with tempfile.TemporaryDirectory() as workdir:
         for name in args.backends.split(","):
-            result = run_backend(name, args, Path(directory))
-            path = output / f"http-{result['backend']}-{args.rows}.json"
-            path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-            print(f"wrote {path}")
-    table = output / "http.md"
-    table.write_text(markdown(output))
-    print(f"wrote {table}\n\n{table.read_text()}")
+            result = run_backend(name, args, Path(workdir))
+            output.write_json(directory / f"http-{result['backend']}-{args.rows}.json", result)
+    report.finish(directory, "http")
 
 
 if __name__ == "__main__":

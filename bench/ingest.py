@@ -10,7 +10,8 @@ measured. The floor writes, per bulk, the bulk row, its operation rows and their
 messages in one transaction with the backend's synchronous driver (`executemany`), the
 payloads already serialized, into the same schema emptied. Each backend gets a database of its
 own, dropped afterwards. Times are medians per bulk after one warm-up bulk. Writes
-`ingest-<backend>.json` and `ingest.md`.
+`ingest-<backend>.json`, then `ingest.md` and `ingest.png` of every `ingest-*.json` in the
+directory (`bench/report.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import databases, machine, output
+from bench import databases, output, report
 from bench.databases import Backend
 from tests.servers import start_server
 
@@ -125,51 +126,12 @@ def run_backend(name: str, bulks: int, items: int, workdir: Path) -> dict[str, A
         flavour, version = backend.flavour(), backend.version()
     print(f"{flavour}: bulkops {items / http:,.0f} items/s, floor {items / direct:,.0f} items/s")
     return {
-        "benchmark": "ingest",
-        "backend": flavour,
-        "backend_version": version,
+        **output.header("ingest", flavour, version),
         "bulks": bulks,
         "items_per_bulk": items,
-        "machine": machine.describe(),
         "bulkops_seconds_per_bulk": http,
         "floor_seconds_per_bulk": direct,
     }
-
-
-def markdown(results: list[dict[str, Any]]) -> str:
-    rows = []
-    for r in results:
-        items, http, direct = (
-            r["items_per_bulk"],
-            r["bulkops_seconds_per_bulk"],
-            r["floor_seconds_per_bulk"],
-        )
-        rows.append(
-            [
-                r["backend"],
-                f"{items / http:,.0f}",
-                f"{items / direct:,.0f}",
-                f"{http * 1000:,.0f}",
-                f"{direct * 1000:,.0f}",
-                output.ratio(http / direct),
-            ]
-        )
-    first = results[0]
-    return (
-        f"Items accepted, bulks of {first['items_per_bulk']:,}, median of {first['bulks']}"
-        " bulks\n\n"
-        + output.table(
-            [
-                "backend",
-                "bulkops (HTTP) items/s",
-                "floor (SQL) items/s",
-                "bulkops ms/bulk",
-                "floor ms/bulk",
-                "bulkops / floor (time)",
-            ],
-            rows,
-        )
-    )
 
 
 def main() -> None:
@@ -185,15 +147,11 @@ def main() -> None:
         args.bulks, args.items = 3, 1000
         names = databases.answering(names)
     directory = output.directory(args.output, args.quick)
-    results = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
             result = run_backend(name, args.bulks, args.items, Path(workdir))
             output.write_json(directory / f"ingest-{result['backend']}.json", result)
-            results.append(result)
-    text = markdown(results)
-    (directory / "ingest.md").write_text(text)
-    print(text)
+    report.finish(directory, "ingest")
 
 
 if __name__ == "__main__":

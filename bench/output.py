@@ -8,7 +8,10 @@ from typing import Any
 
 import orjson
 
+from bench import machine
+
 RESULTS = Path(__file__).resolve().parent / "results"
+BACKEND_ORDER = ("sqlite", "postgresql", "mariadb", "mysql")
 
 
 def directory(chosen: Path | None, quick: bool) -> Path:
@@ -19,9 +22,33 @@ def directory(chosen: Path | None, quick: bool) -> Path:
     return path
 
 
+def header(benchmark: str, backend: str, version: str, **versions: str) -> dict[str, Any]:
+    """The fields every result starts with; `versions` adds the run's own tools to the
+    machine's."""
+    return {
+        "benchmark": benchmark,
+        "backend": backend,
+        "backend_version": version,
+        "machine": machine.describe() | versions,
+    }
+
+
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {path}")
+
+
+def load(directory: Path, benchmark: str) -> list[dict[str, Any]]:
+    """The benchmark's results saved in `directory`, by data size, then backends in a fixed
+    order (a backend not known goes last)."""
+    results = [orjson.loads(p.read_bytes()) for p in directory.glob(f"{benchmark}-*.json")]
+
+    def order(result: dict[str, Any]) -> tuple[int, int, str]:
+        known = result["backend"] in BACKEND_ORDER
+        rank = BACKEND_ORDER.index(result["backend"]) if known else len(BACKEND_ORDER)
+        return result.get("rows", 0), rank, result["backend"]
+
+    return sorted(results, key=order)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:

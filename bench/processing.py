@@ -10,7 +10,8 @@ For each backend and setup: a database of its own (dropped afterwards) holding t
 (bulks of 1,000) and their queue (or outbox) rows; Celery's tasks are published before its
 workers start. A worker setup's clock starts when the first operation is final (process
 start-up is left out) and stops when none is open. The floor's clock runs from the first
-publish to the last acknowledgement. Writes `processing-<backend>.json` and `processing.md`.
+publish to the last acknowledgement. Writes `processing-<backend>.json`, then `processing.md`
+and `processing.png` of every `processing-*.json` in the directory (`bench/report.py`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import amqp_floor, databases, machine, output
+from bench import amqp_floor, databases, output, report
 from bench.databases import Backend
 from bulkops.settings import Settings
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
@@ -228,34 +229,12 @@ def run_backend(
         floor = amqp_floor.publish_and_consume(AMQP_URL, exchange, queue, operations, BATCH_SIZE)
         print(f"{flavour}, aio-pika floor: {operations / floor:,.0f} messages/s", flush=True)
     return {
-        "benchmark": "processing",
-        "backend": flavour,
-        "backend_version": version,
+        **output.header("processing", flavour, version),
         "operations": operations,
         "batch_size": BATCH_SIZE,
-        "machine": machine.describe(),
         "floor_seconds": floor,
         "setups": rows,
     }
-
-
-def markdown(results: list[dict[str, Any]]) -> str:
-    rows = []
-    for r in results:
-        floor = r["floor_seconds"]
-        if floor:
-            rate = f"{r['operations'] / floor:,.0f}"
-            rows.append([r["backend"], "aio-pika publish + consume (floor)", rate, "1.00x"])
-        for setup in r["setups"]:
-            seconds = setup["seconds"]
-            versus = output.ratio(seconds / floor) if floor else "n/a"
-            rows.append([r["backend"], setup["setup"], f"{r['operations'] / seconds:,.0f}", versus])
-    first = results[0]
-    return (
-        f"Operations completed, no-op handler, {first['operations']:,} operations,"
-        f" batches and prefetch of {first['batch_size']}\n\n"
-        + output.table(["backend", "setup", "operations/s", "time / floor"], rows, numeric_from=2)
-    )
 
 
 def main() -> None:
@@ -273,15 +252,11 @@ def main() -> None:
         names = databases.answering(names)
     chosen = setups(amqp_floor.is_up(AMQP_URL), processes)
     directory = output.directory(args.output, args.quick)
-    results = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
             result = run_backend(name, args.operations, chosen, Path(workdir))
             output.write_json(directory / f"processing-{result['backend']}.json", result)
-            results.append(result)
-    text = markdown(results)
-    (directory / "processing.md").write_text(text)
-    print(text)
+    report.finish(directory, "processing")
 
 
 if __name__ == "__main__":

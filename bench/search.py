@@ -30,13 +30,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import databases, datagen, machine, plans, report
+from bench import databases, datagen, output, plans, report
 from bench.databases import Backend
 from bench.measure import median_ms, peak_rss_mb
 from bench.shapes import Shape, Statement, floor_statements, magento_statements, search_shapes
 from tests.servers import RunningServer, start_server
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 
 Answer = tuple[int, list[int]]
@@ -52,6 +51,7 @@ def statement_runner(backend: Backend, statements: list[Statement]) -> Callable[
         (count_sql, count_parameters), (page_sql, page_parameters) = statements
         cursor.execute(count_sql, count_parameters)
         count, *bounds = cursor.fetchone()
+        count = int(count)  # MySQL sums as DECIMAL
         if count == 0:
             return 0, []
         cursor.execute(page_sql, [*page_parameters, *bounds])
@@ -166,7 +166,7 @@ def _load_or_reuse(
     """The database, and the seconds loading took (None when a loaded one was reused)."""
     database = f"bulkops_bench_{rows}"
     if name == "sqlite":
-        directory = RESULTS / "data" if reuse else workdir
+        directory = output.RESULTS / "data" if reuse else workdir
         directory.mkdir(parents=True, exist_ok=True)
         backend = databases.sqlite_backend(directory / f"{database}.sqlite3")
         if reuse and _loaded(backend, rows):
@@ -204,14 +204,10 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
             databases.drop_database(databases.SERVER_URLS[name], str(backend.url.database))
     for result in results:
         result["plans"] = shape_plans.get(result["key"], {})
-    return {
-        "benchmark": "search",
-        "backend": flavour,
-        "backend_version": version,
+    return output.header("search", flavour, version) | {
         "rows": args.rows,
         "repeat": args.repeat,
         "load_seconds": load_seconds,
-        "machine": machine.describe(),
         "shapes": results,
     }
 
@@ -232,15 +228,12 @@ def main() -> None:
         names = [
             n for n in names if n == "sqlite" or databases.server_is_up(databases.SERVER_URLS[n])
         ]
-    output = args.output or (RESULTS / "quick" if args.quick else RESULTS)
-    output.mkdir(parents=True, exist_ok=True)
+    results = output.directory(args.output, args.quick)
     with tempfile.TemporaryDirectory() as directory:
         for name in names:
             result = run_backend(name, args, Path(directory))
-            path = output / f"search-{result['backend']}-{args.rows}.json"
-            path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    for written in report.write(output):
-        print(f"wrote {written}")
+            output.write_json(results / f"search-{result['backend']}-{args.rows}.json", result)
+    report.finish(results, "search")
 
 
 if __name__ == "__main__":

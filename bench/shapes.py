@@ -143,20 +143,32 @@ FLOOR_COLUMNS = (
 )
 
 
+# Fields every operation shares with its bulk, as the bulk table names them.
+BULK_FIELDS = {"bulk_uuid": "uuid", "start_time": "start_time"}
+
+
 def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[Statement]:
     """The best plain SQL on bulkops' tables and indexes (where `start_time` is the
-    operation's own copy): the count, then the page. On the servers the count also reads the
-    lowest and highest matching id (same index scan), and the page is bounded by them: a
-    planner walking the primary key for `ORDER BY id LIMIT` then starts at the first match.
-    The page's statement takes those two ids as its last parameters. A deep page finds its
-    ids in an index alone first, then reads only those rows."""
+    operation's own copy): the count, then the page. A filter on bulk fields only, or none, is
+    counted as the sum of the matching bulks' `operation_count`. Otherwise, on the servers, a
+    filtered page in id order is bounded by the lowest and highest matching id, which the
+    count reads in the same index scan: a planner walking the primary key for
+    `ORDER BY id LIMIT` then starts at the first match. The page's statement takes those two
+    ids as its last parameters. A deep page finds its ids in an index alone first, then
+    reads only those rows."""
     where, parameters = shape.where(placeholder, {})
     order_by = shape.order_by({}, "id")
-    if backend == "sqlite":
-        count = f"SELECT count(*) FROM bulkops_operation WHERE {where}"
-    else:
+    fields = {field for group in shape.groups for field, _, _ in group}
+    in_id_order = shape.sort is None or shape.sort[0] == "id"
+    bounded = backend != "sqlite" and bool(fields) and in_id_order
+    if fields <= BULK_FIELDS.keys() and not bounded:
+        bulk_where, _ = shape.where(placeholder, BULK_FIELDS)
+        count = f"SELECT coalesce(sum(operation_count), 0) FROM bulkops_bulk WHERE {bulk_where}"
+    elif bounded:
         count = f"SELECT count(*), min(id), max(id) FROM bulkops_operation WHERE {where}"
         where += f" AND id >= {placeholder} AND id <= {placeholder}"
+    else:
+        count = f"SELECT count(*) FROM bulkops_operation WHERE {where}"
     if shape.offset == 0:
         page = (
             f"SELECT {FLOOR_COLUMNS} FROM bulkops_operation WHERE {where}"

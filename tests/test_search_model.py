@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -176,9 +177,12 @@ async def _load(database_url: str, rows: list[Row]) -> Database:
         await connection.execute(delete(operation))
         await connection.execute(delete(bulk))
         owners = {id(row["_bulk"]): row["_bulk"] for row in rows}
+        # Searches filtered on bulk fields only count through `operation_count`.
+        counts = Counter(id(row["_bulk"]) for row in rows)
         if owners:
             await connection.execute(
-                insert(bulk), [owner | {"operation_count": 0} for owner in owners.values()]
+                insert(bulk),
+                [owner | {"operation_count": counts[key]} for key, owner in owners.items()],
             )
         if rows:
             columns = set(operation.c.keys())

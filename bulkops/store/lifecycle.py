@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    ColumnElement,
-    Table,
     bindparam,
     case,
     delete,
@@ -208,39 +207,49 @@ async def cleanup_bulks(
     database: Database, now: datetime, lifetime: timedelta, batch_size: int = BATCH_SIZE
 ) -> Cleaned:
     """Magento's `bulk_cleanup`: delete bulks that started more than `lifetime` ago, with their
-    operations and messages. Operations go first, a batch per transaction (found through their
-    copy of the bulk's start time), so that no transaction deletes a huge bulk at once.
+    operations and messages. Each transaction deletes whole bulks, as many as hold about
+    `batch_size` operations (at least one bulk), so that a bulk never stays behind with part
+    of its operations: searches count a bulk's operations by its `operation_count`.
 
     Safe with several workers cleaning at once: each batch is read without locks, then
-    deleted by primary key in one statement, so two cleanups of the same rows take their
-    locks in the same order and just wait for each other; the counts are of rows deleted."""
+    deleted by primary key, so two cleanups of the same rows take their locks in the same
+    order and just wait for each other; the counts are of rows deleted."""
     cutoff = now - lifetime
-    operations = await _delete_in_batches(
-        database, operation, operation.c.start_time <= cutoff, batch_size
-    )
-    bulks = await _delete_in_batches(database, bulk, bulk.c.start_time <= cutoff, batch_size)
-    return Cleaned(bulks=bulks, operations=operations)
-
-
-async def _delete_in_batches(
-    database: Database, table: Table, condition: ColumnElement[bool], batch_size: int
-) -> int:
-    deleted = 0
+    cleaned = Cleaned(bulks=0, operations=0)
     while True:
         async with database.write() as connection:
-            # Ids first, then DELETE ... IN: MySQL has no LIMIT in an IN subquery.
-            ids = list(
-                (
-                    await connection.execute(select(table.c.id).where(condition).limit(batch_size))
-                ).scalars()
-            )
-            if ids:
-                # Another worker's cleanup may have deleted some of them meanwhile.
-                deleted += (
-                    await connection.execute(delete(table).where(table.c.id.in_(ids)))
-                ).rowcount
-        if len(ids) < batch_size:
-            return deleted
+            found = (
+                await connection.execute(
+                    select(bulk.c.id, bulk.c.uuid, bulk.c.operation_count)
+                    .where(bulk.c.start_time <= cutoff)
+                    .order_by(bulk.c.id)
+                    .limit(batch_size)
+                )
+            ).all()
+            batch = _up_to(found, batch_size)
+            if batch:
+                operations = await connection.execute(
+                    delete(operation).where(operation.c.bulk_uuid.in_([b.uuid for b in batch]))
+                )
+                bulks = await connection.execute(
+                    delete(bulk).where(bulk.c.id.in_([b.id for b in batch]))
+                )
+                cleaned = Cleaned(
+                    bulks=cleaned.bulks + bulks.rowcount,
+                    operations=cleaned.operations + operations.rowcount,
+                )
+        if len(batch) == len(found) < batch_size:
+            return cleaned
+
+
+def _up_to(bulks: Sequence[Row[Any]], operations: int) -> Sequence[Row[Any]]:
+    """The first bulks, as many as hold `operations` operations together, at least one."""
+    total = 0
+    for taken, found in enumerate(bulks):
+        total += found.operation_count
+        if total >= operations:
+            return bulks[: taken + 1]
+    return bulks
 
 
 def derive_bulk_status(operation_count: int, counts: Mapping[int, int]) -> BulkStatus:

@@ -9,7 +9,7 @@ case-sensitively, NULL never matches a negative condition, LIKE escapes with a b
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +39,23 @@ from bulkops.store.types import in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
+# Fields whose value every operation shares with its bulk, and the bulk's column for each.
+_BULK_COLUMNS = {field: bulk.c[field] for field in _BULK_FIELDS} | {
+    "bulk_uuid": bulk.c.uuid,
+    "start_time": bulk.c.start_time,
+}
+
+ColumnOf = Callable[[str], ColumnElement[Any]]
+"""Where a searchable field is read: an operation's (or its joined bulk's) column, or a bulk's."""
 
 
 def _column(field: str) -> ColumnElement[Any]:
     table = bulk if field in _BULK_FIELDS else operation
     return table.c[field]
+
+
+def _bulk_column(field: str) -> ColumnElement[Any]:
+    return _BULK_COLUMNS[field]
 
 
 class datetime_text(FunctionElement[str]):
@@ -70,8 +82,7 @@ def _datetime_text_mysql(element: datetime_text, compiler: Any, **kw: Any) -> st
     return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
 
 
-def _as_text(field: str) -> ColumnElement[str]:
-    column = _column(field)
+def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
     kind = SEARCHABLE_FIELDS[field]
     if kind is FieldKind.INTEGER:
         return cast(column, String)
@@ -90,11 +101,11 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _find_in_set(field: str, element: str) -> ColumnElement[bool]:
+def _find_in_set(field: str, column: ColumnElement[Any], element: str) -> ColumnElement[bool]:
     """MySQL's FIND_IN_SET(element, field) > 0, written portably."""
     if "," in element:
         return false()
-    text = _as_text(field)
+    text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
     return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
 
@@ -110,8 +121,8 @@ def _bound(field: str, operand: Any) -> Any:
     return operand  # the pattern of like, finset or regexp
 
 
-def _filter_clause(flt: Filter) -> ColumnElement[bool]:
-    column = _column(flt.field)
+def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
+    column = column_of(flt.field)
     operand = _bound(flt.field, flt.operand)
     match flt.condition:
         case Condition.EQ:
@@ -136,31 +147,34 @@ def _filter_clause(flt: Filter) -> ColumnElement[bool]:
         case Condition.NOTNULL:
             return column.is_not(None)
         case Condition.LIKE:
-            return _as_text(flt.field).like(like_pattern(operand), escape="\\")
+            return _as_text(flt.field, column).like(like_pattern(operand), escape="\\")
         case Condition.NLIKE:
-            return _as_text(flt.field).not_like(like_pattern(operand), escape="\\")
+            return _as_text(flt.field, column).not_like(like_pattern(operand), escape="\\")
         case Condition.FINSET:
-            return _find_in_set(flt.field, operand)
+            return _find_in_set(flt.field, column, operand)
         case Condition.NFINSET:
-            return and_(column.is_not(None), not_(_find_in_set(flt.field, operand)))
+            return and_(column.is_not(None), not_(_find_in_set(flt.field, column, operand)))
         case Condition.REGEXP:
-            return _as_text(flt.field).regexp_match(operand)
+            return _as_text(flt.field, column).regexp_match(operand)
     raise AssertionError(f"condition {flt.condition} reached the store")
 
 
-def where_clause(criteria: SearchCriteria) -> ColumnElement[bool]:
+def where_clause(criteria: SearchCriteria, column_of: ColumnOf = _column) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
     groups = [
-        or_(*(_filter_clause(flt) for flt in group.filters))
+        or_(*(_filter_clause(flt, column_of) for flt in group.filters))
         for group in criteria.filter_groups
         if group.filters
     ]
     return and_(true(), *groups)
 
 
+def _fields_filtered(criteria: SearchCriteria) -> set[str]:
+    return {flt.field for group in criteria.filter_groups for flt in group.filters}
+
+
 def _fields_used(criteria: SearchCriteria) -> set[str]:
-    used = {flt.field for group in criteria.filter_groups for flt in group.filters}
-    return used | {field for field, _ in criteria.effective_sort()}
+    return _fields_filtered(criteria) | {field for field, _ in criteria.effective_sort()}
 
 
 def _from_clause(criteria: SearchCriteria) -> Any:
@@ -206,7 +220,7 @@ DEFERRED_OFFSET = 1000
 
 @dataclass(frozen=True, slots=True)
 class Matches:
-    """How many operations match; on database servers also the lowest and highest of their
+    """How many operations match; where the page needs them, the lowest and highest of their
     ids (see `page_query`)."""
 
     count: int
@@ -220,11 +234,34 @@ class Matches:
 _BOUNDED_PAGES = frozenset({"postgresql", "mysql", "mariadb"})
 
 
+def _needs_id_range(criteria: SearchCriteria, backend: str) -> bool:
+    """A filtered page read in id order, on a backend whose planner may walk the primary key
+    for it (see `page_query`)."""
+    sort = criteria.effective_sort()
+    in_id_order = not sort or sort[0][0] == "id"
+    return backend in _BOUNDED_PAGES and bool(_fields_filtered(criteria)) and in_id_order
+
+
+def counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
+    """Whether the matches are counted in the bulk table: when every filter is on a field
+    operations share with their bulk (`start_time`, `bulk_uuid`, the user, the description),
+    or there is none, the count is the sum of the matching bulks' `operation_count`, a row
+    per bulk instead of one per operation (a week of operations is a few hundred bulks).
+    Every bulk is written with its operations in one transaction and deleted with them, so
+    the sum is the count. Not where the page needs the matches' id range."""
+    return _fields_filtered(criteria) <= _BULK_COLUMNS.keys() and not _needs_id_range(
+        criteria, backend
+    )
+
+
 def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
-    """The number of matches and, where pages are bounded, their lowest and highest ids, read
-    in the same scan (every index ends with `id`)."""
+    """The number of matches and, where the page needs them, their lowest and highest ids,
+    read in the same scan (every index ends with `id`)."""
+    if counts_bulks(criteria, backend):
+        total = func.coalesce(func.sum(bulk.c.operation_count), 0)
+        return select(total).where(where_clause(criteria, _bulk_column))
     columns: list[ColumnElement[Any]] = [func.count()]
-    if backend in _BOUNDED_PAGES:
+    if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
     return select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria))
 
@@ -288,7 +325,9 @@ def clamp_page(current_page: int | None, page_size: int, total_count: int) -> in
 async def count_matches(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str
 ) -> Matches:
-    return Matches(*(await connection.execute(count_query(criteria, backend))).one())
+    count, *id_range = (await connection.execute(count_query(criteria, backend))).one()
+    # int(): MySQL sums as DECIMAL.
+    return Matches(int(count), *id_range)
 
 
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:

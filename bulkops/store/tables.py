@@ -42,6 +42,10 @@ bulk = Table(
     Index(None, "user_type", "user_id"),
 )
 
+# PostgreSQL only (migration 0003), so not declared on the table: the trigram index that
+# serves `result_message like '%...%'`.
+RESULT_MESSAGE_TRIGRAMS = "ix_bulkops_operation_result_message_trigrams"
+
 operation = Table(
     "bulkops_operation",
     metadata,
