@@ -28,15 +28,20 @@ def _messages_for(operations: Select, now: datetime) -> Select:
         operation.c.topic_name,
         literal(now, queue_message.c.available_at.type),
         literal(0),
-    ).where(operation.c.status == OperationStatus.OPEN, _LACKS_MESSAGE)
+    ).where(operation.c.status == OperationStatus.OPEN)
 
 
-async def _insert_messages(connection: AsyncConnection, operations: Select, now: datetime) -> int:
-    """Answers how many were inserted. Two relays may race to insert the same operation's
-    message (each checked it had none before the other committed): the unique operation_id
-    keeps one, and the other one is skipped rather than failing its whole transaction."""
+async def _insert_messages(
+    connection: AsyncConnection, operations: Select, now: datetime, lacking_only: bool = True
+) -> int:
+    """Answers how many were inserted; `lacking_only` skips operations that have a message.
+    Two relays may race to insert the same operation's message (each checked it had none
+    before the other committed): the unique operation_id keeps one, and the other one is
+    skipped rather than failing its whole transaction."""
     columns = ["operation_id", "topic_name", "available_at", "attempts"]
     messages = _messages_for(operations, now)
+    if lacking_only:
+        messages = messages.where(_LACKS_MESSAGE)
     backend = connection.dialect.name
     if backend == "postgresql":
         statement: Any = (
@@ -58,9 +63,21 @@ async def enqueue_open_operations(
     connection: AsyncConnection, bulk_uuid: str, now: datetime
 ) -> int:
     """A message for every open operation of the bulk that has none, in the caller's
-    transaction, so that operations and their messages are committed together."""
+    transaction."""
     return await _insert_messages(
         connection, select(operation).where(operation.c.bulk_uuid == bulk_uuid), now
+    )
+
+
+async def enqueue_new_bulk(connection: AsyncConnection, bulk_uuid: str, now: datetime) -> int:
+    """A message for every open operation of a bulk written in the caller's transaction, so
+    that operations and their messages are committed together. None of them can have a
+    message yet, so none is looked for."""
+    return await _insert_messages(
+        connection,
+        select(operation).where(operation.c.bulk_uuid == bulk_uuid),
+        now,
+        lacking_only=False,
     )
 
 
