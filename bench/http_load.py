@@ -67,9 +67,12 @@ def wrk_version() -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """The process's user and system CPU time so far (Linux)."""
+    """The user and system CPU time so far of the process and of its live children, the API
+    processes of `serve --processes N` (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def run_wrk(
@@ -145,28 +148,42 @@ def measure(server: RunningServer, args: argparse.Namespace) -> list[dict[str, A
     return results
 
 
-def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    """A result for each number of API processes, on one loaded database."""
     backend, load_seconds = prepare(name, args.rows, workdir, args.reuse)
     flavour, version = backend.flavour(), backend.version()
+    header = output.header("http", flavour, version, wrk=wrk_version(), httpx=httpx.__version__)
+    found = []
     try:
-        server = start_server(workdir / name, "--no-worker", DATABASE_URL=backend.bulkops_url)
-        try:
-            results = measure(server, args)
-        finally:
-            server.stop()
+        for processes in args.server_processes:
+            print(f"{flavour}: {processes} API process(es)", flush=True)
+            server = start_server(
+                workdir / f"{name}-{processes}",
+                "--no-worker",
+                f"--processes={processes}",
+                DATABASE_URL=backend.bulkops_url,
+            )
+            try:
+                results = measure(server, args)
+            finally:
+                server.stop()
+            found.append(
+                header
+                | {
+                    "rows": args.rows,
+                    "server_processes": processes,
+                    "connections": args.connections,
+                    "threads": args.threads,
+                    "duration_s": args.duration,
+                    "rounds": args.rounds,
+                    "load_seconds": load_seconds,
+                    "endpoints": results,
+                }
+            )
     finally:
         if not args.reuse and name != "sqlite":
             databases.drop_database(databases.SERVER_URLS[name], str(backend.url.database))
-    return {
-        **output.header("http", flavour, version, wrk=wrk_version(), httpx=httpx.__version__),
-        "rows": args.rows,
-        "connections": args.connections,
-        "threads": args.threads,
-        "duration_s": args.duration,
-        "rounds": args.rounds,
-        "load_seconds": load_seconds,
-        "endpoints": results,
-    }
+    return found
 
 
 def main() -> None:
@@ -178,6 +195,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per endpoint")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--server-processes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="API processes of the server (serve --processes), e.g. 1,2",
+    )
     parser.add_argument("--quick", action="store_true", help="CI: 20,000 rows, 2 s per endpoint")
     parser.add_argument("--reuse", action="store_true", help="keep the loaded databases")
     parser.add_argument("--output", type=Path, help="default bench/results (quick: .../quick)")
@@ -186,11 +209,13 @@ def main() -> None:
         sys.exit(INSTALL_WRK)
     if args.quick:
         args.rows, args.duration, args.warmup, args.rounds = 20_000, 2.0, 1.0, 1
+        args.server_processes = [1]
     directory = output.directory(args.output, args.quick)
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.backends.split(","):
-            result = run_backend(name, args, Path(workdir))
-            output.write_json(directory / f"http-{result['backend']}-{args.rows}.json", result)
+            for result in run_backend(name, args, Path(workdir)):
+                key = f"{result['backend']}-{args.rows}-{result['server_processes']}p"
+                output.write_json(directory / f"http-{key}.json", result)
     report.finish(directory, "http")
 
 

@@ -40,13 +40,13 @@ def write_json(path: Path, result: dict[str, Any]) -> None:
 
 def load(directory: Path, benchmark: str) -> list[dict[str, Any]]:
     """The benchmark's results saved in `directory`, by data size, then backends in a fixed
-    order (a backend not known goes last)."""
+    order (a backend not known goes last), then the server's processes."""
     results = [orjson.loads(p.read_bytes()) for p in directory.glob(f"{benchmark}-*.json")]
 
-    def order(result: dict[str, Any]) -> tuple[int, int, str]:
+    def order(result: dict[str, Any]) -> tuple[int, int, str, int]:
         known = result["backend"] in BACKEND_ORDER
         rank = BACKEND_ORDER.index(result["backend"]) if known else len(BACKEND_ORDER)
-        return result.get("rows", 0), rank, result["backend"]
+        return result.get("rows", 0), rank, result["backend"], result.get("server_processes", 1)
 
     return sorted(results, key=order)
 

@@ -175,7 +175,12 @@ def http(results: list[dict[str, Any]], path: Path) -> None:
     """Requests per second of each endpoint, and their p50 and p99 latency, per backend."""
     sizes = {r["rows"] for r in results}
     # several data sizes in one directory: each (backend, size) is a group of its own
-    groups = [_backend(r) + ("" if len(sizes) == 1 else f", {r['rows']:,} rows") for r in results]
+    groups = [
+        _backend(r)
+        + f"\n{r.get('server_processes', 1)} API process(es)"
+        + ("" if len(sizes) == 1 else f", {r['rows']:,} rows")
+        for r in results
+    ]
     endpoints = {e["key"]: e["title"] for r in results for e in r["endpoints"]}
 
     def values(field: str) -> dict[str, list[float | None]]:

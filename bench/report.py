@@ -129,15 +129,16 @@ def processing_markdown(results: Results) -> str:
 
 def http_markdown(results: Results) -> str:
     lines = [
-        "| endpoint | backend | rows | req/s | p50 ms | p99 ms | server CPU | wrk CPU"
-        " | req/s vs /health | req/s vs websites |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | backend | API processes | rows | req/s | p50 ms | p99 ms | server CPU"
+        " | wrk CPU | req/s vs /health | req/s vs websites |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         by_key = {e["key"]: e for e in result["endpoints"]}
         for e in result["endpoints"]:
             lines.append(
-                f"| {e['title']} | {result['backend']} | {result['rows']:,}"
+                f"| {e['title']} | {result['backend']} | {result.get('server_processes', 1)}"
+                f" | {result['rows']:,}"
                 f" | {e['requests_per_s']:,.0f} | {e['p50_ms']:.1f} | {e['p99_ms']:.1f}"
                 f" | {e['server_cpu_percent']:.0f} % | {e['wrk_cpu_percent']:.0f} %"
                 f" | {e['requests_per_s'] / by_key['health']['requests_per_s']:.2f}x"
