@@ -100,11 +100,12 @@ def floor(backend: Backend, bulks: int, items: int) -> list[float]:
                 " 'default')",
                 (bulk_uuid, f"Topic {TOPIC}", items, now),
             )
+            # Placeholders only: pymysql turns such an executemany into multi-row INSERTs.
             cursor.executemany(
                 "INSERT INTO bulkops_operation (bulk_uuid, operation_key, topic_name,"
                 " serialized_data, status, updated_at, start_time)"
-                f" VALUES ({p}, {p}, {p}, {p}, 4, {p}, {p})",
-                [(bulk_uuid, key, TOPIC, data, now, now) for key, data in enumerate(payloads)],
+                f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                [(bulk_uuid, key, TOPIC, data, 4, now, now) for key, data in enumerate(payloads)],
             )
             cursor.execute(
                 "INSERT INTO bulkops_queue_message (operation_id, topic_name, available_at,"

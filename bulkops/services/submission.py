@@ -35,7 +35,6 @@ def serialized_data(item: Any) -> str:
     return _PAYLOAD_START + php_json(php_json(item)) + "}"
 
 
-
 @dataclass(frozen=True, slots=True)
 class ItemStatus:
     id: int

@@ -34,27 +34,25 @@ def _messages_for(operations: Select, now: datetime) -> Select:
 async def _insert_messages(
     connection: AsyncConnection, operations: Select, now: datetime, lacking_only: bool = True
 ) -> int:
-    """Answers how many were inserted; `lacking_only` skips operations that have a message.
-    Two relays may race to insert the same operation's message (each checked it had none
-    before the other committed): the unique operation_id keeps one, and the other one is
-    skipped rather than failing its whole transaction."""
+    """Answers how many were inserted; `lacking_only` skips operations that have a message
+    (without it, none may have one). Two relays may race to insert the same operation's
+    message (each checked it had none before the other committed): the unique operation_id
+    keeps one, and the other one is skipped rather than failing its whole transaction."""
     columns = ["operation_id", "topic_name", "available_at", "attempts"]
     messages = _messages_for(operations, now)
     if lacking_only:
         messages = messages.where(_LACKS_MESSAGE)
-    backend = connection.dialect.name
-    if backend == "postgresql":
-        statement: Any = (
+    statement: Any = insert(queue_message).from_select(columns, messages)
+    # SQLite has one writer at a time: its check cannot race.
+    if lacking_only and connection.dialect.name == "postgresql":
+        statement = (
             postgresql.insert(queue_message)
             .from_select(columns, messages)
             .on_conflict_do_nothing(index_elements=["operation_id"])
         )
-    elif backend in ("mysql", "mariadb"):
+    elif lacking_only and connection.dialect.name in ("mysql", "mariadb"):
         # Also skips a message whose operation was deleted meanwhile (its foreign key).
-        statement = insert(queue_message).from_select(columns, messages).prefix_with("IGNORE")
-    else:
-        # SQLite has one writer at a time: the check cannot race.
-        statement = insert(queue_message).from_select(columns, messages)
+        statement = statement.prefix_with("IGNORE")
     inserted = await connection.execute(statement)
     return inserted.rowcount
 
