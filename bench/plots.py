@@ -197,7 +197,8 @@ def http(results: list[dict[str, Any]], path: Path) -> None:
         f"Requests per second\n{first['connections']} concurrent connections (wrk){size}",
         fontsize=10,
     )
-    throughput.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    # below the group labels, which take two lines
+    throughput.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     # p99 drawn light behind p50: the same endpoint's two bars share a place and a colour
     grouped_bars(latency, groups, values("p99_ms"), value_format="{:,.1f}", alpha=0.35)
     grouped_bars(latency, groups, values("p50_ms"), value_format="{:,.1f}", label_type="center")

@@ -57,8 +57,8 @@ def search_markdown(results: Results) -> str:
                 + ", ".join(memory)
                 + "."
             )
-        lines.append("")
-    lines.append(_search_machine(next(iter(by_rows.values()))))
+        # each size on its own: a size may have been run with other repeats or backends
+        lines += ["", _search_machine(same_size)]
     return "\n".join(lines)
 
 
