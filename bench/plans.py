@@ -41,8 +41,8 @@ def bulkops_statements(backend: Backend, shape: Shape) -> list[Statement]:
         captured.append((statement, parameters))
 
     with engine.connect() as connection:
-        found = search.Matches(
-            *connection.execute(search.count_query(criteria, backend.name)).one()
+        found = search.Matches.of(
+            connection.execute(search.count_query(criteria, backend.name)).one()
         )
         page = search.clamp_page(criteria.current_page, criteria.page_size, found.count)
         query = search.page_query(criteria, backend.name, found, criteria.page_size, page)

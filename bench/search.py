@@ -225,9 +225,7 @@ def main() -> None:
     names = args.backends.split(",")
     if args.quick:
         args.rows, args.repeat = 20_000, 3
-        names = [
-            n for n in names if n == "sqlite" or databases.server_is_up(databases.SERVER_URLS[n])
-        ]
+        names = databases.answering(names)
     results = output.directory(args.output, args.quick)
     with tempfile.TemporaryDirectory() as directory:
         for name in names:

@@ -227,6 +227,13 @@ class Matches:
     first_id: int | None = None
     last_id: int | None = None
 
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> Matches:
+        """From the row of `count_query`."""
+        count, *id_range = row
+        # int(): MySQL sums as DECIMAL.
+        return cls(int(count), *id_range)
+
 
 # Backends whose planner, asked for `ORDER BY id LIMIT n`, may walk the primary key and filter,
 # betting that matches are spread evenly through the table. SQLite's planner does not take
@@ -242,7 +249,7 @@ def _needs_id_range(criteria: SearchCriteria, backend: str) -> bool:
     return backend in _BOUNDED_PAGES and bool(_fields_filtered(criteria)) and in_id_order
 
 
-def counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
+def _counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
     """Whether the matches are counted in the bulk table: when every filter is on a field
     operations share with their bulk (`start_time`, `bulk_uuid`, the user, the description),
     or there is none, the count is the sum of the matching bulks' `operation_count`, a row
@@ -257,7 +264,7 @@ def counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
 def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     """The number of matches and, where the page needs them, their lowest and highest ids,
     read in the same scan (every index ends with `id`)."""
-    if counts_bulks(criteria, backend):
+    if _counts_bulks(criteria, backend):
         total = func.coalesce(func.sum(bulk.c.operation_count), 0)
         return select(total).where(where_clause(criteria, _bulk_column))
     columns: list[ColumnElement[Any]] = [func.count()]
@@ -325,9 +332,7 @@ def clamp_page(current_page: int | None, page_size: int, total_count: int) -> in
 async def count_matches(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str
 ) -> Matches:
-    count, *id_range = (await connection.execute(count_query(criteria, backend))).one()
-    # int(): MySQL sums as DECIMAL.
-    return Matches(int(count), *id_range)
+    return Matches.of((await connection.execute(count_query(criteria, backend))).one())
 
 
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
