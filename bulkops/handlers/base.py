@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,15 @@ Validator = Callable[[Any], str | None]
 _PARAMETER = re.compile(r"^:(\w+)$")
 
 
+def _at_path(item: Any, path: str) -> Any:
+    """The value at a dotted path inside an item; None where the path does not lead."""
+    for name in path.split("."):
+        if not isinstance(item, dict):
+            return None
+        item = item.get(name)
+    return item
+
+
 @dataclass(frozen=True)
 class AsyncRoute:
     method: str
@@ -80,10 +90,33 @@ class AsyncRoute:
     validate: Validator | None = None
     max_attempts: int = 1
     """Deliveries before a RetriableError is final (status 2); retries back off."""
+    independent: bool = False
+    """A bulk's items may be processed in any order, in parallel. By default they are
+    processed one after the other in request order, as Magento's consumer does."""
+    ordering_key: str | None = None
+    """A dotted path inside an item (`product.sku`): only items of a bulk with the same value
+    there keep their request order; the others proceed in parallel."""
     segments: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", tuple(self.path.strip("/").split("/")))
+        if self.independent and self.ordering_key is not None:
+            raise HandlerConfigError(
+                f"{self.method} {self.path}: a route is independent or has an ordering key, "
+                "not both"
+            )
+
+    def order_group(self, bulk_uuid: str, item: Any) -> int | None:
+        """The group whose operations are processed one after the other in id order (a
+        63-bit number: a shared one between two groups only costs parallelism), or None for
+        an operation that waits for no other."""
+        if self.independent:
+            return None
+        key = bulk_uuid
+        if self.ordering_key is not None:
+            key += "\0" + repr(_at_path(item, self.ordering_key))
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest) >> 1
 
     @property
     def parameters(self) -> tuple[str, ...]:

@@ -26,9 +26,13 @@ class HandlerRegistry:
         resource: str = ANONYMOUS,
         validate: Validator | None = None,
         max_attempts: int = 1,
+        independent: bool = False,
+        ordering_key: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: `@registry.route("POST", "/V1/things", service="Vendor\\\\Api\\\\X::save")`
-        on an `async def handler(operation: OperationInput) -> result`."""
+        on an `async def handler(operation: OperationInput) -> result`. A bulk's items are
+        processed in request order unless `independent` (any order, in parallel) or an
+        `ordering_key` (only items with the same value there keep their order) is given."""
 
         def register(handler: Handler) -> Handler:
             self.add(
@@ -40,6 +44,8 @@ class HandlerRegistry:
                     resource=resource,
                     validate=validate,
                     max_attempts=max_attempts,
+                    independent=independent,
+                    ordering_key=ordering_key,
                 )
             )
             return handler

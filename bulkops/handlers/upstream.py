@@ -17,7 +17,14 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bulkops.auth.context import ALL_RESOURCES
 from bulkops.errors import Parameters, render
@@ -49,6 +56,16 @@ class UpstreamRouteConfig(_Strict):
     resource: str = ALL_RESOURCES
     """Only callers with every right (admins) by default: the upstream's own credentials are
     used for whatever is submitted."""
+    independent: bool = False
+    """A bulk's items go to the upstream in parallel, in any order (default: request order)."""
+    ordering_key: str | None = None
+    """Only items with the same value at this dotted path keep their request order."""
+
+    @model_validator(mode="after")
+    def _one_ordering(self) -> UpstreamRouteConfig:
+        if self.independent and self.ordering_key is not None:
+            raise ValueError("independent and ordering_key exclude each other")
+        return self
 
     @field_validator("method", mode="before")
     @classmethod
@@ -263,6 +280,8 @@ def load_upstreams(path: Path) -> list[AsyncRoute]:
                 handler=UpstreamHandler(upstream, route),
                 resource=route.resource,
                 max_attempts=config.max_attempts,
+                independent=route.independent,
+                ordering_key=route.ordering_key,
             )
     _check_unique(path, [config.name for config in upstreams], routes)
     return list(routes.values())

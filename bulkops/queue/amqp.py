@@ -72,6 +72,8 @@ class AmqpTransport(Transport):
         self._announced = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
         self._due: dict[datetime, asyncio.TimerHandle] = {}
+        self._successors_due = False
+        """Settled operations made others due: publish them once the settlement is committed."""
         self._closed = False
 
     async def relay(self) -> int:
@@ -168,11 +170,16 @@ class AmqpTransport(Transport):
     async def settle(
         self, connection: AsyncConnection, done: Sequence[Delivery], requeued: Sequence[Requeue]
     ) -> None:
-        """A retry goes back into the outbox, due at the end of its delay."""
+        """A retry goes back into the outbox, due at the end of its delay; the operations
+        waiting behind those done in their order group are due now."""
         await queue.enqueue_retries(
             connection,
             [(r.delivery.operation_id, r.available_at, r.delivery.attempts) for r in requeued],
         )
+        if await queue.unblock_successors(
+            connection, [delivery.operation_id for delivery in done], self.clock()
+        ):
+            self._successors_due = True
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:
         messages = [
@@ -186,6 +193,9 @@ class AmqpTransport(Transport):
         await asyncio.gather(*(_tell(message.ack()) for message in messages))
         for when in {requeue.available_at for requeue in requeued}:
             self._announce_when_due(when)
+        if self._successors_due:
+            self._successors_due = False
+            self.announce()
 
     async def close(self) -> None:
         if self._closed:

@@ -57,8 +57,13 @@ class DbTransport(Transport):
         """Nothing to publish: committed messages are in the queue already."""
 
     async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
-        now = self.clock()
-        rows = await queue.lease_messages(connection, self.owner, limit, now, now + self.lease)
+        now, until = self.clock(), self.clock() + self.lease
+        heads = await queue.lease_messages(connection, self.owner, limit, now, until)
+        # The messages behind the heads come along, to be processed in order by this worker
+        # rather than one lease after another.
+        followers = await queue.lease_followers(
+            connection, self.owner, heads, limit - len(heads), now, until
+        )
         return [
             Delivery(
                 message_id=row.id,
@@ -66,7 +71,7 @@ class DbTransport(Transport):
                 topic_name=row.topic_name,
                 attempts=row.attempts + 1,
             )
-            for row in rows
+            for row in [*heads, *followers]
         ]
 
     async def extend(self, deliveries: Sequence[Delivery]) -> int:
@@ -85,6 +90,9 @@ class DbTransport(Transport):
         self, connection: AsyncConnection, done: Sequence[Delivery], requeued: Sequence[Requeue]
     ) -> None:
         await queue.delete_messages(connection, _ids(done))
+        await queue.unblock_successors(
+            connection, [delivery.operation_id for delivery in done], self.clock()
+        )
         await queue.requeue_messages(
             connection,
             self.owner,

@@ -68,13 +68,14 @@ class Accepted:
 
 
 def _operation(
-    route: AsyncRoute, topic: str, key: int, item: Any
+    route: AsyncRoute, topic: str, bulk_uuid: str, key: int, item: Any
 ) -> tuple[NewOperation, ItemStatus]:
     data = serialized_data(item)
     reason = route.validate(item) if route.validate else None
     if reason is None:
         data_hash = hashlib.sha256(data.encode()).hexdigest()
-        return NewOperation(key, topic, data), ItemStatus(key, data_hash)
+        accepted = NewOperation(key, topic, data, order_group=route.order_group(bulk_uuid, item))
+        return accepted, ItemStatus(key, data_hash)
     # Rejected items are stored too (status 5), so that a search finds them and why.
     rejected = NewOperation(
         key, topic, data, OperationStatus.REJECTED, result_message=reason, error_code=0
@@ -91,14 +92,15 @@ async def submit(
     store_code: str,
 ) -> Accepted:
     topic = route.topic_name(topic_style)
+    bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
     for key, item in enumerate(items):
-        new_operation, status = _operation(route, topic, key, item)
+        new_operation, status = _operation(route, topic, bulk_uuid, key, item)
         operations.append(new_operation)
         statuses.append(status)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     new_bulk = NewBulk(
-        uuid=str(uuid.uuid4()),
+        uuid=bulk_uuid,
         description=f"Topic {topic}",
         user_id=user.user_id,
         user_type=int(user.user_type),

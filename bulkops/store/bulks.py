@@ -29,6 +29,7 @@ class NewOperation:
     result_message: str | None = None
     error_code: int | None = None
     result_serialized_data: str | None = None
+    order_group: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
             "started_at": None,
             "updated_at": new_bulk.start_time,
             "start_time": new_bulk.start_time,
+            "order_group": op.order_group,
         }
         for op in new_bulk.operations
     ]

@@ -61,6 +61,7 @@ async def start_operations(
             operation.c.operation_key,
             operation.c.topic_name,
             operation.c.serialized_data,
+            operation.c.order_group,
             bulk.c.user_type,
             bulk.c.user_id,
             bulk.c.store_code,

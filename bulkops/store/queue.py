@@ -3,6 +3,14 @@
 A message is leased by moving its `available_at` past the lease and naming its `lease_owner`;
 a dead worker's lease simply runs out. Under a broker transport the same table is the
 transactional outbox: rows written in the submitter's transaction, published after commit.
+
+Order: the operations of one order group (by default a bulk's, see `AsyncRoute.order_group`)
+are processed one after the other in id order, as Magento's consumer takes a queue's messages
+one at a time. Only a group's head, its message with the lowest operation id, may be leased
+(or published); the messages behind it wait with `available_at` at BLOCKED, so that leasing
+never scans them, and the next one is made due when the head's operation is final. A worker
+that leased a head may take the messages behind it with it (`lease_followers`) and process
+them in order itself.
 """
 
 from __future__ import annotations
@@ -11,7 +19,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,16 +39,74 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bulkops.status import OperationStatus
 from bulkops.store.tables import operation, queue_message
 
+BLOCKED = datetime(9999, 1, 1)
+"""`available_at` of a message behind the head of its order group: never due by itself."""
+
+_COLUMNS = ["operation_id", "topic_name", "available_at", "attempts", "order_group"]
+
 _LACKS_MESSAGE = ~exists().where(queue_message.c.operation_id == operation.c.id)
+
+_earlier = queue_message.alias("earlier")
+_IS_HEAD = or_(
+    queue_message.c.order_group.is_(None),
+    ~exists().where(
+        _earlier.c.order_group == queue_message.c.order_group,
+        _earlier.c.operation_id < queue_message.c.operation_id,
+    ),
+)
+"""No message of the same group is for an earlier operation."""
+
+
+def _due_unless_grouped(now: datetime) -> Any:
+    """`now` for an operation that waits for no other; else BLOCKED until made the head."""
+    return case(
+        (queue_message.c.order_group.is_(None), literal(now, queue_message.c.available_at.type)),
+        else_=literal(BLOCKED, queue_message.c.available_at.type),
+    )
 
 
 def _messages_for(operations: Select, now: datetime) -> Select:
+    available_at = case(
+        (operation.c.order_group.is_(None), literal(now, queue_message.c.available_at.type)),
+        else_=literal(BLOCKED, queue_message.c.available_at.type),
+    )
     return operations.with_only_columns(
         operation.c.id,
         operation.c.topic_name,
-        literal(now, queue_message.c.available_at.type),
+        available_at,
         literal(0),
+        operation.c.order_group,
     ).where(operation.c.status == OperationStatus.OPEN)
+
+
+async def _unblock_heads(connection: AsyncConnection, groups: Select, now: datetime) -> int:
+    """Make due the head of each of `groups` (a select of order groups) if it waits; answers
+    how many were made due."""
+    heads = (
+        select(func.min(queue_message.c.operation_id))
+        .where(queue_message.c.order_group.in_(groups.where(operation.c.order_group.is_not(None))))
+        .group_by(queue_message.c.order_group)
+    )
+    head_ids = list((await connection.execute(heads)).scalars())
+    if not head_ids:
+        return 0
+    unblocked = await connection.execute(
+        update(queue_message)
+        .where(queue_message.c.operation_id.in_(head_ids), queue_message.c.available_at == BLOCKED)
+        .values(available_at=now)
+    )
+    return unblocked.rowcount
+
+
+async def unblock_successors(
+    connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
+) -> int:
+    """These operations are final: the next message of each one's group is due. Answers how
+    many messages were made due."""
+    if not operation_ids:
+        return 0
+    groups = select(operation.c.order_group).where(operation.c.id.in_(operation_ids))
+    return await _unblock_heads(connection, groups, now)
 
 
 async def _insert_messages(
@@ -38,22 +116,23 @@ async def _insert_messages(
     (without it, none may have one). Two relays may race to insert the same operation's
     message (each checked it had none before the other committed): the unique operation_id
     keeps one, and the other one is skipped rather than failing its whole transaction."""
-    columns = ["operation_id", "topic_name", "available_at", "attempts"]
     messages = _messages_for(operations, now)
     if lacking_only:
         messages = messages.where(_LACKS_MESSAGE)
-    statement: Any = insert(queue_message).from_select(columns, messages)
+    statement: Any = insert(queue_message).from_select(_COLUMNS, messages)
     # SQLite has one writer at a time: its check cannot race.
     if lacking_only and connection.dialect.name == "postgresql":
         statement = (
             postgresql.insert(queue_message)
-            .from_select(columns, messages)
+            .from_select(_COLUMNS, messages)
             .on_conflict_do_nothing(index_elements=["operation_id"])
         )
     elif lacking_only and connection.dialect.name in ("mysql", "mariadb"):
         # Also skips a message whose operation was deleted meanwhile (its foreign key).
         statement = statement.prefix_with("IGNORE")
     inserted = await connection.execute(statement)
+    if inserted.rowcount:
+        await _unblock_heads(connection, operations.with_only_columns(operation.c.order_group), now)
     return inserted.rowcount
 
 
@@ -116,27 +195,78 @@ async def lease_messages(
     results, marking operations failed, cleanup) lock operations and messages in."""
     candidates = (
         await connection.execute(
-            select(
-                queue_message.c.id,
-                queue_message.c.operation_id,
-                queue_message.c.topic_name,
-                queue_message.c.attempts,
-            )
+            select(*_LEASED)
             .join(operation, operation.c.id == queue_message.c.operation_id)
-            .where(queue_message.c.available_at <= now)
+            # A message behind its group's head is BLOCKED, unless a dead worker's lease on it
+            # ran out: then only the head is taken (the subquery locks nothing).
+            .where(queue_message.c.available_at <= now, _IS_HEAD)
             .order_by(queue_message.c.available_at, queue_message.c.id)
             .limit(limit)
             # PostgreSQL: FOR NO KEY UPDATE, what the updates that follow take anyway.
             .with_for_update(skip_locked=True, key_share=True)
         )
     ).all()
-    if candidates:
+    await _lease(connection, owner, candidates, until)
+    return candidates
+
+
+_LEASED = (
+    queue_message.c.id,
+    queue_message.c.operation_id,
+    queue_message.c.topic_name,
+    queue_message.c.attempts,
+    queue_message.c.order_group,
+)
+
+
+async def _lease(
+    connection: AsyncConnection, owner: str, messages: Sequence[Row], until: datetime
+) -> None:
+    if messages:
         await connection.execute(
             update(queue_message)
-            .where(queue_message.c.id.in_([row.id for row in candidates]))
+            .where(queue_message.c.id.in_([row.id for row in messages]))
             .values(available_at=until, lease_owner=owner, attempts=queue_message.c.attempts + 1)
         )
-    return candidates
+
+
+async def lease_followers(
+    connection: AsyncConnection,
+    owner: str,
+    heads: Sequence[Row],
+    limit: int,
+    now: datetime,
+    until: datetime,
+) -> Sequence[Row]:
+    """Up to `limit` messages behind the group heads just leased (as `lease_messages` answers
+    them), each group's in operation order, leased to `owner` with them: the caller processes
+    each group's messages one after the other. No one else leases these meanwhile (they wait
+    behind a head the caller holds), so no row lock is needed."""
+    groups = {row.order_group for row in heads if row.order_group is not None}
+    if not groups or limit <= 0:
+        return []
+    waiting = or_(queue_message.c.available_at <= now, queue_message.c.available_at == BLOCKED)
+    ranked = (
+        select(
+            *_LEASED,
+            func.row_number()
+            .over(partition_by=queue_message.c.order_group, order_by=queue_message.c.operation_id)
+            .label("position"),
+        )
+        .where(queue_message.c.order_group.in_(groups), waiting)
+        .subquery()
+    )
+    followers = (
+        await connection.execute(
+            select(*(ranked.c[column.name] for column in _LEASED))
+            .where(ranked.c.position <= limit)
+            # A share of the room for every group rather than all of it for the first.
+            .order_by(ranked.c.position, ranked.c.operation_id)
+            .limit(limit)
+        )
+    ).all()
+    await _lease(connection, owner, followers, until)
+    return followers
 
 
 async def extend_leases(
@@ -154,13 +284,26 @@ async def extend_leases(
 async def release_messages(
     connection: AsyncConnection, owner: str, message_ids: Sequence[int], now: datetime
 ) -> None:
-    """Undo `owner`'s leases: the messages are available at once, and the delivery that was
-    never processed does not count as an attempt."""
+    """Undo `owner`'s leases: the messages are available at once (behind their group's head,
+    as they were before), and the delivery that was never processed does not count as an
+    attempt."""
+    if not message_ids:
+        return
     await connection.execute(
         update(queue_message)
         .where(queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner)
-        .values(available_at=now, lease_owner=None, attempts=queue_message.c.attempts - 1)
+        .values(
+            available_at=_due_unless_grouped(now),
+            lease_owner=None,
+            attempts=queue_message.c.attempts - 1,
+        )
     )
+    groups = select(operation.c.order_group).where(
+        operation.c.id.in_(
+            select(queue_message.c.operation_id).where(queue_message.c.id.in_(message_ids))
+        )
+    )
+    await _unblock_heads(connection, groups, now)
 
 
 async def requeue_messages(
@@ -213,21 +356,19 @@ async def enqueue_retries(
     for operation_id, available_at, attempts in retries:
         groups.setdefault((available_at, attempts), []).append(operation_id)
     for (available_at, attempts), operation_ids in groups.items():
+        # A retried operation is the head of its group: the messages behind it stay blocked.
         messages = (
             select(
                 operation.c.id,
                 operation.c.topic_name,
                 literal(available_at, queue_message.c.available_at.type),
                 literal(attempts, queue_message.c.attempts.type),
+                operation.c.order_group,
             )
             .where(operation.c.id.in_(operation_ids))
             .where(operation.c.status == OperationStatus.OPEN, _LACKS_MESSAGE)
         )
-        await connection.execute(
-            insert(queue_message).from_select(
-                ["operation_id", "topic_name", "available_at", "attempts"], messages
-            )
-        )
+        await connection.execute(insert(queue_message).from_select(_COLUMNS, messages))
 
 
 async def unstarted_operations_lacking_messages(

@@ -68,6 +68,9 @@ operation = Table(
     # The bulk's start time, copied (it never changes) so that filtering and sorting on it
     # use an index of this table instead of a join.
     Column("start_time", Timestamp, nullable=False),
+    # Operations of one group are processed one after the other, in id order; NULL: the
+    # operation waits for no other (`AsyncRoute.order_group`).
+    Column("order_group", BigInteger, nullable=True),
     Index(None, "bulk_uuid", "operation_key", unique=True),
     # Every index ends with `id`: the default order, and the tie-breaker of every sort.
     Index(None, "status", "id"),
@@ -129,7 +132,11 @@ queue_message = Table(
     Column("available_at", Timestamp, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("lease_owner", exact_text(64), nullable=True),
+    # The operation's order group: a group's message with the lowest operation id is its head,
+    # the only one that may be delivered (`bulkops.store.queue`).
+    Column("order_group", BigInteger, nullable=True),
     Index(None, "available_at", "id"),
+    Index(None, "order_group", "operation_id"),
 )
 
 # The demo `customers` handler's own customers.

@@ -59,7 +59,7 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._held: dict[int, Delivery] = {}
         """Leased and not yet settled, by message id."""
-        self._processing: dict[asyncio.Task[None], Delivery] = {}
+        self._processing: dict[asyncio.Task[None], list[Delivery]] = {}
         self._outcomes: list[tuple[Delivery, Outcome | None]] = []
         """Waiting to be written; None: the operation was final already, drop the message."""
         self._outcome_added = asyncio.Event()
@@ -181,23 +181,48 @@ class Worker:
                 await self.transport.release(deliveries)
             raise
         by_id = {row.id: row for row in rows}
+        chains: dict[object, list[tuple[Delivery, Row]]] = {}
         for delivery in deliveries:
             self._held[delivery.message_id] = delivery
             row = by_id.get(delivery.operation_id)
             if row is None:
                 self._add_outcome(delivery, None)
             else:
-                task = asyncio.create_task(self._process(delivery, row))
-                self._processing[task] = delivery
-                task.add_done_callback(self._processing.pop)
+                # An operation of an order group runs after the group's earlier ones, in
+                # this worker; one that waits for no other runs on its own.
+                chain = row.order_group if row.order_group is not None else delivery
+                chains.setdefault(chain, []).append((delivery, row))
+        for chain in chains.values():
+            chain.sort(key=lambda pair: pair[1].id)
+            task = asyncio.create_task(self._process(chain))
+            self._processing[task] = [delivery for delivery, _ in chain]
+            task.add_done_callback(self._processing.pop)
         return len(deliveries)
 
-    async def _process(self, delivery: Delivery, operation: Row) -> None:
-        async with self._slots:
-            if self._stopping.is_set():
-                return  # never started: given back on stop
-            outcome = await self.executor.run(operation, delivery.attempts)
-        self._add_outcome(delivery, outcome)
+    async def _process(self, chain: list[tuple[Delivery, Row]]) -> None:
+        """Run the operations one after the other. One to be retried later holds back those
+        behind it: they are given back, to wait behind it in the queue."""
+        for position, (delivery, operation) in enumerate(chain):
+            async with self._slots:
+                if self._stopping.is_set():
+                    return  # never started: given back on stop
+                outcome = await self.executor.run(operation, delivery.attempts)
+            self._add_outcome(delivery, outcome)
+            if isinstance(outcome, Retry) and position + 1 < len(chain):
+                await self._give_back([held for held, _ in chain[position + 1 :]])
+                return
+
+    async def _give_back(self, deliveries: list[Delivery]) -> None:
+        try:
+            await self.transport.release(deliveries)
+        except Exception:
+            log.exception(
+                "could not give back %d messages; their leases will run out", len(deliveries)
+            )
+            return
+        for delivery in deliveries:
+            self._held.pop(delivery.message_id, None)
+        self._room.set()
 
     def _add_outcome(self, delivery: Delivery, outcome: Outcome | None) -> None:
         self._outcomes.append((delivery, outcome))

@@ -43,7 +43,8 @@ def _status(operation_id: int) -> int:
         ).scalar_one()
 
 
-@registry.route("POST", "/V1/tests/slow", service=SERVICE)
+# Independent: the tests that use it count on a bulk's items being processed in parallel.
+@registry.route("POST", "/V1/tests/slow", service=SERVICE, independent=True)
 async def handle(operation: OperationInput) -> dict[str, Any]:
     call = uuid.uuid4().hex
     pid = os.getpid()
