@@ -176,9 +176,12 @@ class AmqpTransport(Transport):
             connection,
             [(r.delivery.operation_id, r.available_at, r.delivery.attempts) for r in requeued],
         )
-        if await queue.unblock_successors(
-            connection, [delivery.operation_id for delivery in done], self.clock()
-        ):
+        finished = [delivery.operation_id for delivery in done]
+        # The publisher may not have deleted a finished operation's row yet (it does so after
+        # the broker's confirmation, which can come after the delivery); that row would stay
+        # its group's head, and hold back the operations behind it.
+        await queue.delete_messages_of_operations(connection, finished)
+        if await queue.unblock_successors(connection, finished, self.clock()):
             self._successors_due = True
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:
