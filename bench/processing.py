@@ -7,11 +7,16 @@ messages with aio-pika and nothing else.
     python bench/processing.py --quick      # 500 operations, 1 process, the servers up
 
 For each backend and setup: a database of its own (dropped afterwards) holding the operations
-(bulks of 1,000) and their queue (or outbox) rows; Celery's tasks are published before its
+(bulks of 1,000 whose items are independent, as Celery's tasks are) and their queue (or outbox)
+rows; Celery's tasks are published before its
 workers start. A worker setup's clock starts when the first operation is final (process
 start-up is left out) and stops when none is open. The floor's clock runs from the first
 publish to the last acknowledgement. Writes `processing-<backend>.json`, then `processing.md`
 and `processing.png` of every `processing-*.json` in the directory (`bench/report.py`).
+
+The cost of order: the same number of operations as one bulk, then as bulks of 10, each with
+its items processed in request order (the default) and as an independent route's, by two
+`bulkops worker` processes on each transport.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import amqp_floor, databases, output, report
 from bench.databases import Backend
+from bulkops.handlers import AsyncRoute
 from bulkops.settings import Settings
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
@@ -49,22 +55,44 @@ AMQP_URL = os.environ.get("BULKOPS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1
 BATCH_SIZE = Settings.model_fields["worker_batch_size"].default
 
 
-def fill(backend: Backend, operations: int) -> None:
+ORDER_SHAPES = {"one bulk": None, "bulks of 10": 10}
+"""Bulk sizes of the order measurement; None: every operation in one bulk."""
+ORDER_WORKERS = 2
+
+
+async def _noop(_: Any) -> None:
+    return None
+
+
+def _route(ordered: bool) -> AsyncRoute:
+    """The no-op route (tests/handler_fixtures/noop.py) as the fill sees it: in request order,
+    or independent."""
+    return AsyncRoute(
+        "POST", "/V1/tests/noop", "Tests\\Api\\NoopInterface::run", _noop, independent=not ordered
+    )
+
+
+def fill(
+    backend: Backend, operations: int, bulk_size: int = BULK_SIZE, ordered: bool = False
+) -> None:
     """The operations, open, with their queue rows (the outbox under `amqp`)."""
+    route = _route(ordered)
 
     async def run() -> None:
         database = Database(backend.bulkops_url)
         try:
             await upgrade(database)
-            for first in range(0, operations, BULK_SIZE):
-                size = min(BULK_SIZE, operations - first)
+            for first in range(0, operations, bulk_size):
+                size = min(bulk_size, operations - first)
+                bulk_uuid = str(uuid.uuid4())
+                group = route.order_group(bulk_uuid, {"sku": "a"})
                 new_bulk = NewBulk(
-                    str(uuid.uuid4()),
+                    bulk_uuid,
                     None,
                     1,
                     2,
                     utc_now(),
-                    [NewOperation(key, TOPIC, PAYLOAD) for key in range(size)],
+                    [NewOperation(key, TOPIC, PAYLOAD, order_group=group) for key in range(size)],
                 )
                 async with database.write() as connection:
                     await insert_bulk(connection, new_bulk)
@@ -213,7 +241,11 @@ def setups(amqp: bool, processes: list[int]) -> list[tuple[str, Callable[..., fl
 
 
 def run_backend(
-    name: str, operations: int, chosen: list[tuple[str, Callable[..., float]]], workdir: Path
+    name: str,
+    operations: int,
+    chosen: list[tuple[str, Callable[..., float]]],
+    amqp: bool,
+    workdir: Path,
 ) -> dict[str, Any]:
     rows = []
     for setup, measure in chosen:
@@ -223,8 +255,26 @@ def run_backend(
             flavour, version = backend.flavour(), backend.version()
         print(f"{flavour}, {setup}: {operations / seconds:,.0f} operations/s", flush=True)
         rows.append({"setup": setup, "seconds": seconds})
+    order = []
+    for transport in ["db", "amqp"] if amqp else ["db"]:
+        for shape, bulk_size in ORDER_SHAPES.items():
+            for ordered in (False, True):
+                with databases.scratch(name, "bulkops_bench_processing", workdir) as backend:
+                    fill(backend, operations, bulk_size or operations, ordered)
+                    seconds = bulkops_workers(
+                        backend, workdir, operations, ORDER_WORKERS, transport
+                    )
+                kind = "in request order" if ordered else "independent"
+                print(
+                    f"{flavour}, bulkops {transport}, {shape}, {kind}:"
+                    f" {operations / seconds:,.0f} operations/s",
+                    flush=True,
+                )
+                order.append(
+                    {"transport": transport, "shape": shape, "ordered": ordered, "seconds": seconds}
+                )
     floor = None
-    if any("amqp" in row["setup"] for row in rows):
+    if amqp:
         exchange = queue = f"floor-bench-{uuid.uuid4().hex[:8]}"
         floor = amqp_floor.publish_and_consume(AMQP_URL, exchange, queue, operations, BATCH_SIZE)
         print(f"{flavour}, aio-pika floor: {operations / floor:,.0f} messages/s", flush=True)
@@ -234,6 +284,8 @@ def run_backend(
         "batch_size": BATCH_SIZE,
         "floor_seconds": floor,
         "setups": rows,
+        "order_workers": ORDER_WORKERS,
+        "order": order,
     }
 
 
@@ -250,11 +302,12 @@ def main() -> None:
     if args.quick:
         args.operations, processes = 500, [1]
         names = databases.answering(names)
-    chosen = setups(amqp_floor.is_up(AMQP_URL), processes)
+    amqp = amqp_floor.is_up(AMQP_URL)
+    chosen = setups(amqp, processes)
     directory = output.directory(args.output, args.quick)
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
-            result = run_backend(name, args.operations, chosen, Path(workdir))
+            result = run_backend(name, args.operations, chosen, amqp, Path(workdir))
             output.write_json(directory / f"processing-{result['backend']}.json", result)
     report.finish(directory, "processing")
 

@@ -124,6 +124,38 @@ def processing_markdown(results: Results) -> str:
         f"Operations completed, no-op handler, {first['operations']:,} operations,"
         f" batches and prefetch of {first['batch_size']}\n\n"
         + output.table(["backend", "setup", "operations/s", "time / floor"], rows, numeric_from=2)
+        + order_markdown(results)
+    )
+
+
+def order_markdown(results: Results) -> str:
+    """What processing a bulk's items in request order costs against independent items."""
+    rows = []
+    for r in results:
+        by_setup = {(o["transport"], o["shape"], o["ordered"]): o["seconds"] for o in r.get("order", [])}
+        for (transport, shape, ordered), seconds in by_setup.items():
+            if ordered:
+                independent = by_setup[(transport, shape, False)]
+                rows.append(
+                    [
+                        r["backend"],
+                        transport,
+                        shape,
+                        f"{r['operations'] / independent:,.0f}",
+                        f"{r['operations'] / seconds:,.0f}",
+                        output.ratio(seconds / independent),
+                    ]
+                )
+    if not rows:
+        return ""
+    return (
+        f"\n\nThe cost of order: {results[0]['operations']:,} operations,"
+        f" {results[0]['order_workers']} worker processes\n\n"
+        + output.table(
+            ["backend", "transport", "bulks", "independent ops/s", "in order ops/s", "time ratio"],
+            rows,
+            numeric_from=3,
+        )
     )
 
 
