@@ -132,7 +132,9 @@ def order_markdown(results: Results) -> str:
     """What processing a bulk's items in request order costs against independent items."""
     rows = []
     for r in results:
-        by_setup = {(o["transport"], o["shape"], o["ordered"]): o["seconds"] for o in r.get("order", [])}
+        by_setup = {
+            (o["transport"], o["shape"], o["ordered"]): o["seconds"] for o in r.get("order", [])
+        }
         for (transport, shape, ordered), seconds in by_setup.items():
             if ordered:
                 independent = by_setup[(transport, shape, False)]

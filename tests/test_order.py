@@ -53,16 +53,19 @@ def start_workers(
         "WORKER_POLL_SECONDS": "0.05",
         "RETRY_BACKOFF_SECONDS": "0.2",
     } | queue_settings
-    for number in range(WORKERS):
+    logs = [workdir / f"worker-{number}.log" for number in range(WORKERS)]
+    for log in logs:
         processes.append(
             start_bulkops(
                 ["worker", "--concurrency", "4"],
                 workdir,
-                workdir / f"worker-{number}.log",
+                log,
                 settings,
                 {"ORDER_HANDLER_CALLS": str(calls)},
             )
         )
+    # Both take part from the first submission on.
+    wait_for(lambda: all("worker started" in log.read_text() for log in logs), 60, "the workers")
     return calls
 
 
@@ -88,6 +91,7 @@ def test_a_bulks_items_run_in_request_order_and_bulks_in_parallel(
     tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
+    calls = start_workers(database_url, queue_settings, tmp_path, processes)
     sign_ups = [
         submit(
             api,
@@ -126,7 +130,6 @@ def test_a_bulks_items_run_in_request_order_and_bulks_in_parallel(
             for key, sku in enumerate(skus)
         ],
     )
-    calls = start_workers(database_url, queue_settings, tmp_path, processes)
     wait_for(
         lambda: (
             storage.count(database_url, "SELECT count(*) FROM bulkops_operation WHERE status = 4")

@@ -71,14 +71,15 @@ async def test_only_a_groups_head_is_leased_and_the_rest_follow_it(database: Dat
     # Behind the head, the group's messages wait; operations of no group never do.
     assert [row.available_at == BLOCKED for row in waiting] == [False, *[True] * 4, False, False]
 
-    # One worker takes the head and, with it, the two next of its group; the independent ones.
+    # One worker takes up to 3 heads (the group's, the independent ones) and up to as many
+    # messages behind them, in order.
     one = transport(database)
-    taken = await receive(database, one, 5)
-    assert sorted(keys(taken, first)) == [0, 1, 2, 5, 6]
+    taken = await receive(database, one, 3)
+    assert sorted(keys(taken, first)) == [0, 1, 2, 3, 5, 6]
     # Another worker finds nothing of the group: the rest waits behind a head it does not hold.
     assert await receive(database, transport(database), 10) == []
 
-    # Its lease on the head is renewed, not yet on the two behind it (they ran out): another
+    # Its lease on the head is renewed, not yet on the three behind it (they ran out): another
     # worker still takes none of them, only the independent ones whose leases ran out.
     five_later = utc_now() + timedelta(minutes=5)
     one_later = DbTransport(
@@ -100,13 +101,15 @@ async def test_only_a_groups_head_is_leased_and_the_rest_follow_it(database: Dat
     await later.release(retaken[1:5])
     await later.release(retaken[:1])
     taken_again = await receive(database, transport(database, minutes_later=10), 1)
-    assert keys(taken_again, first) == [0]
+    assert keys(taken_again, first) == [0, 1]
 
-    # The head is final: the next one is due, for any worker.
+    # Those are final: the next one is due, for any worker (with those behind it).
     async with database.write() as connection:
         await record_results(
-            connection, [Result(first, OperationStatus.COMPLETE, "done")], utc_now()
+            connection,
+            [Result(d.operation_id, OperationStatus.COMPLETE, "done") for d in taken_again],
+            utc_now(),
         )
         await later.settle(connection, taken_again, [])
     following = await receive(database, transport(database, minutes_later=10), 1)
-    assert keys(following, first) == [1]
+    assert keys(following, first) == [2, 3]

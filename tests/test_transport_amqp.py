@@ -289,6 +289,7 @@ async def test_the_outbox_keeps_what_the_broker_did_not_take(store: Store, broke
         queue_name=broker.queue,
         prefetch=10,
         republish_after=timedelta(hours=1),
+        lease_seconds=300,
     )
     connection = await aio_pika.connect(broker.url)
     try:

@@ -12,6 +12,10 @@ consumer while the worker's channel is open, and gives it back to the queue the 
 channel closes (the worker died or lost its connection). Acknowledgements are sent only after
 the results are committed, so delivery is at least once; an operation final already is never
 processed again.
+
+Only the head of an order group is published (`bulkops.store.queue`). The worker that receives
+it takes the operations behind it from the outbox, leased there as under the `db` transport,
+and processes them after it, in order.
 """
 
 from __future__ import annotations
@@ -55,19 +59,23 @@ class AmqpTransport(Transport):
         queue_name: str,
         prefetch: int,
         republish_after: timedelta,
+        lease_seconds: float,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
         self.republish_after = republish_after
+        self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
         self.broker = Broker(url, exchange_name, queue_name, prefetch, self.announce)
-        # Unique, and telling an operator which process claimed an outbox row.
-        owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.outbox = Outbox(database, self.broker, owner, clock)
+        # Unique, and telling an operator which process claimed or leased an outbox row.
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.outbox = Outbox(database, self.broker, self.owner, republish_after, clock)
         self._arrived: deque[AbstractIncomingMessage] = deque()
         self._arrival = asyncio.Event()
         self._held: dict[int, AbstractIncomingMessage] = {}
         """Received and not yet acknowledged, by delivery id."""
+        self._followers: dict[int, int] = {}
+        """Outbox rows leased behind a received head: their queue row id, by delivery id."""
         self._delivery_ids = itertools.count(1)
         self._announced = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
@@ -131,6 +139,7 @@ class AmqpTransport(Transport):
     async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
         self.broker.consume(self._on_message)
         deliveries: list[Delivery] = []
+        heads: list[tuple[int | None, int]] = []
         while self._arrived and len(deliveries) < limit:
             message = self._arrived.popleft()
             if not _on_open_channel(message):
@@ -149,19 +158,47 @@ class AmqpTransport(Transport):
             )
             self._held[delivery.message_id] = message
             deliveries.append(delivery)
+            heads.append((envelope.order_group, envelope.operation_id))
         if not self._arrived:
             self._arrival.clear()
+        now = self.clock()
+        for row in await queue.lease_followers(
+            connection, self.owner, heads, limit, now, now + self.lease
+        ):
+            delivery = Delivery(
+                message_id=next(self._delivery_ids),
+                operation_id=row.operation_id,
+                topic_name=row.topic_name,
+                attempts=row.attempts + 1,
+            )
+            self._followers[delivery.message_id] = row.id
+            deliveries.append(delivery)
         return deliveries
 
     async def extend(self, deliveries: Sequence[Delivery]) -> int:
-        """A delivery is held as long as its channel is open: nothing to renew."""
-        return sum(
-            _on_open_channel(self._held[delivery.message_id])
-            for delivery in deliveries
-            if delivery.message_id in self._held
-        )
+        """A received delivery is held as long as its channel is open; its row, if its group
+        keeps one, and the rows leased behind it are held a while longer."""
+        received = [d for d in deliveries if d.message_id in self._held]
+        followers = [
+            self._followers[d.message_id] for d in deliveries if d.message_id in self._followers
+        ]
+        now = self.clock()
+        async with self.database.write() as connection:
+            await queue.hold_published(
+                connection, [d.operation_id for d in received], now + self.republish_after
+            )
+            kept = await queue.extend_leases(connection, self.owner, followers, now + self.lease)
+        return kept + sum(_on_open_channel(self._held[d.message_id]) for d in received)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
+        followers = [
+            row_id
+            for delivery in deliveries
+            if (row_id := self._followers.pop(delivery.message_id, None)) is not None
+        ]
+        if followers:
+            async with self.database.write() as connection:
+                await queue.release_messages(connection, self.owner, followers, self.clock())
         for delivery in deliveries:
             message = self._held.pop(delivery.message_id, None)
             if message is not None and _on_open_channel(message):
@@ -185,9 +222,12 @@ class AmqpTransport(Transport):
             self._successors_due = True
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:
+        settled = [*done, *(requeue.delivery for requeue in requeued)]
+        for delivery in settled:
+            self._followers.pop(delivery.message_id, None)
         messages = [
             message
-            for delivery in [*done, *(requeue.delivery for requeue in requeued)]
+            for delivery in settled
             if (message := self._held.pop(delivery.message_id, None)) is not None
         ]
         # All at once rather than one write after another. If a channel closed meanwhile,

@@ -59,10 +59,15 @@ class DbTransport(Transport):
     async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
         now, until = self.clock(), self.clock() + self.lease
         heads = await queue.lease_messages(connection, self.owner, limit, now, until)
-        # The messages behind the heads come along, to be processed in order by this worker
-        # rather than one lease after another.
+        # Up to as many messages behind the heads come along, to be processed in order by
+        # this worker rather than one lease after another.
         followers = await queue.lease_followers(
-            connection, self.owner, heads, limit - len(heads), now, until
+            connection,
+            self.owner,
+            [(row.order_group, row.operation_id) for row in heads],
+            limit,
+            now,
+            until,
         )
         return [
             Delivery(

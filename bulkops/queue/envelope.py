@@ -18,15 +18,19 @@ class Envelope:
     attempts: int
     """Deliveries the operation had before this message: a retry's message counts the
     earlier ones, so that the handler's `max_attempts` holds across the broker."""
+    order_group: int | None = None
+    """The operation's order group, if any: the consumer takes the operations behind it in
+    the group from the outbox and processes them after it."""
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "operation_id": self.operation_id,
-                "topic_name": self.topic_name,
-                "attempts": self.attempts,
-            }
-        )
+        fields: dict[str, Any] = {
+            "operation_id": self.operation_id,
+            "topic_name": self.topic_name,
+            "attempts": self.attempts,
+        }
+        if self.order_group is not None:
+            fields["order_group"] = self.order_group
+        return orjson.dumps(fields)
 
     @classmethod
     def decode(cls, body: bytes) -> Envelope:
@@ -40,9 +44,12 @@ class Envelope:
         operation_id = fields.get("operation_id")
         topic_name = fields.get("topic_name")
         attempts = fields.get("attempts", 0)
+        order_group = fields.get("order_group")
         if not _is_int(operation_id) or not isinstance(topic_name, str) or not _is_int(attempts):
             raise ValueError("operation_id, topic_name or attempts missing or of the wrong type")
-        return cls(operation_id, topic_name, attempts)
+        if order_group is not None and not _is_int(order_group):
+            raise ValueError("order_group is not an integer")
+        return cls(operation_id, topic_name, attempts, order_group)
 
 
 def _is_int(value: Any) -> bool:

@@ -27,6 +27,7 @@ def create_transport(settings: Settings, database: Database) -> Transport:
             queue_name=settings.amqp_queue,
             prefetch=settings.amqp_prefetch or settings.worker_batch_size,
             republish_after=timedelta(seconds=settings.amqp_republish_after_seconds),
+            lease_seconds=settings.lease_seconds,
         )
     raise ValueError(
         f"BULKOPS_QUEUE_URL must be `db` or an amqp:// or amqps:// URL, not {url.split(':')[0]!r}"

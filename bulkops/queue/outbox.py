@@ -9,6 +9,11 @@ published again (a duplicate, which the worker drops: its operation is final by 
 The confirmation can come after the message was delivered, and its operation already
 retried: the retry's row replaced the claimed one, and deleting only rows still claimed keeps
 it.
+
+A row of an operation in an order group is kept until its operation is final, due again only
+after `republish_after` (pushed back by the worker that holds its message): as the head of its
+group it holds back the operations behind it, and if its message is lost in the broker it is
+published again.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ class Outbox:
         database: Database,
         broker: Broker,
         owner: str,
+        republish_after: timedelta,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
         self.broker = broker
         self.owner = owner
+        self.republish_after = republish_after
         self.clock = clock
 
     async def publish(self) -> int:
@@ -66,7 +73,9 @@ class Outbox:
             taken = set(confirmed)
             failed = [row.id for row in rows if row.id not in taken]
             async with self.database.write() as connection:
-                await queue.delete_leased_messages(connection, self.owner, confirmed)
+                await queue.settle_published(
+                    connection, self.owner, confirmed, self.clock() + self.republish_after
+                )
                 # Available again at once; undoing the claim leaves `attempts` as it was.
                 await queue.release_messages(connection, self.owner, failed, self.clock())
             published += len(confirmed)
@@ -79,7 +88,8 @@ class Outbox:
         outcomes = await asyncio.gather(
             *(
                 self.broker.publish(
-                    Envelope(row.operation_id, row.topic_name, row.attempts), str(row.id)
+                    Envelope(row.operation_id, row.topic_name, row.attempts, row.order_group),
+                    str(row.id),
                 )
                 for row in rows
             ),

@@ -15,7 +15,7 @@ them in order itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -233,19 +233,36 @@ async def _lease(
 async def lease_followers(
     connection: AsyncConnection,
     owner: str,
-    heads: Sequence[Row],
+    heads: Collection[tuple[int | None, int]],
     limit: int,
     now: datetime,
     until: datetime,
 ) -> Sequence[Row]:
-    """Up to `limit` messages behind the group heads just leased (as `lease_messages` answers
-    them), each group's in operation order, leased to `owner` with them: the caller processes
-    each group's messages one after the other. No one else leases these meanwhile (they wait
-    behind a head the caller holds), so no row lock is needed."""
-    groups = {row.order_group for row in heads if row.order_group is not None}
+    """Up to `limit` messages behind the heads that the caller just leased (or received from
+    a broker), given as (order group, operation id), each group's in operation order up to
+    the first one held elsewhere, leased to `owner`: the caller processes each group's
+    messages one after the other. No one else leases these meanwhile (they wait behind a head
+    the caller holds), so no row lock is needed."""
+    groups = {group for group, _ in heads if group is not None}
     if not groups or limit <= 0:
         return []
-    waiting = or_(queue_message.c.available_at <= now, queue_message.c.available_at == BLOCKED)
+    head_ids = [operation_id for group, operation_id in heads if group is not None]
+    # Each group's first message held elsewhere (a retried one, or one not yet given back):
+    # none past it is taken.
+    held = (
+        select(
+            queue_message.c.order_group,
+            func.min(queue_message.c.operation_id).label("operation_id"),
+        )
+        .where(
+            queue_message.c.order_group.in_(groups),
+            queue_message.c.available_at > now,
+            queue_message.c.available_at != BLOCKED,
+            queue_message.c.operation_id.not_in(head_ids),
+        )
+        .group_by(queue_message.c.order_group)
+        .subquery()
+    )
     ranked = (
         select(
             *_LEASED,
@@ -253,7 +270,12 @@ async def lease_followers(
             .over(partition_by=queue_message.c.order_group, order_by=queue_message.c.operation_id)
             .label("position"),
         )
-        .where(queue_message.c.order_group.in_(groups), waiting)
+        .outerjoin(held, held.c.order_group == queue_message.c.order_group)
+        .where(
+            queue_message.c.order_group.in_(groups),
+            or_(queue_message.c.available_at <= now, queue_message.c.available_at == BLOCKED),
+            or_(held.c.operation_id.is_(None), queue_message.c.operation_id < held.c.operation_id),
+        )
         .subquery()
     )
     followers = (
@@ -388,14 +410,39 @@ async def unstarted_operations_lacking_messages(
     return list((await connection.execute(query)).scalars())
 
 
-async def delete_leased_messages(
-    connection: AsyncConnection, owner: str, message_ids: Sequence[int]
+async def settle_published(
+    connection: AsyncConnection, owner: str, message_ids: Sequence[int], republish_at: datetime
 ) -> None:
-    """Delete those of the messages that `owner` still has leased: one replaced meanwhile
-    (SQLite may give the replacement the same id) or leased by another owner stays."""
-    if message_ids:
+    """The broker confirmed these of `owner`'s claimed rows. A row replaced meanwhile (SQLite
+    may give the replacement the same id) or claimed by another owner stays. The others are
+    deleted, except those of order groups: they stay until their operation is final, due
+    again at `republish_at` (see `bulkops.queue.outbox`)."""
+    if not message_ids:
+        return
+    claimed = (queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner)
+    await connection.execute(
+        delete(queue_message).where(*claimed, queue_message.c.order_group.is_(None))
+    )
+    await connection.execute(
+        update(queue_message)
+        .where(*claimed, queue_message.c.order_group.is_not(None))
+        .values(available_at=republish_at, lease_owner=None)
+    )
+
+
+async def hold_published(
+    connection: AsyncConnection, operation_ids: Sequence[int], republish_at: datetime
+) -> None:
+    """The messages of these operations are still being processed: their groups' rows are
+    not due again before `republish_at`."""
+    if operation_ids:
         await connection.execute(
-            delete(queue_message).where(
-                queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner
+            update(queue_message)
+            .where(
+                queue_message.c.operation_id.in_(operation_ids),
+                queue_message.c.order_group.is_not(None),
+                queue_message.c.lease_owner.is_(None),
+                queue_message.c.available_at != BLOCKED,
             )
+            .values(available_at=republish_at)
         )

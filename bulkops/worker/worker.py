@@ -53,8 +53,9 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.maintenance = maintenance
         self.clock = clock
-        # Enough leased messages to keep every handler slot busy while the next batch is
-        # being leased.
+        # Enough leased work to keep every handler slot busy while the next batch is being
+        # leased. Work is counted in runs: an operation, or an order group's operations that
+        # run one after the other (they keep only one slot busy at a time).
         self.capacity = max(self.batch_size, 2 * concurrency)
         self._slots = asyncio.Semaphore(concurrency)
         self._held: dict[int, Delivery] = {}
@@ -138,12 +139,13 @@ class Worker:
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
-            if len(self._held) > self.capacity // 2:
+            if len(self._processing) > self.capacity // 2:
                 self._room.clear()
                 await self._room.wait()
                 continue
             try:
-                taken = await self._take(min(self.batch_size, self.capacity - len(self._held)))
+                room = self.capacity - len(self._processing)
+                taken = await self._take(min(self.batch_size, room))
             except Exception:
                 log.exception("cannot take messages")
                 with contextlib.suppress(TimeoutError):
@@ -196,7 +198,7 @@ class Worker:
             chain.sort(key=lambda pair: pair[1].id)
             task = asyncio.create_task(self._process(chain))
             self._processing[task] = [delivery for delivery, _ in chain]
-            task.add_done_callback(self._processing.pop)
+            task.add_done_callback(self._finished)
         return len(deliveries)
 
     async def _process(self, chain: list[tuple[Delivery, Row]]) -> None:
@@ -211,6 +213,10 @@ class Worker:
             if isinstance(outcome, Retry) and position + 1 < len(chain):
                 await self._give_back([held for held, _ in chain[position + 1 :]])
                 return
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        del self._processing[task]
+        self._room.set()
 
     async def _give_back(self, deliveries: list[Delivery]) -> None:
         try:
