@@ -2,9 +2,10 @@
 converted from the Swagger 2.0 documents so that both always say the same.
 
 Beyond the conversion: asynchronous operation ids end in `Async` or `AsyncBulk` (one document
-holds all three variants), fields that may be null say so, and the search lists explicit
-indexes (`searchCriteria[filterGroups][0][filters][0][field]`): the `[]` of Magento's
-Swagger makes PHP start a new filter for every parameter.
+holds all three variants), fields that may be null say so, an error's `parameters` are an
+object or a list as Magento sends them (its Swagger says a list of objects), and the search
+lists explicit indexes (`searchCriteria[filterGroups][0][filters][0][field]`): the `[]` of
+Magento's Swagger makes PHP start a new filter for every parameter.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from bulkops.api.schema.swagger import (
 )
 
 JSON = "application/json"
+CORRECTED_SCHEMAS: Document = {
+    "error-parameters": {
+        "description": "Values of the message's placeholders: by name (%fieldName) or by "
+        "position (%1)",
+        "anyOf": [
+            {"type": "object", "additionalProperties": True},
+            {"type": "array", "items": {}},
+        ],
+    }
+}
 # The variants: where their paths live under the REST prefix, and their operation ids' suffix.
 VARIANTS: tuple[tuple[Variant, str, str], ...] = (
     ("sync", "", ""),
@@ -49,7 +60,10 @@ def openapi_document(
             paths[prefix + path] = {
                 method: _operation(operation, suffix) for method, operation in item.items()
             }
-        schemas |= {name: _schema(schema) for name, schema in swagger["definitions"].items()}
+        schemas |= {
+            name: CORRECTED_SCHEMAS.get(name) or _schema(schema)
+            for name, schema in swagger["definitions"].items()
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
