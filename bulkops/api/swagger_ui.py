@@ -39,9 +39,12 @@ window.ui = SwaggerUIBundle({{
   layout: "StandaloneLayout",
   requestInterceptor: function (request) {{
     var headers = request.headers;
-    var stored = window.ui && window.ui.authSelectors.authorized().getIn(["api_key", "value"]);
-    if (!headers.Authorization && stored && request.loadSpec) {{
-      headers.Authorization = stored;
+    if (!headers.Authorization && request.loadSpec) {{
+      // Where persistAuthorization keeps it (the first load runs before window.ui is set).
+      var stored = JSON.parse(localStorage.getItem("authorized") || "{{}}").api_key;
+      if (stored && stored.value) {{
+        headers.Authorization = stored.value;
+      }}
     }}
     if (headers.Authorization && !/^Bearer /i.test(headers.Authorization)) {{
       headers.Authorization = "Bearer " + headers.Authorization;
