@@ -86,8 +86,9 @@ def _operation(method: ServiceMethod, variant: Variant, taken: set[str]) -> Docu
 
 
 def _parameters(method: ServiceMethod, variant: Variant, identifier: str) -> Iterator[Document]:
-    """Path parameters, query parameters, then the body (Generator::generateMethodParameters);
-    a bulk request's body is an array of items that carry the path's parameters."""
+    """Path parameters, query parameters, then the body (Generator::generateMethodParameters).
+    A bulk request's body is an array of items that carry the path's parameters (Magento's
+    bulk schema, on BulkServiceConfig's `/bySku/` paths, describes a single such item)."""
     body = method.body
     if variant == "bulk":
         item: Document = dict(body or {"type": "object"})
