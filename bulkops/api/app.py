@@ -15,10 +15,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bulkops.api import bulk, health, retry, stores, submission, token
+from bulkops.api import bulk, health, retry, stores, submission, swagger_ui, token
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import JSONResponse, error_response
+from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
 from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
 from bulkops.handlers.loading import load_routes
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *retry.routes,
             *stores.routes,
             *token.routes,
+            # Before the submissions: `/async/schema` is not a route to submit to.
+            *schema.routes,
+            *swagger_ui.routes,
             *submission.routes,
         ],
         middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],

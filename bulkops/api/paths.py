@@ -13,12 +13,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulkops.api.health import HEALTH_PATH
 from bulkops.api.responses import error_response
+from bulkops.api.swagger_ui import SWAGGER_PATH
 from bulkops.errors import RouteNotFoundError
 
 REST_PREFIX = "/rest/"
 # The first segment of a route under /rest (anything else there is a store code).
-ROUTE_ROOTS = frozenset({"V1", "async"})
+ROUTE_ROOTS = frozenset({"V1", "async", "schema", "openapi.json"})
 STORE_CODE_KEY = "bulkops.store_code"
+REST_PREFIX_KEY = "bulkops.rest_prefix"
+"""`/rest` or `/rest/<store code>`, as the request wrote it (schemas' base path)."""
 
 
 def split_rest_path(path: str, store_codes: Collection[str]) -> tuple[str, str] | None:
@@ -48,7 +51,7 @@ class RestPathMiddleware:
         self.store_codes = store_codes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+        if scope["type"] != "http" or _outside_rest(scope["path"]):
             await self.app(scope, receive, send)
             return
         split = split_rest_path(scope["path"], self.store_codes)
@@ -56,6 +59,14 @@ class RestPathMiddleware:
             await error_response(RouteNotFoundError())(scope, receive, send)
             return
         store_code, route_path = split
+        first = scope["path"][len(REST_PREFIX) :].split("/", 1)[0]
+        prefix = REST_PREFIX.rstrip("/") + ("" if first in ROUTE_ROOTS else f"/{first}")
         scope = dict(scope, path=route_path, raw_path=route_path.encode())
         scope[STORE_CODE_KEY] = store_code
+        scope[REST_PREFIX_KEY] = prefix
         await self.app(scope, receive, send)
+
+
+def _outside_rest(path: str) -> bool:
+    """Paths served as they are: the health check and the Swagger UI page with its assets."""
+    return path in (HEALTH_PATH, SWAGGER_PATH) or path.startswith(SWAGGER_PATH + "/")

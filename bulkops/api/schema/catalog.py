@@ -1,0 +1,244 @@
+"""Every route bulkops serves, described as Magento describes a service method: its
+interface, method, ACL resource, parameters and result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bulkops.api.schema import definitions as d
+from bulkops.api.schema.naming import path_parameters, route_version, service_name
+from bulkops.auth.context import ANONYMOUS, BULK_OPERATIONS, STORES
+from bulkops.handlers.base import AsyncRoute
+from bulkops.handlers.registry import HandlerRegistry
+
+Schema = d.Schema
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    schema: Schema
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceMethod:
+    http_method: str
+    path: str
+    """Magento's route path, parameters written `:name`."""
+    interface: str
+    method: str
+    description: str
+    resource: str
+    path_types: dict[str, Schema] = field(default_factory=dict)
+    """Types of the path parameters that are not strings."""
+    query: tuple[Parameter, ...] = ()
+    body: Schema | None = None
+    """The request body (an object of the method's parameters), None for no body."""
+    result: Schema | None = None
+    errors: tuple[int, ...] = ()
+    """HTTP statuses of the errors the method declares (400, 404...)."""
+    bulk_path: str | None = None
+    """Set for asynchronous routes: the path of the bulk variant (`/bySku/`)."""
+
+    @property
+    def service(self) -> str:
+        return service_name(self.interface, route_version(self.path))
+
+    @property
+    def asynchronous(self) -> bool:
+        return self.bulk_path is not None
+
+    @property
+    def path_parameters(self) -> list[Parameter]:
+        return [
+            Parameter(name, self.path_types.get(name, {"type": "string"}))
+            for name in path_parameters(self.path)
+        ]
+
+
+def _search_criteria_query() -> tuple[Parameter, ...]:
+    """`searchCriteria` as Magento's generator lists a complex query parameter: one name per
+    scalar field, `[]` where a list is (Generator::getQueryParamNames)."""
+    filters = "searchCriteria[filterGroups][][filters][]"
+    fields = [
+        (f"{filters}[field]", "string", "Field"),
+        (f"{filters}[value]", "string", "Value"),
+        (f"{filters}[conditionType]", "string", "Condition type"),
+        ("searchCriteria[sortOrders][][field]", "string", "Sorting field."),
+        ("searchCriteria[sortOrders][][direction]", "string", "Sorting direction."),
+        ("searchCriteria[pageSize]", "integer", "Page size."),
+        ("searchCriteria[currentPage]", "integer", "Current page."),
+    ]
+    return tuple(
+        Parameter(name, {"type": kind, "description": text}, required=False)
+        for name, kind, text in fields
+    )
+
+
+def _body(properties: dict[str, Schema], required: list[str]) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_OPERATIONS = "Magento\\AsynchronousOperations\\Api\\"
+_BULK_UUID = {"bulkUuid": {"type": "string"}}
+
+# The routes served synchronously (webapi.xml of Magento_AsynchronousOperations,
+# Magento_Integration and Magento_Store, and bulkops' retry).
+SYNC_METHODS: tuple[ServiceMethod, ...] = (
+    ServiceMethod(
+        "GET",
+        "/V1/bulk",
+        _OPERATIONS + "OperationRepositoryInterface",
+        "getList",
+        "Lists the bulk operation items that match specified search criteria.",
+        BULK_OPERATIONS,
+        query=_search_criteria_query(),
+        result=d.ref("asynchronous-operations-data-operation-search-results-interface"),
+        errors=(400,),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/status",
+        _OPERATIONS + "BulkStatusInterface",
+        "getBulkShortStatus",
+        "Get Bulk summary data with list of operations items short data.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        result=d.ref("asynchronous-operations-data-bulk-operations-status-interface"),
+        errors=(404,),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/detailed-status",
+        _OPERATIONS + "BulkStatusInterface",
+        "getBulkDetailedStatus",
+        "Get Bulk summary data with list of operations items full data.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        result=d.ref("asynchronous-operations-data-detailed-bulk-operations-status-interface"),
+        errors=(404,),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/operation-status/:status",
+        _OPERATIONS + "BulkStatusInterface",
+        "getOperationsCountByBulkIdAndStatus",
+        "Get operations count by bulk uuid and status.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID | {"status": {"type": "integer"}},
+        result={"type": "integer"},
+        errors=(400,),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/bulk/:bulkUuid/retry",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkRetryInterface",
+        "retry",
+        "Queue a bulk's failed operations again (by default those in status 2 and 3); "
+        "answers how many were queued.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        body=_body(
+            {
+                "statuses": d.array_of({"type": "integer"}, "Statuses to retry"),
+                "error_codes": d.array_of({"type": "integer"}, "Error codes to retry"),
+            },
+            [],
+        ),
+        result={"type": "integer"},
+        errors=(400, 404),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/integration/admin/token",
+        "Magento\\Integration\\Api\\AdminTokenServiceInterface",
+        "createAdminAccessToken",
+        "Create access token for admin given the admin credentials.",
+        ANONYMOUS,
+        body=_body(
+            {"username": {"type": "string"}, "password": {"type": "string"}},
+            ["username", "password"],
+        ),
+        result={"type": "string", "description": "Token created"},
+        errors=(400, 401),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/store/websites",
+        "Magento\\Store\\Api\\WebsiteRepositoryInterface",
+        "getList",
+        "Retrieve list of all websites",
+        STORES,
+        result=d.array_of(d.ref("store-data-website-interface")),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/store/storeViews",
+        "Magento\\Store\\Api\\StoreRepositoryInterface",
+        "getList",
+        "Retrieve list of all stores",
+        STORES,
+        result=d.array_of(d.ref("store-data-store-interface")),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/store/storeGroups",
+        "Magento\\Store\\Api\\GroupRepositoryInterface",
+        "getList",
+        "Retrieve list of all groups",
+        STORES,
+        result=d.array_of(d.ref("store-data-group-interface")),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/store/storeConfigs",
+        "Magento\\Store\\Api\\StoreConfigManagerInterface",
+        "getStoreConfigs",
+        "Get store configs",
+        STORES,
+        result=d.array_of(d.ref("store-data-store-config-interface")),
+    ),
+)
+
+# Signatures of Magento services that asynchronous routes commonly take, by service method:
+# the description and the body Magento documents for them.
+KNOWN_SIGNATURES: dict[str, tuple[str, Schema]] = {
+    "Magento\\Customer\\Api\\AccountManagementInterface::createAccount": (
+        "Create customer account. Perform necessary business operations like sending email.",
+        _body(
+            {
+                "customer": d.ref("customer-data-customer-interface"),
+                "password": {"type": "string"},
+                "redirectUrl": {"type": "string"},
+            },
+            ["customer"],
+        ),
+    ),
+}
+
+
+def async_method(route: AsyncRoute) -> ServiceMethod:
+    """A registered route: its body as the service's known signature, else a free object."""
+    interface, _, method = route.service.partition("::")
+    description, body = KNOWN_SIGNATURES.get(
+        route.service, (f"{route.service}, processed by a bulkops handler.", d.FREE_OBJECT)
+    )
+    return ServiceMethod(
+        route.method,
+        route.path,
+        interface,
+        method,
+        description,
+        route.resource,
+        body=body,
+        result=d.ref(d.ASYNC_RESPONSE),
+        bulk_path=route.bulk_path,
+    )
+
+
+def async_methods(routes: HandlerRegistry) -> list[ServiceMethod]:
+    return [async_method(route) for route in routes.routes()]

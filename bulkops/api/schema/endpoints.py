@@ -1,0 +1,57 @@
+"""The schema routes: `/schema`, `/async/schema`, `/async/bulk/schema` (Swagger 2.0, as
+Magento's SchemaRequestProcessor and WebapiAsync's AsynchronousSchemaRequestProcessor answer
+them) and `/openapi.json` (OpenAPI 3.1), each under `/rest[/<store code>]`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bulkops.api.auth import caller
+from bulkops.api.paths import REST_PREFIX_KEY
+from bulkops.api.responses import JSONResponse
+from bulkops.api.schema.catalog import SYNC_METHODS, ServiceMethod, async_methods
+from bulkops.api.schema.openapi import openapi_document
+from bulkops.api.schema.selection import requested_services, select
+from bulkops.api.schema.swagger import Variant, swagger_document
+
+SERVICES_PARAMETER = "services"
+
+
+async def _selected(request: Request, methods: list[ServiceMethod]) -> list[ServiceMethod]:
+    requested = requested_services(request.query_params.get(SERVICES_PARAMETER))
+    return select(methods, await caller(request), requested)
+
+
+def _origin(request: Request) -> tuple[str, str, str]:
+    """Scheme, host and REST prefix of the request, as Magento takes them for the schema."""
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return request.url.scheme, host, request.scope[REST_PREFIX_KEY]
+
+
+def _swagger(variant: Variant, suffix: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        routes = request.app.state.routes
+        catalog = list(SYNC_METHODS) if variant == "sync" else async_methods(routes)
+        methods = await _selected(request, catalog)
+        scheme, host, prefix = _origin(request)
+        return JSONResponse(swagger_document(methods, variant, scheme, host, prefix + suffix))
+
+    return endpoint
+
+
+async def openapi(request: Request) -> Response:
+    catalog = [*SYNC_METHODS, *async_methods(request.app.state.routes)]
+    methods = await _selected(request, catalog)
+    return JSONResponse(openapi_document(methods, *_origin(request)))
+
+
+routes = [
+    Route("/schema", _swagger("sync", ""), methods=["GET"]),
+    Route("/async/schema", _swagger("async", "/async"), methods=["GET"]),
+    Route("/async/bulk/schema", _swagger("bulk", "/async/bulk"), methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
