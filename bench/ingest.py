@@ -96,9 +96,9 @@ def floor(backend: Backend, bulks: int, items: int) -> list[float]:
             now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
             cursor.execute(
                 "INSERT INTO bulkops_bulk (uuid, user_id, user_type, description,"
-                f" operation_count, start_time, store_code) VALUES ({p}, 1, 2, {p}, {p}, {p},"
-                " 'default')",
-                (bulk_uuid, f"Topic {TOPIC}", items, now),
+                f" operation_count, operation_rows, start_time, store_code) VALUES ({p}, 1, 2,"
+                f" {p}, {p}, {p}, {p}, 'default')",
+                (bulk_uuid, f"Topic {TOPIC}", items, items, now),
             )
             # Placeholders only: pymysql turns such an executemany into multi-row INSERTs.
             cursor.executemany(
