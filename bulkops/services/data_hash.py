@@ -7,7 +7,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, field
 from hashlib import sha256
 
 from bulkops.settings import Settings
@@ -31,22 +30,29 @@ def newest_key(crypt_key: str) -> str:
 
 
 def generated_key() -> str:
-    """32 hexadecimal characters, the shape of the keys Magento's installer generated up to
-    2.4.6 (and accepted as a key by every version)."""
+    """32 hexadecimal characters, as Magento's installer generates them (2.4.4:
+    setup/src/Magento/Setup/Model/CryptKeyGenerator.php, `md5` of a random string)."""
     return secrets.token_hex(16)
 
 
-@dataclass(frozen=True, slots=True)
 class DataHasher:
-    key: bytes = field(repr=False)  # a secret: never shown
+    """HMAC-SHA256 with one key. The key is a secret: it is kept only inside, never shown."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        # Keyed once: each hash copies it instead of deriving the key's pads again.
+        self._keyed = hmac.new(key, digestmod=sha256)
 
     def hash(self, serialized_data: str) -> str:
-        return hmac.new(self.key, serialized_data.encode(), sha256).hexdigest()
+        keyed = self._keyed.copy()
+        keyed.update(serialized_data.encode())
+        return keyed.hexdigest()
 
     @classmethod
     async def of_installation(cls, settings: Settings, database: Database) -> DataHasher:
         """With the key of the setting, or else the one generated for the installation."""
         configured = settings.crypt_key.get_secret_value() if settings.crypt_key else ""
-        if configured.strip(_PHP_TRIMMED):
-            return cls(newest_key(configured).encode())
+        if newest := newest_key(configured):
+            return cls(newest.encode())
         return cls((await installation_value(database, CRYPT_KEY, generated_key)).encode())
