@@ -123,3 +123,17 @@ async def test_migration_leaves_rejected_rows_out_of_the_count(database_url: str
         assert [tuple(row) for row in counts] == [("accepted-only", 2, 2), ("with-rejected", 2, 4)]
     finally:
         await database.dispose()
+
+
+def test_a_rejected_operation_retried_is_counted(server: RunningServer) -> None:
+    """Retried, a rejected operation is accepted: the bulk counts it, once."""
+    bulk_uuid = submit(server, [VALID[0], INVALID])
+    with server.admin_client() as admin:
+        assert wait_as_a_client_does(admin, bulk_uuid) == 1
+        retry = f"/rest/V1/bulk/{bulk_uuid}/retry"
+        assert admin.post(retry, json={"statuses": [5]}).json() == 1
+        assert admin.post(retry, json={"statuses": [5]}).json() == 0
+        assert wait_as_a_client_does(admin, bulk_uuid) == 2
+        status = admin.get(f"/rest/V1/bulk/{bulk_uuid}/status").json()
+    # The demo handler fails the invalid item it now gets.
+    assert [operation["status"] for operation in status["operations_list"]] == [1, 3]

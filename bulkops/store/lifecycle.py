@@ -36,6 +36,7 @@ BATCH_SIZE = 1000
 """Rows per transaction in the periodic jobs: each holds the write lock only briefly."""
 
 _OPEN = OperationStatus.OPEN
+_REJECTED = int(OperationStatus.REJECTED)
 
 
 def utc_now() -> datetime:
@@ -138,9 +139,34 @@ async def retry_operations(
         is None
     ):
         return None
+    chosen = {int(status) for status in statuses}
+    reopened = await _reopen(connection, bulk_uuid, now, chosen - {_REJECTED}, error_codes)
+    if _REJECTED in chosen:
+        # Reopened, a rejected operation is accepted: its bulk counts it from now on. Rows
+        # another retry reopened first are not changed here, so not counted twice.
+        accepted = await _reopen(connection, bulk_uuid, now, {_REJECTED}, error_codes)
+        await connection.execute(
+            update(bulk)
+            .where(bulk.c.uuid == bulk_uuid)
+            .values(operation_count=bulk.c.operation_count + accepted)
+        )
+        reopened += accepted
+    await enqueue_open_operations(connection, bulk_uuid, now)
+    return reopened
+
+
+async def _reopen(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int],
+    error_codes: Collection[int] | None,
+) -> int:
+    if not statuses:
+        return 0
     conditions = [
         operation.c.bulk_uuid == bulk_uuid,
-        operation.c.status.in_(in_int64(int(status) for status in statuses)),
+        operation.c.status.in_(in_int64(statuses)),
         operation.c.serialized_data.is_not(None),
     ]
     if error_codes is not None:
@@ -157,7 +183,6 @@ async def retry_operations(
             updated_at=now,
         )
     )
-    await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened.rowcount
 
 
