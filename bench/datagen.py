@@ -62,6 +62,13 @@ MESSAGES = {
 SEARCHED_PHRASE = "URL key"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# A bulk's `operation_count` is its accepted operations, as bulkops writes it.
+COUNT_ACCEPTED = (
+    "UPDATE bulkops_bulk SET operation_count = operation_rows - (SELECT count(*)"
+    " FROM bulkops_operation WHERE bulkops_operation.bulk_uuid = bulkops_bulk.uuid"
+    f" AND bulkops_operation.status = {REJECTED})"
+)
+
 BULK_COLUMNS = (
     "id",
     "uuid",
@@ -69,6 +76,7 @@ BULK_COLUMNS = (
     "user_type",
     "description",
     "operation_count",
+    "operation_rows",
     "start_time",
 )
 OPERATION_COLUMNS = (
@@ -98,7 +106,8 @@ class Bulk:
     def row(self) -> tuple[Any, ...]:
         description = f"Topic {self.topic}"
         start = self.start_time.strftime(TIME_FORMAT)
-        return (self.id, self.uuid, 1, 2, description, self.size, start)
+        # `operation_count` leaves rejected operations out: set once they are written.
+        return (self.id, self.uuid, 1, 2, description, self.size, self.size, start)
 
 
 def generate_bulks(rows: int, seed: int = 7) -> list[Bulk]:
@@ -171,6 +180,7 @@ def load(backend: Backend, rows: int) -> None:
         cursor = connection.cursor()
         _insert_rows(backend, cursor, "bulkops_bulk", BULK_COLUMNS, (b.row() for b in bulks))
         _insert_rows(backend, cursor, "bulkops_operation", OPERATION_COLUMNS, operation_rows(bulks))
+        cursor.execute(COUNT_ACCEPTED)
         connection.commit()
         if backend.name == "postgresql":
             # The ids were given: move the sequences past them, as inserts by bulkops expect.

@@ -17,7 +17,6 @@ directory (`bench/report.py`).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import sys
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import databases, output, report
 from bench.databases import Backend
+from bulkops.services.data_hash import DataHasher, generated_key
 from tests.servers import start_server
 
 ROUTE = "/rest/default/async/bulk/V1/tests/noop"  # tests/handler_fixtures/noop.py
@@ -84,6 +84,7 @@ def floor(backend: Backend, bulks: int, items: int) -> list[float]:
         for table in ("bulkops_queue_message", "bulkops_operation", "bulkops_bulk"):
             cursor.execute(f"DELETE FROM {table}")
         connection.commit()
+        hasher = DataHasher(generated_key().encode())
         payloads = [
             json.dumps(
                 {"entity_id": None, "entity_link": "", "meta_information": json.dumps(item(n))}
@@ -96,9 +97,9 @@ def floor(backend: Backend, bulks: int, items: int) -> list[float]:
             now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
             cursor.execute(
                 "INSERT INTO bulkops_bulk (uuid, user_id, user_type, description,"
-                f" operation_count, start_time, store_code) VALUES ({p}, 1, 2, {p}, {p}, {p},"
-                " 'default')",
-                (bulk_uuid, f"Topic {TOPIC}", items, now),
+                f" operation_count, operation_rows, start_time, store_code) VALUES ({p}, 1, 2,"
+                f" {p}, {p}, {p}, {p}, 'default')",
+                (bulk_uuid, f"Topic {TOPIC}", items, items, now),
             )
             # Placeholders only: pymysql turns such an executemany into multi-row INSERTs.
             cursor.executemany(
@@ -115,7 +116,7 @@ def floor(backend: Backend, bulks: int, items: int) -> list[float]:
             )
             connection.commit()
             # The hashes a 202 answers with are part of the floor's work too.
-            [hashlib.sha256(data.encode()).hexdigest() for data in payloads]
+            [hasher.hash(data) for data in payloads]
 
         return timed_bulks(bulks, one_bulk)
 

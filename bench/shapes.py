@@ -150,7 +150,7 @@ BULK_FIELDS = {"bulk_uuid": "uuid", "start_time": "start_time"}
 def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[Statement]:
     """The best plain SQL on bulkops' tables and indexes (where `start_time` is the
     operation's own copy): the count, then the page. A filter on bulk fields only, or none, is
-    counted as the sum of the matching bulks' `operation_count`. Otherwise, on the servers, a
+    counted as the sum of the matching bulks' `operation_rows`. Otherwise, on the servers, a
     filtered page in id order is bounded by the lowest and highest matching id, which the
     count reads in the same index scan: a planner walking the primary key for
     `ORDER BY id LIMIT` then starts at the first match. The page's statement takes those two
@@ -163,7 +163,7 @@ def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[State
     bounded = backend != "sqlite" and bool(fields) and in_id_order
     if fields <= BULK_FIELDS.keys() and not bounded:
         bulk_where, _ = shape.where(placeholder, BULK_FIELDS)
-        count = f"SELECT coalesce(sum(operation_count), 0) FROM bulkops_bulk WHERE {bulk_where}"
+        count = f"SELECT coalesce(sum(operation_rows), 0) FROM bulkops_bulk WHERE {bulk_where}"
     elif bounded:
         count = f"SELECT count(*), min(id), max(id) FROM bulkops_operation WHERE {where}"
         where += f" AND id >= {placeholder} AND id <= {placeholder}"

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     """What an operation's `id` is in responses: its global id, or (Magento 2.4) its index
     in the request, for clients that match `request_items[].id` with `operations_list[].id`."""
 
+    crypt_key: SecretStr | None = None
+    """Magento's `crypt/key` as written in `app/etc/env.php` (several keys: the newest, last,
+    is used): `data_hash` is then the same as Magento's. Unset or blank: a key generated at
+    first start and kept in the database."""
+
     topic_style: Literal["service", "route"] = "service"
     """Topic names from the service contract (Magento 2.3.1+) or from the route (2.3.0)."""
     handler_modules: list[str] = Field(default_factory=list)

@@ -99,7 +99,10 @@ async def rows(database: Database, table: Any = operation) -> list[Any]:
         (3, {DONE: 2}, BulkStatus.IN_PROGRESS),  # one operation has no row: open
         (3, {DONE: 3}, BulkStatus.FINISHED_SUCCESSFULLY),
         (3, {DONE: 2, RETRY: 1}, BulkStatus.FINISHED_WITH_FAILURE),
-        (3, {DONE: 2, REJECTED: 1}, BulkStatus.FINISHED_WITH_FAILURE),
+        # Rejected operations are outside the bulk's count, and its status.
+        (2, {DONE: 2, REJECTED: 1}, BulkStatus.FINISHED_SUCCESSFULLY),
+        (2, {DONE: 1, FAIL: 1, REJECTED: 1}, BulkStatus.FINISHED_WITH_FAILURE),
+        (0, {REJECTED: 2}, BulkStatus.NOT_STARTED),
         (2, {FAIL: 2}, BulkStatus.FINISHED_WITH_FAILURE),
     ],
 )

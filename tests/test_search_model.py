@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert
 from bulkops.criteria import SearchCriteria, parse_search_criteria
 from bulkops.errors import InputError
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from bulkops.status import OperationStatus
 from bulkops.store import search
 from bulkops.store.database import Database
 from bulkops.store.tables import bulk, metadata, operation
@@ -177,12 +178,18 @@ async def _load(database_url: str, rows: list[Row]) -> Database:
         await connection.execute(delete(operation))
         await connection.execute(delete(bulk))
         owners = {id(row["_bulk"]): row["_bulk"] for row in rows}
-        # Searches filtered on bulk fields only count through `operation_count`.
+        # Searches filtered on bulk fields only count through `operation_rows`, every row;
+        # `operation_count` leaves rejected ones out.
         counts = Counter(id(row["_bulk"]) for row in rows)
+        rejected = OperationStatus.REJECTED
+        accepted = Counter(id(row["_bulk"]) for row in rows if row["status"] != rejected)
         if owners:
             await connection.execute(
                 insert(bulk),
-                [owner | {"operation_count": counts[key]} for key, owner in owners.items()],
+                [
+                    owner | {"operation_count": accepted[key], "operation_rows": counts[key]}
+                    for key, owner in owners.items()
+                ],
             )
         if rows:
             columns = set(operation.c.keys())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -10,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.hashing import expected_hash as hmac_of
+from tests.hashing import stored_keys
 from tests.servers import RunningServer, start_server
 
 CUSTOMERS = "/rest/default/async/bulk/V1/customers"
@@ -22,14 +23,9 @@ def customer(email: str) -> dict[str, object]:
     }
 
 
-def expected_hash(item: object) -> str:
-    """SHA-256 of Magento's serialized_data, written as PHP's json_encode writes it."""
-
-    def php(value: object) -> str:
-        return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
-
-    data = php({"entity_id": None, "entity_link": "", "meta_information": php(item)})
-    return hashlib.sha256(data.encode()).hexdigest()
+def expected_hash(server: RunningServer, item: object) -> str:
+    (key,) = stored_keys(server.database_url)
+    return hmac_of(item, key)
 
 
 def wait_until_final(client: httpx.Client, bulk_uuid: str, timeout: float = 30) -> list[dict]:
@@ -58,8 +54,8 @@ def test_bulk_answers_202_with_magento_item_statuses(server: RunningServer) -> N
     assert list(body) == ["bulk_uuid", "request_items", "errors"]
     assert body["errors"] is True
     accepted, rejected, second = body["request_items"]
-    assert accepted == {"id": 0, "data_hash": expected_hash(items[0]), "status": "accepted"}
-    assert second == {"id": 2, "data_hash": expected_hash(items[2]), "status": "accepted"}
+    assert accepted == {"id": 0, "data_hash": expected_hash(server, items[0]), "status": "accepted"}
+    assert second == {"id": 2, "data_hash": expected_hash(server, items[2]), "status": "accepted"}
     assert list(rejected) == ["id", "data_hash", "status", "error_message", "error_code"]
     assert rejected["id"] == 1 and rejected["data_hash"] is None
     assert rejected["status"] == "rejected" and rejected["error_code"] == 0
@@ -91,9 +87,8 @@ def test_single_item_is_a_bulk_of_one(server: RunningServer) -> None:
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["errors"] is False
-    assert body["request_items"] == [
-        {"id": 0, "data_hash": expected_hash(customer("single@example.com")), "status": "accepted"}
-    ]
+    data_hash = expected_hash(server, customer("single@example.com"))
+    assert body["request_items"] == [{"id": 0, "data_hash": data_hash, "status": "accepted"}]
     with server.admin_client() as admin:
         status = admin.get(f"/rest/V1/bulk/{body['bulk_uuid']}/status").json()
     assert status["user_type"] == 4 and status["user_id"] is None

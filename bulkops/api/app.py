@@ -24,6 +24,7 @@ from bulkops.auth.service import AuthService
 from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
 from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
+from bulkops.services.data_hash import DataHasher
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.auth = AuthService(database, settings)
         app.state.operation_view = OperationView(settings.operation_id)
         app.state.routes = load_routes(settings, database)
+        app.state.data_hasher = await DataHasher.of_installation(settings, database)
         await app.state.auth.bootstrap_admin()
         # One transport for the process: submissions announce their messages on it, and the
         # worker (if any) consumes through it.

@@ -82,6 +82,7 @@ async def submit_items(request: Request) -> Response:
         user,
         settings.topic_style,
         request.scope[STORE_CODE_KEY],
+        state.data_hasher,
     )
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()

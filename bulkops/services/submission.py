@@ -3,7 +3,6 @@ with all its operations and their queue messages is committed in one transaction
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import Any
 
 from bulkops.auth.context import UserContext
 from bulkops.handlers.base import AsyncRoute, TopicStyle
+from bulkops.services.data_hash import DataHasher
 from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
@@ -68,14 +68,13 @@ class Accepted:
 
 
 def _operation(
-    route: AsyncRoute, topic: str, bulk_uuid: str, key: int, item: Any
+    route: AsyncRoute, topic: str, bulk_uuid: str, key: int, item: Any, hasher: DataHasher
 ) -> tuple[NewOperation, ItemStatus]:
     data = serialized_data(item)
     reason = route.validate(item) if route.validate else None
     if reason is None:
-        data_hash = hashlib.sha256(data.encode()).hexdigest()
         accepted = NewOperation(key, topic, data, order_group=route.order_group(bulk_uuid, item))
-        return accepted, ItemStatus(key, data_hash)
+        return accepted, ItemStatus(key, hasher.hash(data))
     # Rejected items are stored too (status 5), so that a search finds them and why.
     rejected = NewOperation(
         key, topic, data, OperationStatus.REJECTED, result_message=reason, error_code=0
@@ -90,12 +89,13 @@ async def submit(
     user: UserContext,
     topic_style: TopicStyle,
     store_code: str,
+    hasher: DataHasher,
 ) -> Accepted:
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
     for key, item in enumerate(items):
-        new_operation, status = _operation(route, topic, bulk_uuid, key, item)
+        new_operation, status = _operation(route, topic, bulk_uuid, key, item, hasher)
         operations.append(new_operation)
         statuses.append(status)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)

@@ -44,14 +44,19 @@ class NewBulk:
 
 
 async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
-    """The bulk and all its operations, in the caller's transaction, in batched INSERTs."""
+    """The bulk and all its operations, in the caller's transaction, in batched INSERTs.
+    Its `operation_count` counts the accepted operations only, as Magento's `BulkManagement`
+    (module-asynchronous-operations/Model/BulkManagement.php) counts the operations it
+    schedules: a client waiting until statuses 1, 2 and 3 reach it finishes."""
+    accepted = sum(op.status != OperationStatus.REJECTED for op in new_bulk.operations)
     await connection.execute(
         insert(bulk).values(
             uuid=new_bulk.uuid,
             description=new_bulk.description,
             user_id=new_bulk.user_id,
             user_type=new_bulk.user_type,
-            operation_count=len(new_bulk.operations),
+            operation_count=accepted,
+            operation_rows=len(new_bulk.operations),
             start_time=new_bulk.start_time,
             store_code=new_bulk.store_code,
         )

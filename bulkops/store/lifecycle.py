@@ -36,6 +36,7 @@ BATCH_SIZE = 1000
 """Rows per transaction in the periodic jobs: each holds the write lock only briefly."""
 
 _OPEN = OperationStatus.OPEN
+_REJECTED = int(OperationStatus.REJECTED)
 
 
 def utc_now() -> datetime:
@@ -139,9 +140,34 @@ async def retry_operations(
         is None
     ):
         return None
+    chosen = {int(status) for status in statuses}
+    reopened = await _reopen(connection, bulk_uuid, now, chosen - {_REJECTED}, error_codes)
+    if _REJECTED in chosen:
+        # Reopened, a rejected operation is accepted: its bulk counts it from now on. Rows
+        # another retry reopened first are not changed here, so not counted twice.
+        accepted = await _reopen(connection, bulk_uuid, now, {_REJECTED}, error_codes)
+        await connection.execute(
+            update(bulk)
+            .where(bulk.c.uuid == bulk_uuid)
+            .values(operation_count=bulk.c.operation_count + accepted)
+        )
+        reopened += accepted
+    await enqueue_open_operations(connection, bulk_uuid, now)
+    return reopened
+
+
+async def _reopen(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int],
+    error_codes: Collection[int] | None,
+) -> int:
+    if not statuses:
+        return 0
     conditions = [
         operation.c.bulk_uuid == bulk_uuid,
-        operation.c.status.in_(in_int64(int(status) for status in statuses)),
+        operation.c.status.in_(in_int64(statuses)),
         operation.c.serialized_data.is_not(None),
     ]
     if error_codes is not None:
@@ -158,7 +184,6 @@ async def retry_operations(
             updated_at=now,
         )
     )
-    await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened.rowcount
 
 
@@ -210,7 +235,7 @@ async def cleanup_bulks(
     """Magento's `bulk_cleanup`: delete bulks that started more than `lifetime` ago, with their
     operations and messages. Each transaction deletes whole bulks, as many as hold about
     `batch_size` operations (at least one bulk), so that a bulk never stays behind with part
-    of its operations: searches count a bulk's operations by its `operation_count`.
+    of its operations: searches count a bulk's operations by its `operation_rows`.
 
     Safe with several workers cleaning at once: each batch is read without locks, then
     deleted by primary key, so two cleanups of the same rows take their locks in the same
@@ -221,7 +246,7 @@ async def cleanup_bulks(
         async with database.write() as connection:
             found = (
                 await connection.execute(
-                    select(bulk.c.id, bulk.c.uuid, bulk.c.operation_count)
+                    select(bulk.c.id, bulk.c.uuid, bulk.c.operation_rows)
                     .where(bulk.c.start_time <= cutoff)
                     .order_by(bulk.c.id)
                     .limit(batch_size)
@@ -247,16 +272,18 @@ def _up_to(bulks: Sequence[Row[Any]], operations: int) -> Sequence[Row[Any]]:
     """The first bulks, as many as hold `operations` operations together, at least one."""
     total = 0
     for taken, found in enumerate(bulks):
-        total += found.operation_count
+        total += found.operation_rows
         if total >= operations:
             return bulks[: taken + 1]
     return bulks
 
 
 def derive_bulk_status(operation_count: int, counts: Mapping[int, int]) -> BulkStatus:
-    """A bulk's status from its operations' counts by status. Operations counted in the bulk
-    but with no row are open (Magento's reading); unlike Magento (bug #36911), a bulk with
-    operations both open and done is in progress, not finished with failure."""
+    """A bulk's status from its operations' counts by status. Rejected operations are not
+    the bulk's: Magento stores none, and `operation_count` leaves them out. Operations counted
+    in the bulk but with no row are open (Magento's reading); unlike Magento (bug #36911), a
+    bulk with operations both open and done is in progress, not finished with failure."""
+    counts = {status: n for status, n in counts.items() if status != OperationStatus.REJECTED}
     total = max(operation_count, sum(counts.values()))
     open_count = counts.get(_OPEN, 0) + total - sum(counts.values())
     if open_count == total:

@@ -252,7 +252,7 @@ def _needs_id_range(criteria: SearchCriteria, backend: str) -> bool:
 def _counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
     """Whether the matches are counted in the bulk table: when every filter is on a field
     operations share with their bulk (`start_time`, `bulk_uuid`, the user, the description),
-    or there is none, the count is the sum of the matching bulks' `operation_count`, a row
+    or there is none, the count is the sum of the matching bulks' `operation_rows`, a row
     per bulk instead of one per operation (a week of operations is a few hundred bulks).
     Every bulk is written with its operations in one transaction and deleted with them, so
     the sum is the count. Not where the page needs the matches' id range."""
@@ -265,7 +265,7 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     """The number of matches and, where the page needs them, their lowest and highest ids,
     read in the same scan (every index ends with `id`)."""
     if _counts_bulks(criteria, backend):
-        total = func.coalesce(func.sum(bulk.c.operation_count), 0)
+        total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
         return select(total).where(where_clause(criteria, _bulk_column))
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(criteria, backend):

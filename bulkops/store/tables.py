@@ -34,7 +34,10 @@ bulk = Table(
     Column("user_id", Integer, nullable=True),
     Column("user_type", SmallInteger, nullable=True),
     Column("description", exact_text(255), nullable=True),
+    # Magento's: the accepted operations, those a client waits for.
     Column("operation_count", Integer, nullable=False),
+    # Every operation row of the bulk, rejected ones included: what searches count.
+    Column("operation_rows", Integer, nullable=False, server_default="0"),
     Column("start_time", Timestamp, nullable=False),
     # The store of the request, for handlers: Magento keeps it in the queue message.
     Column("store_code", exact_text(32), nullable=False, server_default="default"),
@@ -137,6 +140,14 @@ queue_message = Table(
     Column("order_group", BigInteger, nullable=True),
     Index(None, "available_at", "id"),
     Index(None, "order_group", "operation_id"),
+)
+
+# Values of the installation, set once for every process (the crypt key of data hashes).
+installation = Table(
+    "bulkops_installation",
+    metadata,
+    Column("name", exact_text(64), primary_key=True),
+    Column("value", exact_text(), nullable=False),
 )
 
 # The demo `customers` handler's own customers.

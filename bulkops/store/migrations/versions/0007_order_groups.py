@@ -2,14 +2,14 @@
 otherwise. Operations queued before this revision have no group (they wait for no other).
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
