@@ -93,7 +93,8 @@ def php_input(value: Any, depth: int = 0) -> Any:
     PHP's range become floats, and of the keys that are equal once lowercased without
     underscores (`first_name`, `firstName`), the first one is kept. Too deep is a decoding
     error, as for PHP."""
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         if depth >= JSON_MAX_DEPTH:
             raise decoding_error()
         seen: set[str] = set()
@@ -102,15 +103,19 @@ def php_input(value: Any, depth: int = 0) -> Any:
             normal = key.replace("_", "").lower()
             if normal not in seen:
                 seen.add(normal)
-                kept[key] = php_input(item, depth + 1)
+                kept[key] = item if type(item) in _SCALARS else php_input(item, depth + 1)
         return kept
-    if isinstance(value, list):
+    if kind is list:
         if depth >= JSON_MAX_DEPTH:
             raise decoding_error()
-        return [php_input(item, depth + 1) for item in value]
-    if type(value) is int and not INT64[0] <= value <= INT64[1]:
+        return [item if type(item) in _SCALARS else php_input(item, depth + 1) for item in value]
+    if kind is int and not INT64[0] <= value <= INT64[1]:
         return float(value)
     return value
+
+
+# Decoded values that need no change (ints may be out of PHP's range).
+_SCALARS = frozenset({str, float, bool, type(None)})
 
 
 def _xml(body: bytes) -> Any:

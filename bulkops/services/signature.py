@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from bulkops.errors import InputError, WebapiError
@@ -54,9 +55,16 @@ class _TypeMismatch(Exception):
     """A value that cannot be converted; the message is Magento's, already rendered."""
 
 
+@cache
 def camel_to_snake(name: str) -> str:
     """SimpleDataObjectConverter::camelCaseToSnakeCase."""
     return re.sub(r"(.)([A-Z])", r"\1_\2", name).lower()
+
+
+@cache
+def _snake_parameter(name: str) -> str:
+    """How ServiceInputProcessor::process spells a parameter in snake_case."""
+    return re.sub(r"(?<=\w)(?=[A-Z])", "_", name).lower()
 
 
 def snake_to_camel(name: str) -> str:
@@ -75,7 +83,7 @@ def convert(signature: Signature, data: Any) -> dict[str, Any]:
     for parameter in signature:
         value = given.get(parameter.name)
         if value is None:
-            value = given.get(re.sub(r"(?<=\w)(?=[A-Z])", "_", parameter.name).lower())
+            value = given.get(_snake_parameter(parameter.name))
         if value is None:
             if parameter.required:
                 missing.append(InputError.required(parameter.name))
