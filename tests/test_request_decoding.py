@@ -243,6 +243,19 @@ def test_path_parameters_win_over_the_body(
     assert json.loads(meta_information(accepted)) == expected
 
 
+def test_a_single_delete_reads_no_body(api: RunningServer) -> None:
+    """Rest\\Request::getRequestData reads the body of POST and PUT only."""
+    with api.client() as client:
+        response = client.request(
+            "DELETE",
+            "/rest/default/async/V1/products/abc",
+            content=b"not read",
+            headers={"Content-Type": "text/plain"},
+        )
+    (accepted,) = stored(api, response)
+    assert json.loads(meta_information(accepted)) == {"sku": "abc"}
+
+
 # serialized_data as PHP's json_decode(..., true) + json_encode write it
 
 

@@ -1,5 +1,5 @@
-"""PUT routes with a path parameter, answering their payload: one with a declared signature
-(Magento's product save), one without."""
+"""Routes with a path parameter, answering their payload: PUT with a declared signature
+(Magento's product save) and without one, and DELETE."""
 
 from __future__ import annotations
 
@@ -26,4 +26,13 @@ async def save_product(operation: OperationInput) -> Any:
 
 @registry.route("PUT", "/V1/tests/things/:thingId", service="Tests\\Api\\ThingInterface::save")
 async def save_thing(operation: OperationInput) -> Any:
+    return operation.payload
+
+
+@registry.route(
+    "DELETE",
+    "/V1/products/:sku",
+    service="Magento\\Catalog\\Api\\ProductRepositoryInterface::deleteById",
+)
+async def delete_product(operation: OperationInput) -> Any:
     return operation.payload
