@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput, TopicStyle
+from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput
 from bulkops.handlers.customers import DUPLICATE_EMAIL, customers_route
+from bulkops.services.submission import reason as rendered
+from bulkops.services.submission import rejection
 from bulkops.settings import Settings, StoreView, Website
 from bulkops.store.database import Database
 from bulkops.store.tables import demo_customer
@@ -141,20 +143,36 @@ async def test_racing_workers_end_with_one_customer_and_the_rest_failed(
     assert {error.message for error in failed} == {DUPLICATE_EMAIL}
 
 
+REQUIRED = '"customer" is required. Enter and try again.'
+MISSING_EMAIL = "The customer email is missing. Enter and try again."
+
+
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
-        ([], "customer"),
-        ({"password": "x"}, "customer"),
-        ({"customer": "bmartin@example.com"}, "customer"),
-        ({"customer": {}}, "The customer email is missing. Enter and try again."),
-        ({"customer": {"email": ""}}, "The customer email is missing. Enter and try again."),
+        ([], REQUIRED),
+        ({"password": "x"}, REQUIRED),
+        ({"customer": None}, REQUIRED),
+        # Anything but an object makes an empty customer, as Magento's input processing does.
+        ({"customer": "bmartin@example.com"}, MISSING_EMAIL),
+        ({"customer": {}}, MISSING_EMAIL),
+        ({"customer": {"email": ""}}, MISSING_EMAIL),
         ({"customer": {"email": "no-at-sign"}}, '"Email" is not a valid email address.'),
         ({"customer": {"email": 42}}, '"Email" is not a valid email address.'),
         (
-            {"customer": {"email": "a@example.com", "firstname": 7}},
-            'Error occurred during "firstname" processing. The "7" value\'s type is invalid. '
-            'The "string" type was expected. Verify and try again.',
+            {"customer": {"email": "a@example.com", "firstname": ["A"]}},
+            'Error occurred during "firstname" processing. The "array" value\'s type is '
+            'invalid. The "string" type was expected. Verify and try again.',
+        ),
+        (
+            {"customer": {"email": "a@example.com", "group_id": "one"}},
+            'Error occurred during "group_id" processing. The "one" value\'s type is invalid. '
+            'The "int" type was expected. Verify and try again.',
+        ),
+        (
+            {"customer": {"email": "a@example.com"}, "password": {"x": 1}},
+            'The "array" value\'s type is invalid. The "string" type was expected. Verify and '
+            "try again.",
         ),
         (
             {"customer": {"email": "a@example.com", "lastname": "x" * 256}},
@@ -162,31 +180,31 @@ async def test_racing_workers_end_with_one_customer_and_the_rest_failed(
         ),
     ],
 )
-@pytest.mark.parametrize("style", ["service", "route"])
-def test_invalid_items_are_rejected_with_magentos_messages(
-    item: Any, reason: str, style: TopicStyle
-) -> None:
-    route = customers_route(Settings(topic_style=style), Database("sqlite:///:memory:"))
-    assert route.validate is not None
-    if reason == "customer":
-        reason = (
-            'Data item corresponding to "customer" must be specified in the message with topic '
-            f'"{route.topic_name(style)}".'
-        )
-    assert route.validate(item) == reason
-
-
-def test_valid_items_are_accepted() -> None:
+def test_invalid_items_are_rejected_with_magentos_messages(item: Any, reason: str) -> None:
     route = customers_route(Settings(), Database("sqlite:///:memory:"))
-    assert route.validate is not None
-    assert route.validate({"customer": {"email": "a@example.com"}}) is None
-    assert (
-        route.validate(
-            {
-                "customer": {"email": "a@example.com", "firstname": "A", "lastname": None},
-                "password": "Password1",
-                "redirectUrl": "",
-            }
-        )
-        is None
-    )
+    error = rejection(route, item)
+    assert error is not None
+    assert rendered(error) == reason
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"customer": {"email": "a@example.com"}},
+        {
+            "customer": {"email": "a@example.com", "firstname": "A", "lastname": None},
+            "password": "Password1",
+            "redirectUrl": "",
+        },
+        # Scalars are converted as Magento does: a number for a name is its text.
+        {"customer": {"email": "a@example.com", "firstname": 7, "group_id": "1.0"}},
+    ],
+)
+def test_valid_items_are_accepted(item: Any) -> None:
+    route = customers_route(Settings(), Database("sqlite:///:memory:"))
+    assert rejection(route, item) is None
+
+
+async def test_the_handler_converts_as_the_validation_did(route: AsyncRoute) -> None:
+    result = await route.handler(operation("seven@example.com", firstname=7))
+    assert result["firstname"] == "7"

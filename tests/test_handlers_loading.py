@@ -74,15 +74,6 @@ def test_demo_can_be_switched_off(database: Database) -> None:
     assert keys(load_routes(Settings(demo_customers=False), database)) == []
 
 
-def test_topic_style_reaches_the_demo_validation(database: Database) -> None:
-    (route,) = load_routes(Settings(topic_style="route"), database).routes()
-    assert route.validate is not None
-    assert route.validate({}) == (
-        'Data item corresponding to "customer" must be specified in the message with topic '
-        '"async.V1.customers.POST".'
-    )
-
-
 async def test_handler_module_routes_are_served_as_registered(database: Database) -> None:
     routes = load_routes(Settings(handler_modules=[ECHO], demo_customers=False), database)
     (route,) = routes.routes()

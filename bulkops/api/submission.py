@@ -1,55 +1,53 @@
 """Magento's asynchronous routes: `/async/V1/<route>` (one item) and `/async/bulk/V1/<route>`
-(a JSON array of items, path parameters written `by<Param>`), answered with 202 at once."""
+(an array of items, path parameters written `by<Param>`), answered with 202 at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
+from bulkops.api.path_parameters import override_body_id
 from bulkops.api.paths import STORE_CODE_KEY
+from bulkops.api.request_body import decode, read_body
 from bulkops.api.responses import JSONResponse
-from bulkops.errors import InputError, PayloadTooLargeError, RouteNotFoundError
-from bulkops.services.submission import submit
+from bulkops.errors import InputError, RouteNotFoundError
+from bulkops.handlers.base import AsyncRoute
+from bulkops.services.submission import rejection, submit
 from bulkops.settings import Settings
 
 BULK_PREFIX = "/async/bulk"
 SINGLE_PREFIX = "/async"
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The body as JSON, refusing more than `max_bytes` before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(max_bytes)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InputError("Decoding error.") from None
+def _single_item(
+    body: Any, method: str, path_parameters: dict[str, str], route: AsyncRoute
+) -> dict[str, Any]:
+    """One item: the body's parameters (PHP's (array) of the body) with the path's parameters
+    over them, as Magento's InputParamsResolver::getInputData builds them."""
+    if isinstance(body, dict):
+        item = dict(body)
+    elif isinstance(body, list):
+        item = {str(index): value for index, value in enumerate(body)}
+    else:
+        item = {} if body is None else {"0": body}
+    if not path_parameters:
+        return item
+    if method == "PUT":
+        override_body_id(item, path_parameters, route.signature)
+    return item | path_parameters
 
 
-def _too_large(max_bytes: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        "The request body is larger than %max bytes. Send fewer items per request.",
-        {"max": max_bytes},
-    )
-
-
-def _items(body: Any, bulk: bool, path_parameters: dict[str, str], settings: Settings) -> list[Any]:
-    if not bulk:
-        # One item; the path's parameters travel inside it, as in a bulk item.
-        if path_parameters and isinstance(body, dict):
-            return [body | path_parameters]
-        return [body]
+def _bulk_items(body: Any, settings: Settings) -> list[Any]:
+    if body is None:
+        return []
+    if isinstance(body, dict) and list(body) == ["item"]:
+        # XML: `<request><item>...</item><item>...</item></request>`; one <item> is no list.
+        items = body["item"]
+        body = items if isinstance(items, list) else [items]
     if not isinstance(body, list):
         raise InputError("A bulk request's body must be a JSON array of items.")
     if len(body) > settings.max_request_items:
@@ -73,8 +71,19 @@ async def submit_items(request: Request) -> Response:
     route, path_parameters = matched
     user = await require(request, route.resource)
     settings: Settings = state.settings
-    body = await read_json(request, settings.max_request_bytes)
-    items = _items(body, bulk, path_parameters, settings)
+    raw = await read_body(request, settings.max_request_bytes)
+    content_type = request.headers.get("content-type")
+    if bulk:
+        items = _bulk_items(decode(raw, content_type), settings)
+    else:
+        # Magento reads no body for a single DELETE: its parameters are in the path.
+        body = None if request.method == "DELETE" else decode(raw, content_type)
+        item = _single_item(body, request.method, path_parameters, route)
+        # One item is all or nothing: an invalid one is the request's 400, nothing is stored.
+        error = rejection(route, item)
+        if error is not None:
+            raise error
+        items = [item]
     accepted = await submit(
         state.database,
         route,

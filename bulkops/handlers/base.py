@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bulkops.auth.context import ANONYMOUS
-from bulkops.errors import Parameters, render
+from bulkops.errors import Parameters, WebapiError, render
+from bulkops.services.signature import Signature
 
 TopicStyle = Literal["service", "route"]
 
@@ -61,8 +62,10 @@ class OperationInput:
 Handler = Callable[[OperationInput], Awaitable[Any]]
 """Returns the result (JSON-serialisable, stored as result_serialized_data) or raises."""
 
-Validator = Callable[[Any], str | None]
-"""Returns why an item is rejected (status 5), or None to accept it."""
+Validator = Callable[[Any], WebapiError | None]
+"""Returns why an item is refused, as Magento's error (`InputError` of `bulkops.errors`), or None
+to accept it: a single-item request answers it as a 400, a bulk stores the item as rejected
+(status 5) with the rendered message."""
 
 _PARAMETER = re.compile(r"^:(\w+)$")
 
@@ -88,6 +91,10 @@ class AsyncRoute:
     resource: str = ANONYMOUS
     """The ACL resource a caller needs to submit to this route."""
     validate: Validator | None = None
+    """Gets the item, or when the route has a signature its converted parameters by name."""
+    signature: Signature | None = None
+    """The service method's parameters: items are converted against it as Magento does, its
+    types' properties say where a path parameter overrides a single item's body."""
     max_attempts: int = 1
     """Deliveries before a RetriableError is final (status 2); retries back off."""
     independent: bool = False

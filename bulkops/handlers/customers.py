@@ -3,8 +3,6 @@ that the documentation's example (a duplicate email failing with status 3) runs 
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +10,9 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from bulkops.auth.context import ANONYMOUS
-from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput, Validator
+from bulkops.errors import InputError, WebapiError
+from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput
+from bulkops.services.signature import ObjectType, Parameter, convert
 from bulkops.settings import Settings, StoreView
 from bulkops.store.database import Database
 from bulkops.store.tables import demo_customer
@@ -26,37 +26,47 @@ TEXT_LENGTH = 255
 NAMES = ("firstname", "lastname")
 
 
-def validator(topic: str) -> Validator:
-    """Rejects an item that is not `{"customer": {"email": "...@...", ...}, ...}`; Magento's
-    messages, with their placeholders filled."""
+CUSTOMER = ObjectType(
+    "Magento\\Customer\\Api\\Data\\CustomerInterface",
+    {
+        "id": "int",
+        "group_id": "int",
+        "email": "string",
+        "firstname": "string",
+        "lastname": "string",
+        "middlename": "string",
+        "prefix": "string",
+        "suffix": "string",
+        "dob": "string",
+        "taxvat": "string",
+        "gender": "int",
+        "store_id": "int",
+        "website_id": "int",
+    },
+)
+SIGNATURE = (
+    Parameter("customer", CUSTOMER),
+    Parameter("password", "string", required=False),
+    Parameter("redirectUrl", "string", required=False, default=""),
+)
+"""AccountManagementInterface::createAccount($customer, $password = null, $redirectUrl = '')."""
 
-    def validate(item: Any) -> str | None:
-        customer = item.get("customer") if isinstance(item, dict) else None
-        if not isinstance(customer, dict):
-            return (
-                'Data item corresponding to "customer" must be specified in the message with '
-                f'topic "{topic}".'
+
+def validate(parameters: dict[str, Any]) -> WebapiError | None:
+    """What Magento's customer validation refuses before anything is created."""
+    customer = parameters["customer"]
+    email = customer.get("email")
+    if not email:
+        return InputError("The customer email is missing. Enter and try again.")
+    if "@" not in email or len(email) > TEXT_LENGTH:
+        return InputError('"%fieldName" is not a valid email address.', {"fieldName": "Email"})
+    for name in NAMES:
+        if len(customer.get(name) or "") > TEXT_LENGTH:
+            return InputError(
+                '"%fieldName" is longer than %max characters.',
+                {"fieldName": name, "max": TEXT_LENGTH},
             )
-        email = customer.get("email")
-        if email is None or email == "":
-            return "The customer email is missing. Enter and try again."
-        if not isinstance(email, str) or "@" not in email or len(email) > TEXT_LENGTH:
-            return '"Email" is not a valid email address.'
-        for name in NAMES:
-            value = customer.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                return (
-                    f'Error occurred during "{name}" processing. The "{json.dumps(value)}" '
-                    'value\'s type is invalid. The "string" type was expected. Verify and try '
-                    "again."
-                )
-            if len(value) > TEXT_LENGTH:
-                return f'"{name}" is longer than {TEXT_LENGTH} characters.'
-        return None
-
-    return validate
+    return None
 
 
 def store_view(settings: Settings, store_code: str) -> StoreView:
@@ -70,7 +80,7 @@ def store_view(settings: Settings, store_code: str) -> StoreView:
 
 def customers_route(settings: Settings, database: Database) -> AsyncRoute:
     async def create_account(operation: OperationInput) -> dict[str, Any]:
-        customer = operation.payload["customer"]
+        customer = convert(SIGNATURE, operation.payload)["customer"]
         view = store_view(settings, operation.store_code)
         # Magento's MySQL collation makes emails unique case-insensitively; storing them
         # lowercased lets the unique index say the same on every backend.
@@ -106,6 +116,12 @@ def customers_route(settings: Settings, database: Database) -> AsyncRoute:
         }
 
     # Anonymous, as Magento's sign-up; the caller's rights do not matter to this demo.
-    route = AsyncRoute(METHOD, PATH, SERVICE, create_account, resource=ANONYMOUS)
-    # The rejection message names the topic, which depends on the configured style.
-    return replace(route, validate=validator(route.topic_name(settings.topic_style)))
+    return AsyncRoute(
+        METHOD,
+        PATH,
+        SERVICE,
+        create_account,
+        resource=ANONYMOUS,
+        validate=validate,
+        signature=SIGNATURE,
+    )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from bulkops.auth.context import ANONYMOUS
 from bulkops.handlers.base import AsyncRoute, Handler, TopicStyle, Validator
+from bulkops.services.signature import Signature
 
 
 class HandlerRegistry:
@@ -25,6 +26,7 @@ class HandlerRegistry:
         service: str,
         resource: str = ANONYMOUS,
         validate: Validator | None = None,
+        signature: Signature | None = None,
         max_attempts: int = 1,
         independent: bool = False,
         ordering_key: str | None = None,
@@ -43,6 +45,7 @@ class HandlerRegistry:
                     handler=handler,
                     resource=resource,
                     validate=validate,
+                    signature=signature,
                     max_attempts=max_attempts,
                     independent=independent,
                     ordering_key=ordering_key,

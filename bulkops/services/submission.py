@@ -3,7 +3,6 @@ with all its operations and their queue messages is committed in one transaction
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,19 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bulkops.auth.context import UserContext
+from bulkops.errors import WebapiError
 from bulkops.handlers.base import AsyncRoute, TopicStyle
 from bulkops.services.data_hash import DataHasher
+from bulkops.services.php_json import php_json
+from bulkops.services.signature import convert
 from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.queue import enqueue_new_bulk
-
-
-def php_json(value: Any) -> str:
-    """JSON as PHP's json_encode writes it (Magento's serializer): compact, non-ASCII as
-    \\uXXXX, slashes escaped."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
-
 
 _PAYLOAD_START = '{"entity_id":null,"entity_link":"","meta_information":'
 
@@ -67,19 +62,36 @@ class Accepted:
         }
 
 
+def rejection(route: AsyncRoute, item: Any) -> WebapiError | None:
+    """Why the route refuses the item, or None: its signature's conversion, then its
+    validation (of the converted parameters, when there is a signature)."""
+    if route.signature is not None:
+        try:
+            item = convert(route.signature, item)
+        except WebapiError as error:
+            return error
+    return route.validate(item) if route.validate else None
+
+
+def reason(error: WebapiError) -> str:
+    """An error as a rejected item's message: rendered, each of several in turn."""
+    return " ".join(map(str, error.errors)) if error.errors else str(error)
+
+
 def _operation(
     route: AsyncRoute, topic: str, bulk_uuid: str, key: int, item: Any, hasher: DataHasher
 ) -> tuple[NewOperation, ItemStatus]:
     data = serialized_data(item)
-    reason = route.validate(item) if route.validate else None
-    if reason is None:
+    error = rejection(route, item)
+    if error is None:
         accepted = NewOperation(key, topic, data, order_group=route.order_group(bulk_uuid, item))
         return accepted, ItemStatus(key, hasher.hash(data))
     # Rejected items are stored too (status 5), so that a search finds them and why.
+    message = reason(error)
     rejected = NewOperation(
-        key, topic, data, OperationStatus.REJECTED, result_message=reason, error_code=0
+        key, topic, data, OperationStatus.REJECTED, result_message=message, error_code=0
     )
-    return rejected, ItemStatus(key, None, reason)
+    return rejected, ItemStatus(key, None, message)
 
 
 async def submit(

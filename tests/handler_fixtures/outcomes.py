@@ -8,15 +8,16 @@ import asyncio
 import os
 from typing import Any
 
+from bulkops.errors import InputError
 from bulkops.handlers import NotRetriableError, OperationInput, registry
 
 SERVICE = "Tests\\Api\\OutcomeInterface::apply"
 
 
-def validate(item: Any) -> str | None:
+def validate(item: Any) -> InputError | None:
     if isinstance(item, dict) and type(item.get("n")) is int:
         return None
-    return 'An item must be {"n": <integer>}.'
+    return InputError('An item must be {"n": <integer>}.')
 
 
 @registry.route("POST", "/V1/tests/outcomes", service=SERVICE, validate=validate)

@@ -1,0 +1,55 @@
+"""JSON as Magento writes it (`Serializer\\Json::serialize`, PHP's json_encode without flags)
+of a value decoded as PHP's json_decode(..., true) would hold it: an object whose keys are 0,
+1, 2... in order (or none: `{}`) is a PHP list and is written as an array, floats are written
+with the shortest digits and no `.0` (1.0 is `1`, 1e20 is `1.0e+20`), non-ASCII as \\uXXXX,
+slashes escaped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bulkops.services.signature import php_float
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
+def php_json(value: Any) -> str:
+    # Most items hold no float and no list-like object: the C encoder writes them as PHP does.
+    text = _compact(value) if _plain(value) else "".join(_encode(value))
+    return text.replace("/", "\\/")
+
+
+def _is_list(value: dict[str, Any]) -> bool:
+    return all(key == str(index) for index, key in enumerate(value))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and not _is_list(value) and all(map(_plain, value.values()))
+    if isinstance(value, list):
+        return all(map(_plain, value))
+    return not isinstance(value, float)
+
+
+def _encode(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if _is_list(value):
+            return _encode(list(value.values()))
+        parts = ["{"]
+        for index, (key, item) in enumerate(value.items()):
+            parts.extend((",", _compact(key), ":") if index else (_compact(key), ":"))
+            parts.extend(_encode(item))
+        parts.append("}")
+        return parts
+    if isinstance(value, list):
+        parts = ["["]
+        for index, item in enumerate(value):
+            if index:
+                parts.append(",")
+            parts.extend(_encode(item))
+        parts.append("]")
+        return parts
+    if isinstance(value, float):
+        return [php_float(value, 0, "e")]
+    return [_compact(value)]
