@@ -19,6 +19,8 @@ REST_PREFIX = "/rest/"
 # The first segment of a route under /rest (anything else there is a store code).
 ROUTE_ROOTS = frozenset({"V1", "async"})
 STORE_CODE_KEY = "bulkops.store_code"
+# The path as the client sent it, which OAuth signatures cover.
+REQUEST_PATH_KEY = "bulkops.request_path"
 
 
 def split_rest_path(path: str, store_codes: Collection[str]) -> tuple[str, str] | None:
@@ -56,6 +58,8 @@ class RestPathMiddleware:
             await error_response(RouteNotFoundError())(scope, receive, send)
             return
         store_code, route_path = split
+        request_path = scope.get("raw_path") or scope["path"].encode()
         scope = dict(scope, path=route_path, raw_path=route_path.encode())
         scope[STORE_CODE_KEY] = store_code
+        scope[REQUEST_PATH_KEY] = request_path
         await self.app(scope, receive, send)
