@@ -5,6 +5,9 @@ an `OauthInputException` is a 400, any other OAuth error a 401."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from sqlalchemy.engine import Engine
 from bulkops.auth.context import STORES
 from bulkops.store.tables import access_token, integration, oauth_consumer, oauth_nonce
 from tests.backends import sync_url
+from tests.conftest import require
 from tests.integrations import Credentials, bulkops_cli, create_integration, parse_credentials
 from tests.servers import RunningServer, start_server
 
@@ -318,3 +322,68 @@ def test_secrets_are_encrypted_at_rest_with_a_key(database_url: str, tmp_path: P
     finally:
         server.stop()
         engine.dispose()
+
+
+JS_CLIENTS = Path(__file__).parent / "js"
+
+
+def node_clients() -> Path:
+    """tests/js with its locked packages installed (once), or a skip (a failure in CI)."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    require(f"{' and '.join(missing)} not installed" if missing else None)
+    if not (JS_CLIENTS / "node_modules" / "magento2-api-wrapper").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_CLIENTS, check=True, timeout=300
+        )
+    return JS_CLIENTS
+
+
+def node_search(clients: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", "search.js", json.dumps(config)],
+        cwd=clients,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_magento2_api_wrapper_searches_with_its_integration_credentials(
+    server: RunningServer, erp: Credentials
+) -> None:
+    clients = node_clients()
+    customers = [
+        {"customer": {"email": f"{name}@example.com", "firstname": name, "lastname": "Node"}}
+        for name in ("ada", "bob")
+    ]
+    submitted = send(server, "POST", CUSTOMERS, signer(erp), json=customers)
+    bulk_uuid = submitted.json()["bulk_uuid"]
+    config = {
+        "url": server.base_url,
+        "consumerKey": erp.consumer_key,
+        "consumerSecret": erp.consumer_secret,
+        "accessToken": erp.access_token,
+        "tokenSecret": erp.access_token_secret,
+        # Sent with literal brackets and `%20` for the spaces, signed with HMAC-SHA256.
+        "searchCriteria": {
+            "filter_groups": [
+                {"filters": [{"field": "bulk_uuid", "value": bulk_uuid, "condition_type": "eq"}]},
+                {"filters": [{"field": "status", "value": "1, 2, 3, 4", "condition_type": "in"}]},
+            ],
+            "sortOrders": [{"field": "id", "direction": "DESC"}],
+            "pageSize": 5,
+            "currentPage": 1,
+        },
+    }
+    result = node_search(clients, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout)
+    assert found["total_count"] == 2
+    assert [item["bulk_uuid"] for item in found["items"]] == [bulk_uuid, bulk_uuid]
+    assert found["items"][0]["id"] > found["items"][1]["id"]
+
+    config["consumerSecret"] = "x" * 32
+    refused = node_search(clients, config)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["status"] == 401
