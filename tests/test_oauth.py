@@ -153,7 +153,7 @@ def test_a_replayed_request_is_refused(
 
 def test_timestamps_outside_the_window_are_refused(server: RunningServer, erp: Credentials) -> None:
     now = int(time.time())
-    for timestamp in (now - 2 * WINDOW, now + 2 * WINDOW, 0):
+    for timestamp in (now - 2 * WINDOW, now + 2 * WINDOW, 0, "soon", "9" * 5000):
         response = send(server, "GET", SEARCH, signer(erp, timestamp=str(timestamp)))
         assert (response.status_code, response.json()) == (400, INVALID_TIMESTAMP), timestamp
     # A client clock a little off is fine.
@@ -229,6 +229,12 @@ def test_missing_or_unsupported_protocol_parameters_are_refused(
                 )
             ],
         },
+    )
+    with server.client(headers={"Authorization": f'{header}, oauth_version="2.0"'}) as client:
+        version = client.get(SEARCH)
+    assert (version.status_code, version.json()) == (
+        400,
+        {"message": 'The "%1" Oauth version isn\'t supported.', "parameters": ["2.0"]},
     )
     plaintext = send(server, "GET", SEARCH, signer(erp, method="PLAINTEXT"))
     assert (plaintext.status_code, plaintext.json()) == (

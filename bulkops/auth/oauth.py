@@ -82,7 +82,8 @@ def check_timestamp(protocol: Mapping[str, str], now: int, window: int) -> int:
     timestamps in the future; a past one is refused too here, so that the nonces kept for
     the window are enough to refuse every replay."""
     value = protocol["oauth_timestamp"]
-    timestamp = int(value) if value.isascii() and value.isdigit() else 0
+    # Digits only (PHP's (int) reads anything else as 0), and few enough for `int`.
+    timestamp = int(value) if value.isascii() and value.isdigit() and len(value) < 20 else 0
     if timestamp <= 0 or abs(timestamp - now) > window:
         raise InputError(INVALID_TIMESTAMP)
     return timestamp
