@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     """How long a process trusts a token it resolved before asking the database again: a
     revoked token or a deactivated user is refused at most this late. 0 turns the cache off."""
     token_cache_size: int = Field(default=10_000, ge=1)
+    integration_as_bearer: bool = True
+    """Integration access tokens also work as Bearer tokens (Magento 2.4.4+'s
+    `oauth/consumer/enable_integration_as_bearer`); false: integrations must sign (OAuth 1.0a)."""
+    oauth_secrets_key: SecretStr | None = None
+    """Encrypts stored OAuth consumer and token secrets; unset, they are stored in clear."""
+    oauth_timestamp_window_seconds: int = Field(default=600, ge=1)
+    """Signed requests are refused when their timestamp is this far from now (Magento's
+    TIME_DEVIATION); their nonces are kept twice as long."""
+    oauth_nonce_cleanup_probability: int = Field(default=100, ge=1)
+    """One signed request in this many deletes expired nonces (Magento's
+    `oauth/cleanup/cleanup_probability`)."""
     login_max_failures: int = 6
     login_lock_minutes: float = 30.0
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +15,9 @@ from sqlalchemy.engine import Engine
 
 from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.store.tables import access_token, admin_user
+from tests import integrations
 from tests.backends import sync_url
+from tests.integrations import bulkops_cli
 from tests.servers import RunningServer, start_server
 from tests.waiting import wait_for
 
@@ -45,24 +44,9 @@ BOTH_REQUIRED = {
 GENERATED_PASSWORD = re.compile(r'created admin user "admin" with password (\S+)')
 
 
-def bulkops_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
-    env["BULKOPS_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "bulkops", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def create_integration(server: RunningServer, name: str, *resources: str) -> str:
-    options = [option for resource in resources for option in ("--resource", resource)]
-    result = bulkops_cli(server.database_url, "integration", "create", name, *options)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    """A new integration's access token."""
+    return integrations.create_integration(server.database_url, name, *resources).access_token
 
 
 def create_admin(server: RunningServer, username: str, password: str) -> None:

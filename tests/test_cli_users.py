@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -18,9 +17,9 @@ from bulkops.errors import AuthenticationError
 from bulkops.settings import Settings
 from bulkops.status import UserType
 from bulkops.store.database import Database
+from tests.integrations import parse_credentials
 
 T = TypeVar("T")
-TOKEN_LINE = re.compile(r"[a-z0-9]{32}\n")
 
 
 @pytest.fixture
@@ -145,24 +144,44 @@ def test_admin_passwd_refuses_weak_passwords(
     assert can_sign_in(database_url, "gina", "Gina12345")
 
 
-def test_integration_create_prints_only_a_token_with_every_resource(
+def access_token(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return parse_credentials(result.stdout).access_token
+
+
+def test_integration_create_prints_its_credentials_with_every_resource(
     bulkops: Callable[..., Result], database_url: str
 ) -> None:
     result = bulkops("integration", "create", "erp")
-    assert result.exit_code == 0, result.output
-    assert TOKEN_LINE.fullmatch(result.stdout)
-    context = bearer(database_url, result.stdout.strip())
+    credentials = parse_credentials(result.stdout)
+    assert len(set(vars(credentials).values())) == 4
+    context = bearer(database_url, credentials.access_token)
     assert context is not None
     assert context.user_type == UserType.INTEGRATION
     assert context.resources == frozenset({ALL_RESOURCES})
+    # Without a key the secrets are stored in clear, and the command says so.
+    assert "BULKOPS_OAUTH_SECRETS_KEY is not set" in result.stderr
+
+
+def test_integration_show_prints_the_same_credentials_again(
+    bulkops: Callable[..., Result],
+) -> None:
+    created = bulkops("integration", "create", "wms")
+    shown = bulkops("integration", "show", "wms")
+    assert shown.exit_code == 0, shown.output
+    assert parse_credentials(shown.stdout) == parse_credentials(created.stdout)
+    missing = bulkops("integration", "show", "nobody")
+    assert missing.exit_code == 1
+    assert missing.stderr == (
+        'error: There is no integration named "nobody" with OAuth credentials.\n'
+    )
 
 
 def test_integration_create_with_resources(
     bulkops: Callable[..., Result], database_url: str
 ) -> None:
     result = bulkops("integration", "create", "reader", "--resource", BULK_OPERATIONS, "-r", STORES)
-    assert result.exit_code == 0, result.output
-    context = bearer(database_url, result.stdout.strip())
+    context = bearer(database_url, access_token(result))
     assert context is not None
     assert context.resources == frozenset({BULK_OPERATIONS, STORES})
     assert context.is_allowed(STORES)
@@ -170,8 +189,8 @@ def test_integration_create_with_resources(
 
 
 def test_integrations_get_their_own_ids(bulkops: Callable[..., Result], database_url: str) -> None:
-    first = bearer(database_url, bulkops("integration", "create", "one").stdout.strip())
-    second = bearer(database_url, bulkops("integration", "create", "two").stdout.strip())
+    first = bearer(database_url, access_token(bulkops("integration", "create", "one")))
+    second = bearer(database_url, access_token(bulkops("integration", "create", "two")))
     assert first is not None and second is not None
     assert first.user_id != second.user_id
 

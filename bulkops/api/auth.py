@@ -1,10 +1,13 @@
-"""Bearer tokens on requests, and the ACL check with Magento's 401 body."""
+"""Credentials on requests (a Bearer token, or an OAuth 1.0a signature), and the ACL check
+with Magento's 401 body."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
+from bulkops.api.paths import REQUEST_PATH_KEY
 from bulkops.auth.context import GUEST, UserContext
+from bulkops.auth.oauth import SignedRequest, protocol_parameters
 from bulkops.errors import AuthenticationError
 
 
@@ -14,12 +17,30 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def signed_request(request: Request) -> SignedRequest | None:
+    """The request as an OAuth signature covers it, if it carries one."""
+    protocol = protocol_parameters(request.headers.get("authorization", ""))
+    if protocol is None:
+        return None
+    scope = request.scope
+    # Scheme (from X-Forwarded-Proto behind a trusted proxy) and Host as the client used them.
+    host = request.headers.get("host") or "{}:{}".format(*scope["server"])
+    path = scope.get(REQUEST_PATH_KEY, scope.get("raw_path") or scope["path"].encode())
+    uri = f"{scope['scheme']}://{host}{path.decode('latin-1')}"
+    return SignedRequest(request.method, uri, scope["query_string"].decode("latin-1"), protocol)
+
+
 async def caller(request: Request) -> UserContext:
-    """The request's user; an absent, unknown or expired token is a guest, as in Magento."""
+    """The request's user; an absent, unknown or expired token is a guest, as in Magento. A
+    signed request that fails its checks gets Magento's error instead."""
+    auth = request.app.state.auth
+    signed = signed_request(request)
+    if signed is not None:
+        return await auth.resolve_signed(signed) or GUEST
     token = bearer_token(request)
     if token is None:
         return GUEST
-    return await request.app.state.auth.resolve_bearer(token) or GUEST
+    return await auth.resolve_bearer(token) or GUEST
 
 
 async def require(request: Request, resource: str) -> UserContext:

@@ -22,6 +22,8 @@ ROUTE_ROOTS = frozenset({"V1", "async", "schema", "openapi.json"})
 STORE_CODE_KEY = "bulkops.store_code"
 REST_PREFIX_KEY = "bulkops.rest_prefix"
 """`/rest` or `/rest/<store code>`, as the request wrote it (schemas' base path)."""
+REQUEST_PATH_KEY = "bulkops.request_path"
+"""The path as the client sent it, which OAuth signatures cover."""
 
 
 def split_rest_path(path: str, store_codes: Collection[str]) -> tuple[str, str] | None:
@@ -61,9 +63,11 @@ class RestPathMiddleware:
         store_code, route_path = split
         first = scope["path"][len(REST_PREFIX) :].split("/", 1)[0]
         prefix = REST_PREFIX.rstrip("/") + ("" if first in ROUTE_ROOTS else f"/{first}")
+        request_path = scope.get("raw_path") or scope["path"].encode()
         scope = dict(scope, path=route_path, raw_path=route_path.encode())
         scope[STORE_CODE_KEY] = store_code
         scope[REST_PREFIX_KEY] = prefix
+        scope[REQUEST_PATH_KEY] = request_path
         await self.app(scope, receive, send)
 
 

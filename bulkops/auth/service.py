@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy.exc import IntegrityError
 
-from bulkops.auth import passwords
+from bulkops.auth import oauth, passwords
 from bulkops.auth.context import ALL_RESOURCES, UserContext
+from bulkops.auth.secrets import Sealer, SecretsKeyError
 from bulkops.auth.token_cache import ResolvedTokens
 from bulkops.auth.tokens import new_token, token_hash
 from bulkops.errors import AuthenticationError
 from bulkops.settings import Settings
 from bulkops.status import UserType
+from bulkops.store import oauth as oauth_store
 from bulkops.store import users
 from bulkops.store.database import Database
+from bulkops.store.types import storable_text
 
 SIGN_IN_FAILED = (
     "The account sign-in was incorrect or your account is disabled temporarily. "
@@ -30,10 +36,25 @@ INTEGRATION_NAME_MAX_LENGTH = 255
 # Magento's ACL resource ids look like `Magento_Backend::stores`.
 RESOURCE_ID = re.compile(r"\S+::\S+")
 ADMIN_RESOURCES = frozenset({ALL_RESOURCES})
+# Longer nonces than the column holds are refused as Magento refuses them (its column is
+# shorter still: 32).
+NONCE_MAX_LENGTH = 128
+
+log = logging.getLogger("bulkops.auth")
 
 
 class AccountError(ValueError):
     """An account cannot be created or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationCredentials:
+    """What Magento's admin shows for an integration, to configure its client with."""
+
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
 
 
 def _now() -> datetime:
@@ -67,6 +88,8 @@ class AuthService:
         self.database = database
         self.settings = settings
         self.resolved = ResolvedTokens(settings.token_cache_seconds, settings.token_cache_size)
+        key = settings.oauth_secrets_key
+        self.sealer = Sealer(key.get_secret_value() if key else None)
 
     async def bootstrap_admin(self) -> None:
         """At start: create or reset the configured admin user; with none configured, make
@@ -155,6 +178,8 @@ class AuthService:
             return None
         if owner["user_type"] == UserType.ADMIN:
             user = UserContext(UserType.ADMIN, owner["user_id"], ADMIN_RESOURCES)
+        elif not self.settings.integration_as_bearer:
+            return None
         else:
             resources = frozenset(orjson.loads(owner["resources"]))
             user = UserContext(UserType.INTEGRATION, owner["user_id"], resources)
@@ -181,9 +206,9 @@ class AuthService:
 
     async def create_integration(
         self, name: str, resources: Sequence[str] = (ALL_RESOURCES,)
-    ) -> str:
-        """A new integration with these ACL resources; returns its long-lived token, which
-        is shown only this once."""
+    ) -> IntegrationCredentials:
+        """A new integration with these ACL resources, and its OAuth consumer and access
+        token (which also works as a Bearer token), each 32 characters as Magento's."""
         if not name.strip():
             raise AccountError("The integration name cannot be empty.")
         if len(name) > INTEGRATION_NAME_MAX_LENGTH:
@@ -198,15 +223,110 @@ class AuthService:
                     f'"{resource}" is not an ACL resource id (such as "Magento_Backend::all").'
                 )
         granted = list(dict.fromkeys(resources))
-        token, now = new_token(), _now()
+        credentials = IntegrationCredentials(new_token(), new_token(), new_token(), new_token())
+        seal, now = self.sealer.seal, _now()
         try:
             async with self.database.write() as connection:
                 integration_id = await users.insert_integration(
                     connection, name, orjson.dumps(granted).decode(), now
                 )
-                await users.insert_token(
-                    connection, token_hash(token), UserType.INTEGRATION, integration_id, now, None
+                token_id = await users.insert_token(
+                    connection,
+                    token_hash(credentials.access_token),
+                    UserType.INTEGRATION,
+                    integration_id,
+                    now,
+                    None,
+                )
+                await oauth_store.insert_consumer(
+                    connection,
+                    integration_id,
+                    credentials.consumer_key,
+                    seal(credentials.consumer_secret),
+                    token_id,
+                    seal(credentials.access_token),
+                    seal(credentials.access_token_secret),
+                    now,
                 )
         except IntegrityError:
             raise AccountError(f'An integration named "{name}" already exists.') from None
-        return token
+        return credentials
+
+    async def integration_credentials(self, name: str) -> IntegrationCredentials:
+        async with self.database.read() as connection:
+            consumer = await oauth_store.find_integration_consumer(connection, name)
+        if consumer is None:
+            raise AccountError(f'There is no integration named "{name}" with OAuth credentials.')
+        try:
+            return IntegrationCredentials(
+                consumer["consumer_key"],
+                self.sealer.unseal(consumer["consumer_secret"]),
+                self.sealer.unseal(consumer["access_token"]),
+                self.sealer.unseal(consumer["access_token_secret"]),
+            )
+        except SecretsKeyError as error:
+            raise AccountError(str(error)) from None
+
+    async def resolve_signed(self, request: oauth.SignedRequest) -> UserContext | None:
+        """The integration of a request signed with its consumer and access token, or None
+        when the integration is inactive; Magento's errors for anything else."""
+        protocol = request.protocol
+        oauth.check_protocol(protocol)
+        key = protocol["oauth_consumer_key"]
+        async with self.database.read() as connection:
+            consumer = None
+            if storable_text(key):
+                consumer = await oauth_store.find_consumer(connection, key)
+            hashed = token_hash(protocol["oauth_token"])
+            token_known = consumer is not None and (
+                consumer["token_hash"] == hashed
+                or await oauth_store.token_exists(connection, hashed)
+            )
+        if consumer is None:
+            raise AuthenticationError("A consumer having the specified key does not exist")
+        now = int(datetime.now(UTC).timestamp())
+        window = self.settings.oauth_timestamp_window_seconds
+        timestamp = oauth.check_timestamp(protocol, now, window)
+        if not token_known:
+            raise AuthenticationError("Specified token does not exist")
+        if consumer["token_hash"] != hashed:
+            raise AuthenticationError("Token is not associated with the specified consumer")
+        if consumer["revoked"]:
+            raise AuthenticationError("Access token has been revoked")
+        try:
+            secrets = (
+                self.sealer.unseal(consumer["consumer_secret"]),
+                self.sealer.unseal(consumer["access_token_secret"]),
+            )
+        except SecretsKeyError:
+            log.exception("cannot read the secrets of OAuth consumer %s", consumer["id"])
+            raise AuthenticationError(oauth.INVALID_SIGNATURE) from None
+        if not oauth.signature_matches(request, *secrets):
+            raise AuthenticationError(oauth.INVALID_SIGNATURE)
+        # Only a correctly signed request spends its nonce: nobody can spend another's.
+        await self._spend_nonce(
+            consumer["id"], protocol["oauth_nonce"], timestamp, now - 2 * window
+        )
+        if not consumer["is_active"]:
+            return None
+        resources = frozenset(orjson.loads(consumer["resources"]))
+        return UserContext(UserType.INTEGRATION, consumer["integration_id"], resources)
+
+    async def _spend_nonce(self, consumer_id: int, nonce: str, timestamp: int, oldest: int) -> None:
+        """Records the nonce, refused if the consumer used it already; deletes nonces
+        timestamped before `oldest` now and then."""
+        if not nonce or len(nonce) > NONCE_MAX_LENGTH or not storable_text(nonce):
+            raise AuthenticationError("An error occurred validating the nonce")
+        try:
+            async with self.database.write() as connection:
+                await oauth_store.insert_nonce(connection, consumer_id, nonce, timestamp)
+        except IntegrityError:
+            raise AuthenticationError(
+                "The nonce is already being used by the consumer with ID %1", [str(consumer_id)]
+            ) from None
+        # Now and then, as Magento (`Integration\Model\Oauth\Nonce::afterSave`). Requests
+        # older than the window are refused, so their nonces are useless; they are kept a
+        # window more for API hosts whose clocks are behind.
+        if random.randrange(self.settings.oauth_nonce_cleanup_probability) == 0:
+            async with self.database.write() as connection:
+                await oauth_store.delete_nonces_before(connection, oldest)

@@ -9,7 +9,7 @@ from typing import TypeVar
 import typer
 
 from bulkops.auth.passwords import WeakPasswordError
-from bulkops.auth.service import AccountError, AuthService
+from bulkops.auth.service import AccountError, AuthService, IntegrationCredentials
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -20,7 +20,9 @@ admin_app = typer.Typer(
     help="Admin users, who sign in with POST /V1/integration/admin/token.", no_args_is_help=True
 )
 integration_app = typer.Typer(
-    help="Integrations: machine clients with long-lived tokens.", no_args_is_help=True
+    help="Integrations: machine clients that sign requests (OAuth 1.0a) or send their access "
+    "token as a Bearer token.",
+    no_args_is_help=True,
 )
 
 PASSWORD_OPTION = typer.Option(
@@ -74,11 +76,31 @@ def set_admin_password(username: str, password: str = PASSWORD_OPTION) -> None:
     typer.echo(f'changed the password of admin user "{username}"')
 
 
+def _echo_credentials(credentials: IntegrationCredentials) -> None:
+    # The four values, named as in Magento's admin (System > Integrations).
+    typer.echo(f"consumer_key: {credentials.consumer_key}")
+    typer.echo(f"consumer_secret: {credentials.consumer_secret}")
+    typer.echo(f"access_token: {credentials.access_token}")
+    typer.echo(f"access_token_secret: {credentials.access_token_secret}")
+
+
 @integration_app.command("create")
 def create_integration(name: str, resources: list[str] = RESOURCE_OPTION) -> None:
-    """Create an integration and print its access token (shown only this once)."""
+    """Create an integration; print its consumer key and secret, its access token (also a
+    Bearer token) and the token's secret."""
     if resources:
-        token = _run(lambda auth: auth.create_integration(name, resources))
+        credentials = _run(lambda auth: auth.create_integration(name, resources))
     else:
-        token = _run(lambda auth: auth.create_integration(name))
-    typer.echo(token)
+        credentials = _run(lambda auth: auth.create_integration(name))
+    if not Settings().oauth_secrets_key:
+        typer.echo(
+            "note: BULKOPS_OAUTH_SECRETS_KEY is not set, so these secrets are stored in clear",
+            err=True,
+        )
+    _echo_credentials(credentials)
+
+
+@integration_app.command("show")
+def show_integration(name: str) -> None:
+    """Print an integration's credentials again, as `create` printed them."""
+    _echo_credentials(_run(lambda auth: auth.integration_credentials(name)))

@@ -118,6 +118,49 @@ access_token = Table(
     Index(None, "user_type", "user_id"),
 )
 
+# An integration's OAuth 1.0a credentials (Magento's `oauth_consumer` and its access token in
+# `oauth_token`): one consumer per integration. The secrets and the raw token are stored as
+# `bulkops.auth.secrets` seals them: encrypted when a key is configured.
+oauth_consumer = Table(
+    "bulkops_oauth_consumer",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "integration_id",
+        Integer,
+        ForeignKey("bulkops_integration.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("consumer_key", exact_text(32), nullable=False, unique=True),
+    Column("consumer_secret", exact_text(255), nullable=False),
+    Column(
+        "access_token_id",
+        BigInteger,
+        ForeignKey("bulkops_access_token.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("access_token", exact_text(255), nullable=False),
+    Column("access_token_secret", exact_text(255), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# Nonces of signed requests (Magento's `oauth_nonce`): the key refuses a second use; rows
+# older than the timestamp window are deleted, as such requests are refused anyway.
+oauth_nonce = Table(
+    "bulkops_oauth_nonce",
+    metadata,
+    Column(
+        "consumer_id",
+        Integer,
+        ForeignKey("bulkops_oauth_consumer.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("nonce", exact_text(128), primary_key=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "timestamp"),
+)
+
 # The `db` transport's messages: one per operation waiting to be processed. A worker leases a
 # message by moving `available_at` past the lease; a dead worker's lease simply runs out.
 queue_message = Table(

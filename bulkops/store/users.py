@@ -103,8 +103,8 @@ async def insert_token(
     user_id: int,
     now: datetime,
     expires_at: datetime | None,
-) -> None:
-    await connection.execute(
+) -> int:
+    result = await connection.execute(
         insert(access_token).values(
             token_hash=hashed,
             user_type=int(user_type),
@@ -114,6 +114,8 @@ async def insert_token(
             revoked=False,
         )
     )
+    (token_id,) = result.inserted_primary_key
+    return int(token_id)
 
 
 async def find_token_owner(
