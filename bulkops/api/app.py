@@ -18,9 +18,14 @@ from starlette.responses import Response
 from bulkops.api import bulk, health, retry, stores, submission, token
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
-from bulkops.api.responses import JSONResponse, error_response
+from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.auth.service import AuthService
-from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
+from bulkops.errors import (
+    InternalError,
+    RouteNotFoundError,
+    ServiceUnavailableError,
+    WebapiError,
+)
 from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
 from bulkops.settings import Settings
@@ -50,13 +55,7 @@ async def _database_error(_request: Request, error: Exception) -> Response:
 async def _internal_error(_request: Request, error: Exception) -> Response:
     report_id = f"webapi-{uuid.uuid4().hex[:13]}"
     log.exception("internal error, report %s", report_id, exc_info=error)
-    return JSONResponse(
-        {
-            "message": "Internal Error. Details are available in the server log. Report ID: %1",
-            "parameters": [report_id],
-        },
-        status_code=500,
-    )
+    return error_response(InternalError(report_id))
 
 
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> Starlette:
@@ -103,7 +102,10 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *token.routes,
             *submission.routes,
         ],
-        middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],
+        middleware=[
+            Middleware(RestPathMiddleware, store_codes=settings.store_codes),
+            Middleware(NegotiationMiddleware),
+        ],
         exception_handlers={
             WebapiError: _webapi_error,
             HTTPException: _http_error,

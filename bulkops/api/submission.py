@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from bulkops.api.auth import require
 from bulkops.api.paths import STORE_CODE_KEY
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.errors import InputError, PayloadTooLargeError, RouteNotFoundError
 from bulkops.services.submission import submit
 from bulkops.settings import Settings
@@ -85,7 +85,7 @@ async def submit_items(request: Request) -> Response:
     )
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()
-    return JSONResponse(accepted.as_json(), status_code=202)
+    return ApiResponse(accepted.as_json(), status_code=202)
 
 
 routes = [

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.errors import InputError, PayloadTooLargeError, WebapiError
 
 # Far above any real credentials; the route is anonymous, so nothing large is buffered.
@@ -59,7 +59,7 @@ def credentials(body: bytes) -> tuple[str, str]:
 async def create_admin_token(request: Request) -> Response:
     # Any Authorization header is ignored, as in Magento: the route is anonymous.
     username, password = credentials(await _read_body(request))
-    return JSONResponse(await request.app.state.auth.issue_admin_token(username, password))
+    return ApiResponse(await request.app.state.auth.issue_admin_token(username, password))
 
 
 routes = [Route("/V1/integration/admin/token", create_admin_token, methods=["POST"])]
