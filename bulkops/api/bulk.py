@@ -66,7 +66,7 @@ async def _stream_all(request: Request, criteria: SearchCriteria) -> Response:
     if fields is not None and not fields.keeps(ITEMS):
         # Nothing of the list is sent: the answer is small, and rendered whole.
         total = await _count(request.app.state.database, criteria)
-        return ApiResponse(_search_answer([], criteria, total))
+        return ApiResponse({"items": [], "search_criteria": criteria.echo(), "total_count": total})
     body = _search_body(request, criteria, rendering, fields)
     # Run the query before answering, so that a database error is still a proper error
     # response rather than a truncated 200.
@@ -92,9 +92,10 @@ async def _search_body(
         return item if selection is None else select(item, selection)
 
     def tail(count: int) -> dict[str, Any]:
-        rest = _search_answer([], criteria, count)
-        del rest[ITEMS]
-        return rest if fields is None else {k: v for k, v in rest.items() if fields.keeps(k)}
+        rest = {"search_criteria": criteria.echo(), "total_count": count}
+        kept = rest if fields is None else fields.apply(rest)
+        # Nothing kept is PHP's empty array: no keys.
+        return kept if isinstance(kept, dict) else {}
 
     async with database.read() as connection:
         result = await search.open_stream(connection, criteria, database.backend)
@@ -108,10 +109,6 @@ async def _search_body(
 async def _count(database: Database, criteria: SearchCriteria) -> int:
     async with database.read() as connection:
         return (await search.count_matches(connection, criteria, database.backend)).count
-
-
-def _search_answer(items: list[Any], criteria: SearchCriteria, total: int) -> dict[str, Any]:
-    return {"items": items, "search_criteria": criteria.echo(), "total_count": total}
 
 
 async def _bulk_or_404(request: Request, connection: AsyncConnection) -> RowMapping:
