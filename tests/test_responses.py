@@ -230,7 +230,7 @@ def test_xml_escapes_markup_and_writes_non_ascii_as_references(admin: httpx.Clie
     response = get(admin, f"/rest/V1/bulk/{BULK_C}/detailed-status", "text/xml")
     assert '<serialized_data>{"sku":"a&amp;b"}</serialized_data>' in response.text
     assert (
-        '<result_message>Sku "x" &lt;a&gt; &amp; b&#13;\n&#233;&#8364;</result_message>'
+        '<result_message>Sku "x" &lt;a&gt; &amp; b&#13;\n&#xE9;&#x20AC;</result_message>'
         in response.text
     )
     assert response.content.isascii()

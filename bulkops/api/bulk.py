@@ -38,13 +38,12 @@ async def search_operations(request: Request) -> Response:
         return await _stream_all(request, criteria)
     async with state.database.read() as connection:
         page = await search.search_page(connection, criteria, state.database.backend)
-    return ApiResponse(
-        {
-            "items": [state.operation_view.searched(row) for row in page.rows],
-            "search_criteria": criteria.echo(),
-            "total_count": page.total_count,
-        }
-    )
+    items = [state.operation_view.searched(row) for row in page.rows]
+    return ApiResponse(_answer(items, criteria, page.total_count))
+
+
+def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dict[str, Any]:
+    return {"items": items, "search_criteria": criteria.echo(), "total_count": total_count}
 
 
 class _ClosingStreamingResponse(StreamingResponse):
@@ -66,7 +65,7 @@ async def _stream_all(request: Request, criteria: SearchCriteria) -> Response:
     if fields is not None and not fields.keeps(ITEMS):
         # Nothing of the list is sent: the answer is small, and rendered whole.
         total = await _count(request.app.state.database, criteria)
-        return ApiResponse({"items": [], "search_criteria": criteria.echo(), "total_count": total})
+        return ApiResponse(_answer([], criteria, total))
     body = _search_body(request, criteria, rendering, fields)
     # Run the query before answering, so that a database error is still a proper error
     # response rather than a truncated 200.

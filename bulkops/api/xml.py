@@ -6,11 +6,12 @@ an empty element (`<x></x>`) for null, a self-closing one for an empty list or o
 the characters Magento removes, spaces and colons become `_`, and a key starting with a digit,
 `,`, `.` or `-` is prefixed with `item_`. Indentation is libxml's, two spaces. The document has
 no declared encoding, so libxml (and this module) writes every non-ASCII character as a
-character reference; escaping is the standard library's.
+hexadecimal character reference; escaping is the standard library's.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Any
 from xml.sax.saxutils import escape
@@ -36,7 +37,18 @@ def document(data: Any) -> bytes:
 
 
 def encode(text: str) -> bytes:
-    return text.encode("ascii", "xmlcharrefreplace")
+    return text.encode("ascii", _HEX_REFERENCES)
+
+
+def _hex_references(error: UnicodeError) -> tuple[str, int]:
+    """libxml's `&#xE9;` for what ASCII cannot hold (the standard handler writes `&#233;`)."""
+    assert isinstance(error, UnicodeEncodeError)
+    replaced = error.object[error.start : error.end]
+    return "".join(f"&#x{ord(char):X};" for char in replaced), error.end
+
+
+_HEX_REFERENCES = "bulkops.xml_hex_references"
+codecs.register_error(_HEX_REFERENCES, _hex_references)
 
 
 def element(name: str, value: Any, depth: int = 0) -> str:
