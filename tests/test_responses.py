@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bulkops.api.fields import parse
 from bulkops.api.xml import element_name
 from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.status import OperationStatus, UserType
@@ -330,6 +331,24 @@ def test_element_names_are_prepared_as_magento_prepares_keys() -> None:
 
 
 # fields=
+
+
+@pytest.mark.parametrize(
+    ("text", "selection"),
+    [
+        ("items[id,status],total_count", {"items": {"id": 1, "status": 1}, "total_count": 1}),
+        ("a[b[c,d]],e", {"a": {"b": {"c": 1, "d": 1}}, "e": 1}),
+        # FieldsFilter::parse's state machine, quirks included: a bracket after a comma nests
+        # under the last name read; a stray `]` nests under PHP's null key, "".
+        ("a,[b]", {"a": {"b": 1}}),
+        ("a]", {"": {"a": 1}}),
+        ("a[b", None),
+        ("a.b", None),
+        ("", None),
+    ],
+)
+def test_fields_are_parsed_as_magento_parses_them(text: str, selection: Any) -> None:
+    assert parse(text) == selection
 
 
 def test_fields_filters_a_page(admin: httpx.Client) -> None:
