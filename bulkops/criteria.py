@@ -284,10 +284,10 @@ def _condition(condition_type: str | None) -> Condition:
         return Condition(_ascii_lower(condition_type))
     except ValueError:
         raise InputError(
-            'Condition type "%condition_type" is not supported. Use one of: %condition_types.',
+            'Condition type "%condition_type" is not supported. Use one of: %supported.',
             {
                 "condition_type": condition_type,
-                "condition_types": ", ".join(condition.value for condition in Condition),
+                "supported": ", ".join(condition.value for condition in Condition),
             },
         ) from None
 
@@ -434,8 +434,8 @@ def _searchable(field: str) -> FieldKind:
     kind = SEARCHABLE_FIELDS.get(field)
     if kind is None:
         raise InputError(
-            'Field "%field" is not a searchable field. Use one of: %fields.',
-            {"field": field, "fields": ", ".join(SEARCHABLE_FIELDS)},
+            'Field "%field" is not a searchable field. Use one of: %searchable.',
+            {"field": field, "searchable": ", ".join(SEARCHABLE_FIELDS)},
         )
     return kind
 

@@ -89,12 +89,37 @@ class AuthenticationError(WebapiError):
     status_code = 401
 
 
+class NotAcceptableError(WebapiError):
+    status_code = 406
+
+    @classmethod
+    def of(cls, accept_types: list[str]) -> NotAcceptableError:
+        # RendererFactory raises a Webapi\Exception, whose message Magento sends substituted
+        # (with the first type: the types are the phrase's arguments) and without parameters.
+        return cls(
+            "Server cannot match any of the given Accept HTTP header media type(s) from the "
+            f'request: "{accept_types[0]}" with media types from the config of response renderer.'
+        )
+
+
 class PayloadTooLargeError(WebapiError):
     status_code = 413
 
 
 class ServiceUnavailableError(WebapiError):
     status_code = 503
+
+
+class InternalError(WebapiError):
+    """500: a bug. Magento (ErrorProcessor::maskException) sends its text with the report id
+    already in it, and no parameters."""
+
+    status_code = 500
+
+    def __init__(self, report_id: str) -> None:
+        super().__init__(
+            "Internal Error. Details are available in Magento log file. Report ID: " + report_id
+        )
 
 
 def render(message: str, parameters: Parameters | None) -> str:

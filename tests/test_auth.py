@@ -22,7 +22,7 @@ from tests.servers import RunningServer, start_server
 from tests.waiting import wait_for
 
 TOKEN_PATH = "/rest/V1/integration/admin/token"
-# Guarded by Magento_Backend::stores.
+# Guarded by Magento_Backend::store (module-store/etc/webapi.xml).
 GUARDED_PATH = "/rest/V1/store/websites"
 TOKEN_SHAPE = re.compile(r"[a-z0-9]{32}")
 SIGN_IN_FAILED = {
@@ -31,7 +31,7 @@ SIGN_IN_FAILED = {
 }
 NOT_AUTHORIZED = {
     "message": "The consumer isn't authorized to access %resources.",
-    "parameters": {"resources": "Magento_Backend::stores"},
+    "parameters": {"resources": "Magento_Backend::store"},
 }
 REQUIRED_MESSAGE = '"%fieldName" is required. Enter and try again.'
 BOTH_REQUIRED = {

@@ -271,8 +271,8 @@ def test_filter_field_is_required() -> None:
 @pytest.mark.parametrize("field", ["entity_id", "", "Status", "uuid", "bulk.status", "id "])
 def test_unknown_filter_field_names_the_searchable_fields(field: str) -> None:
     error = error_of(filter_query(field, "1"))
-    assert error.message == 'Field "%field" is not a searchable field. Use one of: %fields.'
-    assert error.parameters == {"field": field, "fields": ", ".join(SEARCHABLE_FIELDS)}
+    assert error.message == 'Field "%field" is not a searchable field. Use one of: %searchable.'
+    assert error.parameters == {"field": field, "searchable": ", ".join(SEARCHABLE_FIELDS)}
 
 
 @pytest.mark.parametrize("field", list(SEARCHABLE_FIELDS))
@@ -311,11 +311,11 @@ def test_condition_type_matches_case_insensitively_and_echoes_as_sent() -> None:
 def test_unknown_condition_type_names_the_supported_ones(condition_type: str) -> None:
     error = error_of(filter_query("status", "3", condition_type))
     assert error.message == (
-        'Condition type "%condition_type" is not supported. Use one of: %condition_types.'
+        'Condition type "%condition_type" is not supported. Use one of: %supported.'
     )
     assert error.parameters == {
         "condition_type": condition_type,
-        "condition_types": ", ".join(condition.value for condition in Condition),
+        "supported": ", ".join(condition.value for condition in Condition),
     }
 
 
@@ -564,7 +564,7 @@ def test_a_sort_order_without_field_is_echoed_but_ignored() -> None:
 
 def test_sort_order_on_an_unknown_field_is_the_searchable_field_error() -> None:
     error = error_of("searchCriteria[sortOrders][0][field]=created_at")
-    assert error.parameters == {"field": "created_at", "fields": ", ".join(SEARCHABLE_FIELDS)}
+    assert error.parameters == {"field": "created_at", "searchable": ", ".join(SEARCHABLE_FIELDS)}
 
 
 @pytest.mark.parametrize("direction", ["", "up", "ascending", "ASC ", "\u017fort", "de\u017fc"])

@@ -14,14 +14,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulkops.api import bulk, health, retry, stores, submission, swagger_ui, token
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
-from bulkops.api.responses import JSONResponse, error_response
+from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
-from bulkops.errors import RouteNotFoundError, ServiceUnavailableError, WebapiError
+from bulkops.errors import (
+    InternalError,
+    RouteNotFoundError,
+    ServiceUnavailableError,
+    WebapiError,
+)
 from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
@@ -49,16 +55,34 @@ async def _database_error(_request: Request, error: Exception) -> Response:
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
 
 
-async def _internal_error(_request: Request, error: Exception) -> Response:
-    report_id = f"webapi-{uuid.uuid4().hex[:13]}"
-    log.exception("internal error, report %s", report_id, exc_info=error)
-    return JSONResponse(
-        {
-            "message": "Internal Error. Details are available in the server log. Report ID: %1",
-            "parameters": [report_id],
-        },
-        status_code=500,
-    )
+class InternalErrorMiddleware:
+    """Magento's 500 for an unexpected exception. Starlette's own handler re-raises it to the
+    server, which then drops the connection under a client about to reuse it; here it ends
+    with the response, unless the response had started (a broken stream must stay broken)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            if started:
+                raise
+            # uniqid("webapi-"), as ErrorProcessor::_critical names its reports.
+            report_id = f"webapi-{uuid.uuid4().hex[:13]}"
+            log.exception("internal error, report %s", report_id, exc_info=error)
+            await error_response(InternalError(report_id))(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> Starlette:
@@ -109,7 +133,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *swagger_ui.routes,
             *submission.routes,
         ],
-        middleware=[Middleware(RestPathMiddleware, store_codes=settings.store_codes)],
+        middleware=[
+            Middleware(InternalErrorMiddleware),
+            Middleware(RestPathMiddleware, store_codes=settings.store_codes),
+            Middleware(NegotiationMiddleware),
+        ],
         exception_handlers={
             WebapiError: _webapi_error,
             HTTPException: _http_error,
@@ -119,7 +147,6 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             # Drivers raise their own socket errors while connecting (asyncpg's refused
             # connection); in a request, the only I/O besides the client is the database.
             OSError: _database_error,
-            Exception: _internal_error,
         },
         lifespan=lifespan,
     )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-import orjson
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -13,14 +13,19 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bulkops.api.auth import require
+from bulkops.api.fields import FieldsFilter, select
+from bulkops.api.formats import Format
+from bulkops.api.negotiation import fields_of, format_of
 from bulkops.api.representations import OperationView, bulk_status
-from bulkops.api.responses import JSON_MEDIA_TYPE, JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
 from bulkops.errors import NotFoundError
 from bulkops.querystring import parse_query_string
 from bulkops.store import bulks, search
 from bulkops.store.database import Database
+
+ITEMS = "items"
 
 
 async def search_operations(request: Request) -> Response:
@@ -30,16 +35,15 @@ async def search_operations(request: Request) -> Response:
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
     if not criteria.page_size:
-        return await _stream_all(state.database, criteria, state.operation_view)
+        return await _stream_all(request, criteria)
     async with state.database.read() as connection:
         page = await search.search_page(connection, criteria, state.database.backend)
-    return JSONResponse(
-        {
-            "items": [state.operation_view.searched(row) for row in page.rows],
-            "search_criteria": criteria.echo(),
-            "total_count": page.total_count,
-        }
-    )
+    items = [state.operation_view.searched(row) for row in page.rows]
+    return ApiResponse(_answer(items, criteria, page.total_count))
+
+
+def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dict[str, Any]:
+    return {"items": items, "search_criteria": criteria.echo(), "total_count": total_count}
 
 
 class _ClosingStreamingResponse(StreamingResponse):
@@ -52,12 +56,17 @@ class _ClosingStreamingResponse(StreamingResponse):
             await self.body_iterator.aclose()  # type: ignore[union-attr]
 
 
-async def _stream_all(
-    database: Database, criteria: SearchCriteria, view: OperationView
-) -> Response:
-    """No page size: every match, streamed as it is read. `total_count` comes last in the
-    object, so it is simply the number of items sent."""
-    body = _search_body(database, criteria, view)
+async def _stream_all(request: Request, criteria: SearchCriteria) -> Response:
+    """No page size: every match, streamed as it is read, in the request's format and through
+    its `fields` filter. `total_count` comes last in the object, so it is simply the number of
+    items sent."""
+    rendering = format_of(request.scope)
+    fields = fields_of(request.scope)
+    if fields is not None and not fields.keeps(ITEMS):
+        # Nothing of the list is sent: the answer is small, and rendered whole.
+        total = await _count(request.app.state.database, criteria)
+        return ApiResponse(_answer([], criteria, total))
+    body = _search_body(request, criteria, rendering, fields)
     # Run the query before answering, so that a database error is still a proper error
     # response rather than a truncated 200.
     head = await anext(body)
@@ -67,22 +76,38 @@ async def _stream_all(
         async for chunk in body:
             yield chunk
 
-    return _ClosingStreamingResponse(chunks(), media_type=JSON_MEDIA_TYPE)
+    return _ClosingStreamingResponse(chunks(), media_type=rendering.content_type)
 
 
 async def _search_body(
-    database: Database, criteria: SearchCriteria, view: OperationView
+    request: Request, criteria: SearchCriteria, rendering: Format, fields: FieldsFilter | None
 ) -> AsyncIterator[bytes]:
+    view: OperationView = request.app.state.operation_view
+    database: Database = request.app.state.database
+    selection = fields.inside(ITEMS) if fields is not None else None
+
+    def shaped(row: Row[Any]) -> Any:
+        item = view.searched(row)
+        return item if selection is None else select(item, selection)
+
+    def tail(count: int) -> dict[str, Any]:
+        rest = {"search_criteria": criteria.echo(), "total_count": count}
+        kept = rest if fields is None else fields.apply(rest)
+        # Nothing kept is PHP's empty array: no keys.
+        return kept if isinstance(kept, dict) else {}
+
     async with database.read() as connection:
         result = await search.open_stream(connection, criteria, database.backend)
-        yield b'{"items":['
-        count = 0
-        async for rows in result.partitions():
-            chunk = b",".join(orjson.dumps(view.searched(row)) for row in rows)
-            yield chunk if count == 0 else b"," + chunk
-            count += len(rows)
-        tail = {"search_criteria": criteria.echo(), "total_count": count}
-        yield b"]," + orjson.dumps(tail)[1:]
+        batches = ([shaped(row) for row in rows] async for rows in result.partitions())
+        # An empty list is written as Magento's filter leaves it.
+        empty = [] if selection is None else select([], selection)
+        async for chunk in rendering.listing(ITEMS, batches, empty, tail):
+            yield chunk
+
+
+async def _count(database: Database, criteria: SearchCriteria) -> int:
+    async with database.read() as connection:
+        return (await search.count_matches(connection, criteria, database.backend)).count
 
 
 async def _bulk_or_404(request: Request, connection: AsyncConnection) -> RowMapping:
@@ -104,7 +129,7 @@ def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
         async with state.database.read() as connection:
             found = await _bulk_or_404(request, connection)
             rows = await bulks.bulk_operations(connection, found["uuid"])
-        return JSONResponse(bulk_status(found, [render(row) for row in rows]))
+        return ApiResponse(bulk_status(found, [render(row) for row in rows]))
 
     return endpoint
 
@@ -114,7 +139,7 @@ async def operation_count_by_status(request: Request) -> Response:
     status = parse_integer("status", request.path_params["status"])
     async with request.app.state.database.read() as connection:
         count = await bulks.count_operations(connection, request.path_params["bulk_uuid"], status)
-    return JSONResponse(count)
+    return ApiResponse(count)
 
 
 routes = [

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bulkops.api.responses import JSONResponse
+from bulkops.api.formats import JSON
 
 HEALTH_PATH = "/health"
 
@@ -16,7 +16,8 @@ HEALTH_PATH = "/health"
 async def health(request: Request) -> Response:
     async with request.app.state.database.read() as connection:
         await connection.execute(text("SELECT 1"))
-    return JSONResponse({"status": "ok"})
+    # Not a Magento route: plain JSON whatever the monitor's Accept says.
+    return Response(JSON.document({"status": "ok"}), media_type=JSON.content_type)
 
 
 routes = [Route(HEALTH_PATH, health, methods=["GET"])]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.errors import InputError, NotFoundError, PayloadTooLargeError
 from bulkops.status import OperationStatus
@@ -50,7 +50,7 @@ async def retry_bulk(request: Request) -> Response:
     if count is None:
         raise NotFoundError("Bulk uuid %bulkUuid not exist", {"bulkUuid": bulk_uuid})
     request.app.state.transport.announce()
-    return JSONResponse(count)
+    return ApiResponse(count)
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import STORES
+from bulkops.errors import InputError
+from bulkops.querystring import parse_query_string
 from bulkops.settings import Settings
 
 # Magento's admin website, store group and store view (id 0), always present.
@@ -74,7 +76,10 @@ def store_views(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def store_configs(settings: Settings, base_url: str) -> list[dict[str, Any]]:
+def store_configs(
+    settings: Settings, base_url: str, codes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every store view's configuration, or (StoreConfigManager) only the views `codes` name."""
     secure = base_url.replace("http://", "https://", 1)
     return [
         {
@@ -96,7 +101,21 @@ def store_configs(settings: Settings, base_url: str) -> list[dict[str, Any]]:
             "secure_base_media_url": f"{secure}media/",
         }
         for view in settings.store_views
+        if not codes or view.code in codes
     ]
+
+
+def _store_codes(request: Request) -> list[str]:
+    """`storeCodes[]=...`, a `string[]` as Magento's service input processor reads it."""
+    sent = parse_query_string(request.scope["query_string"]).get("storeCodes", "")
+    if sent == "":
+        return []
+    if not isinstance(sent, dict):
+        raise InputError.invalid_type("storeCodes", sent, "string[]")
+    for index, code in sent.items():
+        if not isinstance(code, str):
+            raise InputError.invalid_type(f"storeCodes[{index}]", "array", "string")
+    return list(sent.values())
 
 
 def _base_url(request: Request) -> str:
@@ -107,7 +126,7 @@ def _base_url(request: Request) -> str:
 def _listing(build: Callable[[Request], list[dict[str, Any]]]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         await require(request, STORES)
-        return JSONResponse(build(request))
+        return ApiResponse(build(request))
 
     return endpoint
 
@@ -130,7 +149,11 @@ routes = [
     ),
     Route(
         "/V1/store/storeConfigs",
-        _listing(lambda request: store_configs(request.app.state.settings, _base_url(request))),
+        _listing(
+            lambda request: store_configs(
+                request.app.state.settings, _base_url(request), _store_codes(request)
+            )
+        ),
         methods=["GET"],
     ),
 ]

@@ -13,7 +13,7 @@ from bulkops.api.auth import require
 from bulkops.api.path_parameters import override_body_id
 from bulkops.api.paths import STORE_CODE_KEY
 from bulkops.api.request_body import decode, read_body
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
 from bulkops.services.submission import rejection, submit
@@ -95,7 +95,7 @@ async def submit_items(request: Request) -> Response:
     )
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()
-    return JSONResponse(accepted.as_json(), status_code=202)
+    return ApiResponse(accepted.as_json(), status_code=202)
 
 
 routes = [

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.request_body import decode, read_body
-from bulkops.api.responses import JSONResponse
+from bulkops.api.responses import ApiResponse
 from bulkops.errors import InputError
 from bulkops.services.signature import Parameter, convert
 
@@ -32,7 +32,7 @@ async def create_admin_token(request: Request) -> Response:
     # Any Authorization header is ignored, as in Magento: the route is anonymous.
     body = await read_body(request, MAX_BODY_BYTES)
     username, password = credentials(body, request.headers.get("content-type"))
-    return JSONResponse(await request.app.state.auth.issue_admin_token(username, password))
+    return ApiResponse(await request.app.state.auth.issue_admin_token(username, password))
 
 
 routes = [Route("/V1/integration/admin/token", create_admin_token, methods=["POST"])]

@@ -8,7 +8,7 @@ from bulkops.status import UserType
 
 ALL_RESOURCES = "Magento_Backend::all"
 BULK_OPERATIONS = "Magento_Logging::system_magento_logging_bulk_operations"
-STORES = "Magento_Backend::stores"
+STORES = "Magento_Backend::store"  # module-store/etc/webapi.xml
 ANONYMOUS = "anonymous"
 
 

@@ -5,14 +5,15 @@ them) and `/openapi.json` (OpenAPI 3.1), each under `/rest[/<store code>]`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import caller
+from bulkops.api.formats import JSON
 from bulkops.api.paths import REST_PREFIX_KEY
-from bulkops.api.responses import JSONResponse
 from bulkops.api.schema.catalog import SYNC_METHODS, ServiceMethod, async_methods
 from bulkops.api.schema.openapi import openapi_document
 from bulkops.api.schema.selection import requested_services, select
@@ -38,7 +39,7 @@ def _swagger(variant: Variant, suffix: str) -> Callable[[Request], Awaitable[Res
         catalog = list(SYNC_METHODS) if variant == "sync" else async_methods(routes)
         methods = await _selected(request, catalog)
         scheme, host, prefix = _origin(request)
-        return JSONResponse(swagger_document(methods, variant, scheme, host, prefix + suffix))
+        return _json(swagger_document(methods, variant, scheme, host, prefix + suffix))
 
     return endpoint
 
@@ -46,7 +47,7 @@ def _swagger(variant: Variant, suffix: str) -> Callable[[Request], Awaitable[Res
 async def openapi(request: Request) -> Response:
     catalog = [*SYNC_METHODS, *async_methods(request.app.state.routes)]
     methods = await _selected(request, catalog)
-    return JSONResponse(openapi_document(methods, *_origin(request)))
+    return _json(openapi_document(methods, *_origin(request)))
 
 
 routes = [
@@ -55,3 +56,8 @@ routes = [
     Route("/async/bulk/schema", _swagger("bulk", "/async/bulk"), methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
+
+
+def _json(document: dict[str, Any]) -> Response:
+    # Schemas are JSON whatever the Accept header says, as Magento's schema processors answer.
+    return Response(JSON.document(document), media_type=JSON.content_type)
