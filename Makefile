@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench bench-quick wrk
+.PHONY: install run test lint bench bench-quick wrk chromium
 
 $(BIN)/bulkops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ install: $(BIN)/bulkops
 run: install
 	$(BIN)/bulkops serve
 
-test: install
+test: install chromium
 	$(BIN)/ruff check bulkops tests bench
 	$(BIN)/ruff format --check bulkops tests bench
 	$(BIN)/python -m pytest
@@ -25,6 +25,11 @@ test: install
 $(VENV)/.bench: $(BIN)/bulkops
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
+
+# Chromium, which the browser tests drive (Playwright), from the system's packages (Debian).
+CHROMIUM = $(shell command -v chromium)
+chromium:
+	@$(if $(CHROMIUM),true,apt-get update -qq && apt-get install -y -qq chromium)
 
 # wrk, the HTTP load tool, from the system's packages (Debian).
 WRK = $(shell command -v wrk)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.servers import RunningServer, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,9 +52,11 @@ def test_page_and_its_assets_are_served_here(server: RunningServer) -> None:
 def test_page_works_in_a_browser(server: RunningServer) -> None:
     """Anonymous, the page lists the anonymous routes; once a token is authorized, the schema
     is loaded with it and an operation runs with `Authorization: Bearer <token>`."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright import sync_api as playwright_api
+
+    require(
+        None if Path(CHROMIUM).exists() else f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    )
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
