@@ -44,8 +44,8 @@ def bulkops_statements(backend: Backend, shape: Shape) -> list[Statement]:
         found = search.Matches.of(
             connection.execute(search.count_query(criteria, backend.name)).one()
         )
-        page = search.clamp_page(criteria.current_page, criteria.page_size, found.count)
-        query = search.page_query(criteria, backend.name, found, criteria.page_size, page)
+        offset = search.page_offset(criteria.current_page, criteria.page_size)
+        query = search.page_query(criteria, backend.name, found, criteria.page_size, offset)
         connection.execute(query).all()
     engine.dispose()
     return captured[-2:]

@@ -3,7 +3,6 @@ bulkops.store.search): what the SQL must agree with on any data and any criteria
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -103,7 +102,6 @@ def model_search(rows: list[Row], criteria: SearchCriteria) -> tuple[list[Row], 
     total = len(found)
     if not criteria.page_size:
         return found, total
-    last_page = max(1, math.ceil(total / criteria.page_size))
-    page = min(max(criteria.current_page or 1, 1), last_page)
-    start = (page - 1) * criteria.page_size
+    # Pages below 1 are page 1; past the end, a page is empty (Magento 2.4).
+    start = (max(criteria.current_page or 1, 1) - 1) * criteria.page_size
     return found[start : start + criteria.page_size], total

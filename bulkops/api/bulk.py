@@ -29,10 +29,12 @@ async def search_operations(request: Request) -> Response:
     criteria = parse_search_criteria(
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
+    # Filters and sorts on `id` mean the `id` the answer shows.
+    applied = criteria.aliased("id", state.operation_view.id_field)
     if not criteria.page_size:
-        return await _stream_all(state.database, criteria, state.operation_view)
+        return await _stream_all(state.database, criteria, applied, state.operation_view)
     async with state.database.read() as connection:
-        page = await search.search_page(connection, criteria, state.database.backend)
+        page = await search.search_page(connection, applied, state.database.backend)
     return JSONResponse(
         {
             "items": [state.operation_view.searched(row) for row in page.rows],
@@ -53,11 +55,12 @@ class _ClosingStreamingResponse(StreamingResponse):
 
 
 async def _stream_all(
-    database: Database, criteria: SearchCriteria, view: OperationView
+    database: Database, criteria: SearchCriteria, applied: SearchCriteria, view: OperationView
 ) -> Response:
-    """No page size: every match, streamed as it is read. `total_count` comes last in the
-    object, so it is simply the number of items sent."""
-    body = _search_body(database, criteria, view)
+    """No page size: every match of `applied`, streamed as it is read, and the echo of
+    `criteria` as sent. `total_count` comes last in the object, so it is simply the number of
+    items sent."""
+    body = _search_body(database, criteria, applied, view)
     # Run the query before answering, so that a database error is still a proper error
     # response rather than a truncated 200.
     head = await anext(body)
@@ -71,10 +74,10 @@ async def _stream_all(
 
 
 async def _search_body(
-    database: Database, criteria: SearchCriteria, view: OperationView
+    database: Database, criteria: SearchCriteria, applied: SearchCriteria, view: OperationView
 ) -> AsyncIterator[bytes]:
     async with database.read() as connection:
-        result = await search.open_stream(connection, criteria, database.backend)
+        result = await search.open_stream(connection, applied, database.backend)
         yield b'{"items":['
         count = 0
         async for rows in result.partitions():

@@ -8,7 +8,6 @@ case-sensitively, NULL never matches a negative condition, LIKE escapes with a b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -283,7 +282,7 @@ def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
 
 
 def page_query(
-    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, page: int
+    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, offset: int
 ) -> Select[Any]:
     """One page of the matches. Where the count found the matches' id range, it is added to
     the filter (it changes no result): a planner that walks the primary key to return rows
@@ -298,7 +297,6 @@ def page_query(
             operation.c.id <= int64_value(matches.last_id),
         )
     order_by = _order_by(criteria, backend)
-    offset = (page - 1) * page_size
     if offset < DEFERRED_OFFSET:
         query = select(*ITEM_COLUMNS).select_from(_from_clause(criteria)).where(where)
         return query.order_by(*order_by).limit(page_size).offset(offset)
@@ -323,10 +321,11 @@ class Page:
     total_count: int
 
 
-def clamp_page(current_page: int | None, page_size: int, total_count: int) -> int:
-    """Magento's rule: pages below 1 are page 1, pages past the end are the last page."""
-    last_page = max(1, math.ceil(total_count / page_size))
-    return min(max(current_page or 1, 1), last_page)
+def page_offset(current_page: int | None, page_size: int) -> int:
+    """The rows before the page. Magento 2.4's rule: pages below 1 are page 1, and a page past
+    the end is empty (`Framework/Data/Collection::getCurPage` no longer clamps to the last
+    page, as 2.3 did)."""
+    return (max(current_page or 1, 1) - 1) * page_size
 
 
 async def count_matches(
@@ -340,10 +339,11 @@ async def search_page(connection: AsyncConnection, criteria: SearchCriteria, bac
     transaction (one snapshot), so that the page agrees with the count."""
     assert criteria.page_size
     matches = await count_matches(connection, criteria, backend)
-    if matches.count == 0:
-        return Page(rows=[], total_count=0)
-    page = clamp_page(criteria.current_page, criteria.page_size, matches.count)
-    query = page_query(criteria, backend, matches, criteria.page_size, page)
+    offset = page_offset(criteria.current_page, criteria.page_size)
+    if offset >= matches.count:
+        # Nothing to read (and an offset past 64 bits never reaches the database).
+        return Page(rows=[], total_count=matches.count)
+    query = page_query(criteria, backend, matches, criteria.page_size, offset)
     rows = (await connection.execute(query)).all()
     return Page(rows=rows, total_count=matches.count)
 
