@@ -2,8 +2,10 @@
 
 Field names come from a whitelist and every value is a bound parameter. The semantics are
 the same on every backend (see `tests/search_model.py` for the reference model they are
-checked against): comparisons are typed by the field, text compares byte for byte and
-case-sensitively, NULL never matches a negative condition, LIKE escapes with a backslash.
+checked against): comparisons are typed by the field; `topic_name`, `result_message` and
+`description` compare, match and sort without regard to case, as Magento's `utf8_general_ci`
+columns do (see `types.folded` for what each backend folds), other text byte for byte and
+case-sensitively; NULL never matches a negative condition; LIKE escapes with a backslash.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FunctionElement,
     Select,
@@ -32,9 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.ext.compiler import compiles
 
 from bulkops.criteria import Condition, Filter, SearchCriteria
-from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
+from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.tables import bulk, operation
-from bulkops.store.types import in_int64, int64_value
+from bulkops.store.types import fold, folded, in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
@@ -81,13 +85,58 @@ def _datetime_text_mysql(element: datetime_text, compiler: Any, **kw: Any) -> st
     return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
 
 
+def _compared(field: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """What comparisons and sorts on the field read: caseless text folded, the rest as is."""
+    return folded(column) if field in CASELESS_FIELDS else column
+
+
 def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
+    """The field as the text LIKE and friends match."""
     kind = SEARCHABLE_FIELDS[field]
     if kind is FieldKind.INTEGER:
         return cast(column, String)
     if kind is FieldKind.DATETIME:
         return datetime_text(column)
-    return column
+    return _compared(field, column)
+
+
+class caseless_regexp(FunctionElement[bool]):
+    """`text` matches the regular expression `pattern` whatever the case of letters: a
+    function of our own on SQLite (Python's `re` with IGNORECASE), `~*` on PostgreSQL
+    (ASCII letters under the "C" collation), REGEXP on MySQL and MariaDB (the column's
+    caseless collation makes it so)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+def _regexp_operands(element: caseless_regexp, compiler: Any, **kw: Any) -> tuple[str, str]:
+    text, pattern = element.clauses
+    return compiler.process(text, **kw), compiler.process(pattern, **kw)
+
+
+@compiles(caseless_regexp)
+def _caseless_regexp_sqlite(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"{CASELESS_REGEXP_FUNCTION}({pattern}, {text})"
+
+
+@compiles(caseless_regexp, "postgresql")
+def _caseless_regexp_postgresql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"({text} ~* {pattern})"
+
+
+@compiles(caseless_regexp, "mysql")
+def _caseless_regexp_mysql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"({text} REGEXP {pattern})"
+
+
+def _regexp(field: str, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    if field in CASELESS_FIELDS:
+        return caseless_regexp(column, pattern)
+    return _as_text(field, column).regexp_match(pattern)
 
 
 def like_pattern(pattern: str) -> str:
@@ -109,9 +158,16 @@ def _find_in_set(field: str, column: ColumnElement[Any], element: str) -> Column
     return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
 
 
-def _bound(field: str, operand: Any) -> Any:
-    """Integer operands as 64-bit integers (see `int64_value`); others as they are."""
-    if SEARCHABLE_FIELDS[field] is not FieldKind.INTEGER:
+def _bound(flt: Filter) -> Any:
+    """Integer operands as 64-bit integers (see `int64_value`); caseless text folded as the
+    column is (`fold`), but for a regular expression, which matches caselessly instead;
+    others as they are."""
+    operand = flt.operand
+    if flt.field in CASELESS_FIELDS and flt.condition is not Condition.REGEXP:
+        if isinstance(operand, tuple):
+            return tuple(fold(str(element)) for element in operand)
+        return fold(operand) if isinstance(operand, str) else operand
+    if SEARCHABLE_FIELDS[flt.field] is not FieldKind.INTEGER:
         return operand
     if isinstance(operand, tuple):
         return in_int64(operand)
@@ -122,25 +178,26 @@ def _bound(field: str, operand: Any) -> Any:
 
 def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
     column = column_of(flt.field)
-    operand = _bound(flt.field, flt.operand)
+    compared = _compared(flt.field, column)
+    operand = _bound(flt)
     match flt.condition:
         case Condition.EQ:
-            return column == operand
+            return compared == operand
         case Condition.NEQ:
-            return column != operand
+            return compared != operand
         case Condition.GT:
-            return column > operand
+            return compared > operand
         case Condition.LT:
-            return column < operand
+            return compared < operand
         case Condition.GTEQ:
-            return column >= operand
+            return compared >= operand
         case Condition.LTEQ:
-            return column <= operand
+            return compared <= operand
         case Condition.IN:
-            return column.in_(operand)
+            return compared.in_(operand)
         case Condition.NIN:
             # NOT IN with a NULL column is unknown, so NULLs never match, as in Magento.
-            return and_(column.is_not(None), column.not_in(operand))
+            return and_(column.is_not(None), compared.not_in(operand))
         case Condition.NULL:
             return column.is_(None)
         case Condition.NOTNULL:
@@ -154,7 +211,7 @@ def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
         case Condition.NFINSET:
             return and_(column.is_not(None), not_(_find_in_set(flt.field, column, operand)))
         case Condition.REGEXP:
-            return _as_text(flt.field, column).regexp_match(operand)
+            return _regexp(flt.field, column, operand)
     raise AssertionError(f"condition {flt.condition} reached the store")
 
 
@@ -188,7 +245,8 @@ def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]
     clauses: list[ColumnElement[Any]] = []
     for field, descending in criteria.effective_sort():
         column = _column(field)
-        clause = column.desc() if descending else column.asc()
+        sorted_by = _compared(field, column)
+        clause = sorted_by.desc() if descending else sorted_by.asc()
         if backend == "postgresql" and column.nullable:
             clause = clause.nulls_last() if descending else clause.nulls_first()
         clauses.append(clause)
