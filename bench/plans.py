@@ -84,6 +84,8 @@ def of_shapes(backend: Backend, flavour: str, shapes: list[Shape]) -> dict[str, 
             continue
         found[shape.key] = {
             "bulkops": explain(backend, flavour, bulkops_statements(backend, shape)),
-            "magento": explain(backend, flavour, magento_statements(shape, backend.placeholder)),
+            "magento": explain(
+                backend, flavour, magento_statements(shape, backend.name, backend.placeholder)
+            ),
         }
     return found
