@@ -38,7 +38,7 @@ from bulkops.criteria import Condition, Filter, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.tables import bulk, operation
-from bulkops.store.types import fold, folded, in_int64, int64_value
+from bulkops.store.types import fold, folded, folded_text, in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
@@ -97,7 +97,7 @@ def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
         return cast(column, String)
     if kind is FieldKind.DATETIME:
         return datetime_text(column)
-    return _compared(field, column)
+    return folded_text(column) if field in CASELESS_FIELDS else column
 
 
 class caseless_regexp(FunctionElement[bool]):

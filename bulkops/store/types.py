@@ -118,11 +118,11 @@ def caseless_text(length: int | None = None) -> TypeEngine:
 
 
 class folded(ColumnElement[str]):
-    """Caseless text as searches compare, match and sort it, and as its indexes hold it:
-    `lower(text)` on SQLite and PostgreSQL, where the text's binary or "C" collation makes
-    lower() fold ASCII letters only (the same on both); on MySQL and MariaDB the text itself,
-    whose caseless collation folds every letter and accent. Not a function element, so that
-    MySQL's DDL puts it in an index as a plain column."""
+    """Caseless text as searches compare and sort it, and as its indexes hold it: under
+    SQLite's NOCASE collation, as `lower(text)` on PostgreSQL, both folding ASCII letters
+    only (the text's binary or "C" collation makes PostgreSQL's lower() do so); on MySQL and
+    MariaDB the text itself, whose caseless collation folds every letter, and accents. Not a
+    function element, so that MySQL's DDL puts it in an index as a plain column."""
 
     __visit_name__ = "folded"
     inherit_cache = True
@@ -133,19 +133,36 @@ class folded(ColumnElement[str]):
         self.type = text.type
 
 
+class folded_text(folded):
+    """Caseless text as LIKE matches it: `lower(text)` on SQLite too, whose LIKE ignores
+    collations (and is told to compare exactly)."""
+
+    __visit_name__ = "folded_text"
+    inherit_cache = True
+
+
 @compiles(folded)
-def _folded_lower(element: folded, compiler: Any, **kw: Any) -> str:
+@compiles(folded_text)
+def _lowered(element: folded, compiler: Any, **kw: Any) -> str:
     return f"lower({compiler.process(element.text, **kw)})"
 
 
+@compiles(folded, "sqlite")
+def _nocase(element: folded, compiler: Any, **kw: Any) -> str:
+    # A collation, not an expression: an index on it covers the column (SQLite would read
+    # the table for a column an expression index only holds lower() of).
+    return f"{compiler.process(element.text, **kw)} COLLATE NOCASE"
+
+
 @compiles(folded, "mysql")
-def _folded_by_collation(element: folded, compiler: Any, **kw: Any) -> str:
+@compiles(folded_text, "mysql")
+def _by_collation(element: folded, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.text, **kw)
 
 
 def fold(text: str) -> str:
-    """A value as `folded` compares it: ASCII letters in lower case, as SQLite's and
-    PostgreSQL's lower() make them (harmless where the collation folds)."""
+    """A value as `folded` compares it: ASCII letters in lower case, as SQLite's NOCASE and
+    lower() and PostgreSQL's lower() make them (harmless where the collation folds)."""
     return text.translate(_ASCII_LOWER)
 
 

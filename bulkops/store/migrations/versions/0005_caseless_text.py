@@ -1,7 +1,7 @@
 """topic_name, result_message and the bulk's description are searched without regard to case,
 as Magento's `utf8_general_ci` columns: on MySQL and MariaDB their collation becomes a caseless
 one (the table is rebuilt, with its indexes); on SQLite and PostgreSQL the indexes that serve
-them hold the folded text, lower(...).
+them hold the folded text (NOCASE on SQLite, lower(...) on PostgreSQL).
 
 Revision ID: 0005
 Revises: 0003
@@ -10,7 +10,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-from bulkops.store.tables import RESULT_MESSAGE_TRIGRAMS, TOPIC_STATUS_INDEX
+from bulkops.store.tables import RESULT_MESSAGE_TRIGRAMS, TOPIC_STATUS_INDEX, operation
 from bulkops.store.types import caseless_text, exact_text
 
 revision = "0005"
@@ -47,9 +47,13 @@ def _migrate(folded: bool) -> None:
                 existing_nullable=nullable,
             )
         return
-    topic = "lower(topic_name)" if folded else "topic_name"
     op.drop_index(TOPIC_STATUS_INDEX, "bulkops_operation")
-    op.execute(f"CREATE INDEX {TOPIC_STATUS_INDEX} ON bulkops_operation ({topic}, status, id)")
+    if not folded:
+        op.create_index(TOPIC_STATUS_INDEX, "bulkops_operation", ["topic_name", "status", "id"])
+    else:
+        # As `tables.py` declares it.
+        index = next(ix for ix in operation.indexes if ix.name == TOPIC_STATUS_INDEX)
+        index.create(op.get_bind())
     if dialect == "postgresql":
         _trigrams("lower(result_message)" if folded else "result_message")
     if _analyzed(dialect):
