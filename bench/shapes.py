@@ -17,10 +17,13 @@ Filter = tuple[str, str, Any]
 
 _OPERATORS = {"eq": "=", "neq": "!=", "from": ">=", "to": "<=", "like": "LIKE"}
 
-# Backends whose caseless text is compared as lower(text) = lowered value (bulkops' indexes
-# hold lower(text) there); MariaDB's and MySQL's collations compare it caselessly as it is.
-# Magento's tables get the same on those backends: its columns are `utf8_general_ci`.
-LOWERED = frozenset({"sqlite", "postgresql"})
+# Caseless text as bulkops compares it (`bulkops.store.types.folded`), where the column's
+# collation does not: SQLite's NOCASE (LIKE, which ignores collations, on lower()), lower()
+# on PostgreSQL, with the value's ASCII letters lowered. MariaDB's and MySQL's collations
+# compare it caselessly as it is. Magento's tables get the same: its columns are
+# `utf8_general_ci`.
+_FOLDED = {"sqlite": "{} COLLATE NOCASE", "postgresql": "lower({})"}
+_FOLDED_FOR_LIKE = {"sqlite": "lower({})", "postgresql": "lower({})"}
 
 
 def _lowered(value: Any) -> Any:
@@ -80,8 +83,9 @@ class Shape:
             alternatives = []
             for field, condition, value in group:
                 column = columns.get(field, field)
-                if field in CASELESS_FIELDS and backend in LOWERED:
-                    column, value = f"lower({column})", _lowered(value)
+                folded = (_FOLDED_FOR_LIKE if condition == "like" else _FOLDED).get(backend)
+                if field in CASELESS_FIELDS and folded:
+                    column, value = folded.format(column), _lowered(value)
                 if condition == "in":
                     marks = ", ".join([placeholder] * len(value))
                     alternatives.append(f"{column} IN ({marks})")
