@@ -21,9 +21,10 @@ from bulkops.store.database import Database
 from bulkops.store.tables import bulk, metadata, operation
 from tests.search_model import Row, as_text, model_search
 
-# Letters in both cases, accented or not, and characters each backend orders differently
-# against letters once case is folded (`_` sorts between upper and lower case).
-TEXT_ALPHABET = "aAbBeéÉ0 1,%_\\.-中😀"
+# Letters in both cases, accented or not; characters each backend orders differently against
+# letters once case is folded (`_` sorts between upper and lower case); LIKE's and GLOB's
+# wildcards.
+TEXT_ALPHABET = "aAbBeéÉ0 1,%_\\.-*?[中😀"
 CONDITIONS = [
     "eq", "neq", "like", "nlike", "in", "nin", "null", "notnull", "gt", "lt", "gteq", "lteq",
     "moreq", "from", "to", "finset", "nfinset", "seq", "sneq", "regexp", "fulltext", "", None,

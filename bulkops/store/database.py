@@ -40,7 +40,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
-    "PRAGMA case_sensitive_like=ON",  # LIKE compares exactly; caseless text is lowered first
+    # LIKE ignores the case of ASCII letters (SQLite's default, said here as the search relies
+    # on it): text searched exactly is matched with GLOB.
+    "PRAGMA case_sensitive_like=OFF",
 )
 
 

@@ -149,13 +149,41 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _find_in_set(field: str, column: ColumnElement[Any], element: str) -> ColumnElement[bool]:
+def _find_in_set(
+    field: str, column: ColumnElement[Any], element: str, backend: str
+) -> ColumnElement[bool]:
     """MySQL's FIND_IN_SET(element, field) > 0, written portably."""
     if "," in element:
         return false()
     text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
-    return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
+    return and_(text != "", _like(field, wrapped, f"%,{_escape_like(element)},%", backend))
+
+
+def glob_pattern(pattern: str) -> str:
+    """The GLOB pattern that matches what the LIKE `pattern` (backslash escapes) matches, but
+    case-sensitively: `%` is `*`, `_` is `?`, GLOB's own wildcards are taken literally."""
+    parts: list[str] = []
+    chars = iter(like_pattern(pattern))
+    for char in chars:
+        if char == "%":
+            parts.append("*")
+        elif char == "_":
+            parts.append("?")
+        else:
+            # After a backslash, the next character as it is (like_pattern leaves none last).
+            literal_char = next(chars) if char == "\\" else char
+            parts.append(f"[{literal_char}]" if literal_char in "*?[" else literal_char)
+    return "".join(parts)
+
+
+def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> ColumnElement[bool]:
+    """`text` LIKE `pattern`, exactly or without regard to case as the field says. SQLite's
+    LIKE ignores the case of ASCII letters, as NOCASE does: exact text is matched with GLOB
+    there instead."""
+    if backend == "sqlite" and field not in CASELESS_FIELDS:
+        return text.op("GLOB", is_comparison=True)(glob_pattern(pattern))
+    return text.like(like_pattern(pattern), escape="\\")
 
 
 def _bound(flt: Filter) -> Any:
@@ -176,7 +204,7 @@ def _bound(flt: Filter) -> Any:
     return operand  # the pattern of like, finset or regexp
 
 
-def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
+def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElement[bool]:
     column = column_of(flt.field)
     compared = _compared(flt.field, column)
     operand = _bound(flt)
@@ -203,22 +231,25 @@ def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
         case Condition.NOTNULL:
             return column.is_not(None)
         case Condition.LIKE:
-            return _as_text(flt.field, column).like(like_pattern(operand), escape="\\")
+            return _like(flt.field, _as_text(flt.field, column), operand, backend)
         case Condition.NLIKE:
-            return _as_text(flt.field, column).not_like(like_pattern(operand), escape="\\")
+            return not_(_like(flt.field, _as_text(flt.field, column), operand, backend))
         case Condition.FINSET:
-            return _find_in_set(flt.field, column, operand)
+            return _find_in_set(flt.field, column, operand, backend)
         case Condition.NFINSET:
-            return and_(column.is_not(None), not_(_find_in_set(flt.field, column, operand)))
+            found = _find_in_set(flt.field, column, operand, backend)
+            return and_(column.is_not(None), not_(found))
         case Condition.REGEXP:
             return _regexp(flt.field, column, operand)
     raise AssertionError(f"condition {flt.condition} reached the store")
 
 
-def where_clause(criteria: SearchCriteria, column_of: ColumnOf = _column) -> ColumnElement[bool]:
+def where_clause(
+    criteria: SearchCriteria, backend: str, column_of: ColumnOf = _column
+) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
     groups = [
-        or_(*(_filter_clause(flt, column_of) for flt in group.filters))
+        or_(*(_filter_clause(flt, column_of, backend) for flt in group.filters))
         for group in criteria.filter_groups
         if group.filters
     ]
@@ -323,18 +354,20 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     read in the same scan (every index ends with `id`)."""
     if _counts_bulks(criteria, backend):
         total = func.coalesce(func.sum(bulk.c.operation_count), 0)
-        return select(total).where(where_clause(criteria, _bulk_column))
+        return select(total).where(where_clause(criteria, backend, _bulk_column))
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
-    return select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria))
+    return (
+        select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria, backend))
+    )
 
 
 def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     return (
         select(*ITEM_COLUMNS)
         .select_from(_from_clause(criteria))
-        .where(where_clause(criteria))
+        .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
     )
 
@@ -347,7 +380,7 @@ def page_query(
     in id order then starts at the first match instead of reading every row before it.
     Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
     time range), where that walk would otherwise read most of the table."""
-    where = where_clause(criteria)
+    where = where_clause(criteria, backend)
     if matches.first_id is not None and matches.last_id is not None:
         where = and_(
             where,

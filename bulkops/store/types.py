@@ -134,8 +134,8 @@ class folded(ColumnElement[str]):
 
 
 class folded_text(folded):
-    """Caseless text as LIKE matches it: `lower(text)` on SQLite too, whose LIKE ignores
-    collations (and is told to compare exactly)."""
+    """Caseless text as LIKE matches it: `lower(text)` on PostgreSQL, the text itself on
+    SQLite, whose LIKE ignores the case of ASCII letters (as NOCASE), and on MySQL/MariaDB."""
 
     __visit_name__ = "folded_text"
     inherit_cache = True
@@ -156,7 +156,9 @@ def _nocase(element: folded, compiler: Any, **kw: Any) -> str:
 
 @compiles(folded, "mysql")
 @compiles(folded_text, "mysql")
+@compiles(folded_text, "sqlite")
 def _by_collation(element: folded, compiler: Any, **kw: Any) -> str:
+    # The text as it is: its collation, or the operator, ignores case.
     return compiler.process(element.text, **kw)
 
 
