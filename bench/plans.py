@@ -44,8 +44,8 @@ def bulkops_statements(backend: Backend, shape: Shape) -> list[Statement]:
         found = search.Matches.of(
             connection.execute(search.count_query(criteria, backend.name)).one()
         )
-        page = search.clamp_page(criteria.current_page, criteria.page_size, found.count)
-        query = search.page_query(criteria, backend.name, found, criteria.page_size, page)
+        offset = search.page_offset(criteria.current_page, criteria.page_size)
+        query = search.page_query(criteria, backend.name, found, criteria.page_size, offset)
         connection.execute(query).all()
     engine.dispose()
     return captured[-2:]
@@ -84,6 +84,8 @@ def of_shapes(backend: Backend, flavour: str, shapes: list[Shape]) -> dict[str, 
             continue
         found[shape.key] = {
             "bulkops": explain(backend, flavour, bulkops_statements(backend, shape)),
-            "magento": explain(backend, flavour, magento_statements(shape, backend.placeholder)),
+            "magento": explain(
+                backend, flavour, magento_statements(shape, backend.name, backend.placeholder)
+            ),
         }
     return found

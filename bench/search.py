@@ -119,7 +119,7 @@ def measure(
                     backend, floor_statements(shape, backend.name, backend.placeholder)
                 ),
                 "magento": statement_runner(
-                    backend, magento_statements(shape, backend.placeholder)
+                    backend, magento_statements(shape, backend.name, backend.placeholder)
                 ),
             }
             answers = {column: run() for column, run in runners.items()}

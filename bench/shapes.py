@@ -9,11 +9,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import magento_schema
+from bulkops.searchable import CASELESS_FIELDS
+from bulkops.store.types import fold
 
 Filter = tuple[str, str, Any]
 """(field, condition type, value); a list value for `in`."""
 
 _OPERATORS = {"eq": "=", "neq": "!=", "from": ">=", "to": "<=", "like": "LIKE"}
+
+# Caseless text as bulkops compares it (`bulkops.store.types.folded`), where the column's
+# collation does not: SQLite's NOCASE (LIKE, which ignores collations, on lower()), lower()
+# on PostgreSQL, with the value's ASCII letters lowered. MariaDB's and MySQL's collations
+# compare it caselessly as it is. Magento's tables get the same: its columns are
+# `utf8_general_ci`.
+_FOLDED = {"sqlite": "{} COLLATE NOCASE", "postgresql": "lower({})"}
+_FOLDED_FOR_LIKE = {"sqlite": "lower({})", "postgresql": "lower({})"}
+
+
+def _lowered(value: Any) -> Any:
+    """ASCII letters in lower case, as lower() makes them under a binary collation."""
+    if isinstance(value, list):
+        return [_lowered(element) for element in value]
+    return fold(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -55,14 +72,20 @@ class Shape:
             ]
         return "&".join(parts) or "searchCriteria="
 
-    def where(self, placeholder: str, columns: Mapping[str, str]) -> tuple[str, list[Any]]:
-        """The filter in SQL, fields renamed by `columns` (unlisted ones kept)."""
+    def where(
+        self, placeholder: str, columns: Mapping[str, str], backend: str
+    ) -> tuple[str, list[Any]]:
+        """The filter in SQL, fields renamed by `columns` (unlisted ones kept), text searched
+        without regard to case compared as `backend` compares it."""
         clauses: list[str] = []
         parameters: list[Any] = []
         for group in self.groups:
             alternatives = []
             for field, condition, value in group:
                 column = columns.get(field, field)
+                folded = (_FOLDED_FOR_LIKE if condition == "like" else _FOLDED).get(backend)
+                if field in CASELESS_FIELDS and folded:
+                    column, value = folded.format(column), _lowered(value)
                 if condition == "in":
                     marks = ", ".join([placeholder] * len(value))
                     alternatives.append(f"{column} IN ({marks})")
@@ -125,11 +148,11 @@ def search_shapes(
 Statement = tuple[str, list[Any]]
 
 
-def magento_statements(shape: Shape, placeholder: str) -> list[Statement]:
+def magento_statements(shape: Shape, backend: str, placeholder: str) -> list[Statement]:
     """What `OperationRepository::getList` runs: the count, then the page. Magento adds no
     tie-breaker of its own, and `id` alone is ambiguous in its join; a client wanting stable
     pages sends `main_table.id` as the last sort order, which Magento puts into ORDER BY as is."""
-    where, parameters = shape.where(placeholder, magento_schema.FIELD_MAP)
+    where, parameters = shape.where(placeholder, magento_schema.FIELD_MAP, backend)
     order_by = shape.order_by(magento_schema.FIELD_MAP, "main_table.id")
     return [
         (magento_schema.count_sql(where), parameters),
@@ -156,13 +179,13 @@ def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[State
     `ORDER BY id LIMIT` then starts at the first match. The page's statement takes those two
     ids as its last parameters. A deep page finds its ids in an index alone first, then
     reads only those rows."""
-    where, parameters = shape.where(placeholder, {})
+    where, parameters = shape.where(placeholder, {}, backend)
     order_by = shape.order_by({}, "id")
     fields = {field for group in shape.groups for field, _, _ in group}
     in_id_order = shape.sort is None or shape.sort[0] == "id"
     bounded = backend != "sqlite" and bool(fields) and in_id_order
     if fields <= BULK_FIELDS.keys() and not bounded:
-        bulk_where, _ = shape.where(placeholder, BULK_FIELDS)
+        bulk_where, _ = shape.where(placeholder, BULK_FIELDS, backend)
         count = f"SELECT coalesce(sum(operation_rows), 0) FROM bulkops_bulk WHERE {bulk_where}"
     elif bounded:
         count = f"SELECT count(*), min(id), max(id) FROM bulkops_operation WHERE {where}"

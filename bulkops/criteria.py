@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -122,7 +122,7 @@ class SearchCriteria:
     page_size: int | None = None
     """None or 0: every matching row."""
     current_page: int | None = None
-    """As requested (1-based); the store clamps it."""
+    """As requested (1-based); below 1 means 1."""
 
     def effective_sort(self) -> tuple[tuple[str, bool], ...]:
         """(field, descending) pairs in order; a later order on the same field replaces the
@@ -132,6 +132,22 @@ class SearchCriteria:
             if order.field is not None:
                 orders[order.field] = order.descending
         return tuple(orders.items())
+
+    def aliased(self, alias: str, field: str) -> SearchCriteria:
+        """The same search with its filters and sort orders on `alias` applied to `field`, a
+        field of the same kind (the API's `id` may be an operation's `operation_key`). The
+        echo is the original's to make."""
+        if alias == field:
+            return self
+        groups = tuple(
+            FilterGroup(tuple(_aliased(flt, alias, field) for flt in group.filters))
+            for group in self.filter_groups
+        )
+        sort_orders = self.sort_orders and tuple(
+            replace(order, field=field) if order.field == alias else order
+            for order in self.sort_orders
+        )
+        return replace(self, filter_groups=groups, sort_orders=sort_orders)
 
     def echo(self) -> dict[str, Any]:
         """The `search_criteria` object of the response (reference §3.6)."""
@@ -150,6 +166,10 @@ class SearchCriteria:
         if self.current_page is not None:
             echoed["current_page"] = self.current_page
         return echoed
+
+
+def _aliased(flt: Filter, alias: str, field: str) -> Filter:
+    return replace(flt, field=field) if flt.field == alias else flt
 
 
 def _echo_filter(flt: Filter) -> dict[str, Any]:
@@ -417,10 +437,12 @@ def _page_size(key: str, value: Any) -> int:
 
 
 def _limited_page_size(page_size: int | None, limits: PageLimits) -> int | None:
-    """Magento's input limits: a default page size (echoed) and a maximum the client may ask."""
+    """Magento's input limits: a default page size (echoed) when none is sent, and a maximum
+    the client may ask. A page size of 0 still means every match, as in Magento
+    (`Webapi/Validator/IOLimit/DefaultPageSizeSetter` only fills a missing one)."""
     if not limits.enabled:
         return page_size
-    if not page_size:
+    if page_size is None:
         # The server's own default is not held against the client's maximum.
         return limits.default_page_size
     if page_size > limits.maximum_page_size:

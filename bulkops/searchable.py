@@ -32,3 +32,7 @@ SEARCHABLE_FIELDS: dict[str, FieldKind] = {
     "user_type": FieldKind.INTEGER,
     "description": FieldKind.TEXT,
 }
+
+# Text that searches compare, match and sort without regard to case, as Magento's
+# `utf8_general_ci` columns do; other text (uuids, serialized data) compares exactly.
+CASELESS_FIELDS = frozenset({"topic_name", "result_message", "description"})

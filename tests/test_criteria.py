@@ -627,9 +627,16 @@ def test_current_page_is_kept_as_sent() -> None:
 LIMITS = PageLimits(enabled=True, default_page_size=20, maximum_page_size=300)
 
 
-@pytest.mark.parametrize("query", ["searchCriteria=", "searchCriteria[pageSize]=0"])
-def test_limits_inject_the_default_page_size_which_is_echoed(query: str) -> None:
-    assert parse(query, LIMITS).echo() == {"filter_groups": [], "page_size": 20}
+def test_limits_inject_the_default_page_size_which_is_echoed() -> None:
+    assert parse("searchCriteria=", LIMITS).echo() == {"filter_groups": [], "page_size": 20}
+
+
+def test_limits_leave_a_page_size_of_0_alone() -> None:
+    """Every match, as Magento: `DefaultPageSizeSetter` only fills a missing page size."""
+    assert parse("searchCriteria[pageSize]=0", LIMITS).echo() == {
+        "filter_groups": [],
+        "page_size": 0,
+    }
 
 
 def test_the_default_page_size_is_not_held_against_the_maximum() -> None:

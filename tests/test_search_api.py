@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkops.status import OperationStatus, UserType
+from bulkops.store import search
 from bulkops.store.bulks import NewBulk, NewOperation
-from tests.servers import RunningServer
+from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
 
 TOPIC = "async.V1.products.POST"
@@ -45,25 +48,26 @@ def _bulk(uuid: str, start: datetime, statuses: list[OperationStatus]) -> NewBul
     )
 
 
+def _known_bulks() -> list[NewBulk]:
+    start = datetime(2024, 3, 1, 10, 15, 2)
+    return [
+        _bulk(
+            BULK_A,
+            start,
+            [OperationStatus.COMPLETE] * 20 + [OperationStatus.NOT_RETRIABLY_FAILED] * 5,
+        ),
+        _bulk(
+            BULK_B,
+            start + timedelta(days=1),
+            [OperationStatus.OPEN] * 3 + [OperationStatus.REJECTED] * 2,
+        ),
+    ]
+
+
 @pytest.fixture
 def searchable(server: RunningServer) -> Iterator[httpx.Client]:
     """The test's server with two known bulks (25 and 5 operations), and an admin client."""
-    start = datetime(2024, 3, 1, 10, 15, 2)
-    insert_bulks(
-        server.database_url,
-        [
-            _bulk(
-                BULK_A,
-                start,
-                [OperationStatus.COMPLETE] * 20 + [OperationStatus.NOT_RETRIABLY_FAILED] * 5,
-            ),
-            _bulk(
-                BULK_B,
-                start + timedelta(days=1),
-                [OperationStatus.OPEN] * 3 + [OperationStatus.REJECTED] * 2,
-            ),
-        ],
-    )
+    insert_bulks(server.database_url, _known_bulks())
     with server.admin_client() as client:
         yield client
 
@@ -77,22 +81,143 @@ def bulk_a(client: httpx.Client, extra: str = "") -> httpx.Response:
     return client.get(f"/rest/V1/bulk?{eq_filter('bulk_uuid', BULK_A)}{extra}")
 
 
-def test_paging_clamps_and_echoes_what_was_sent(searchable: httpx.Client) -> None:
-    first = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=1").json()
+def test_paging_past_the_end_is_empty_and_echoes_what_was_sent(searchable: httpx.Client) -> None:
+    def page(number: str, size: str = "10") -> dict[str, Any]:
+        extra = f"&searchCriteria[pageSize]={size}&searchCriteria[currentPage]={number}"
+        response = bulk_a(searchable, extra)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = page("1")
     assert first["total_count"] == 25
     assert len(first["items"]) == 10
     assert first["search_criteria"]["page_size"] == 10
     assert first["search_criteria"]["current_page"] == 1
-    last = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=3").json()
-    past_end = bulk_a(
-        searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=99"
-    ).json()
+    last = page("3")
     assert len(last["items"]) == 5
-    # Past the end is the last page again (Magento's rule); the echo keeps the page asked for.
-    assert past_end["items"] == last["items"]
-    assert past_end["search_criteria"]["current_page"] == 99
-    below = bulk_a(searchable, "&searchCriteria[pageSize]=10&searchCriteria[currentPage]=-4").json()
-    assert below["items"] == first["items"]
+    # Past the end: no items, the true count, the page asked for in the echo (Magento 2.4).
+    for past_end in ("4", "99", "9223372036854775807"):
+        body = page(past_end)
+        assert body["items"] == []
+        assert body["total_count"] == 25
+        assert body["search_criteria"]["current_page"] == int(past_end)
+    # Below 1 is page 1.
+    assert page("-4")["items"] == page("0")["items"] == first["items"]
+
+
+def test_deep_pages_and_past_them(server: RunningServer) -> None:
+    """Pages that skip `DEFERRED_OFFSET` rows or more read their ids first; the last one is
+    partial and the next one empty."""
+    assert search.DEFERRED_OFFSET == 1000
+    big = "cccccccc-0000-4000-8000-000000000003"
+    insert_bulks(
+        server.database_url,
+        [_bulk(big, datetime(2024, 3, 3), [OperationStatus.COMPLETE] * 1010)],
+    )
+    with server.admin_client() as client:
+
+        def page(number: int) -> dict[str, Any]:
+            paging = f"&searchCriteria[pageSize]=500&searchCriteria[currentPage]={number}"
+            return client.get(f"/rest/V1/bulk?{eq_filter('bulk_uuid', big)}{paging}").json()
+
+        every = [item["id"] for item in client.get("/rest/V1/bulk?searchCriteria=").json()["items"]]
+        third = page(3)
+        assert third["total_count"] == 1010
+        assert [item["id"] for item in third["items"]] == every[1000:]
+        assert page(4) == {
+            "items": [],
+            "search_criteria": third["search_criteria"] | {"current_page": 4},
+            "total_count": 1010,
+        }
+
+
+@contextmanager
+def searchable_server(database_url: str, workdir: Path, **settings: str) -> Iterator[httpx.Client]:
+    """A server with these settings on the two known bulks, and an admin client (no periodic
+    maintenance, as the `server` fixture: the bulks are years old)."""
+    running = start_server(
+        workdir,
+        DATABASE_URL=database_url,
+        MAINTENANCE_INTERVAL_SECONDS="86400",
+        BULK_LIFETIME_DAYS="0",
+        **settings,
+    )
+    try:
+        insert_bulks(database_url, _known_bulks())
+        with running.admin_client() as client:
+            yield client
+    finally:
+        running.stop()
+
+
+def test_input_limits_page_only_when_no_page_size_is_sent(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Magento's limits give a page size only to a search that sends none
+    (`Webapi/Validator/IOLimit/DefaultPageSizeSetter`): `pageSize=0` is still every match."""
+    limits = {"INPUT_LIMIT_ENABLED": "true", "DEFAULT_PAGE_SIZE": "7", "MAXIMUM_PAGE_SIZE": "10"}
+    with searchable_server(database_url, tmp_path, **limits) as client:
+        default = bulk_a(client).json()
+        assert len(default["items"]) == 7 and default["total_count"] == 25
+        assert default["search_criteria"]["page_size"] == 7
+        every = bulk_a(client, "&searchCriteria[pageSize]=0").json()
+        assert len(every["items"]) == every["total_count"] == 25
+        assert every["search_criteria"]["page_size"] == 0
+        assert len(bulk_a(client, "&searchCriteria[pageSize]=10").json()["items"]) == 10
+        too_big = bulk_a(client, "&searchCriteria[pageSize]=11")
+        assert too_big.status_code == 400
+        assert too_big.json() == {
+            "message": "Maximum SearchCriteria pageSize is %max",
+            "parameters": {"max": 10},
+        }
+
+
+def _sort(field: str, direction: str, index: int = 0) -> str:
+    prefix = f"&searchCriteria[sortOrders][{index}]"
+    return f"{prefix}[field]={field}{prefix}[direction]={direction}"
+
+
+def test_ids_as_operation_keys_filter_and_sort_as_keys(database_url: str, tmp_path: Path) -> None:
+    """With Magento 2.4's ids (`operation_key`), `id` in filters and sorts is that key too;
+    the global id still breaks ties, so pages are stable."""
+
+    def found(client: httpx.Client, query: str) -> list[tuple[int, str]]:
+        response = client.get(f"/rest/V1/bulk?{query}")
+        assert response.status_code == 200, response.text
+        return [(item["id"], item["bulk_uuid"]) for item in response.json()["items"]]
+
+    with searchable_server(database_url, tmp_path, OPERATION_ID="operation_key") as client:
+        # Bulk A has keys 0 to 24, bulk B 0 to 4; with no sort, the order of creation.
+        assert found(client, eq_filter("id", "3")) == [(3, BULK_A), (3, BULK_B)]
+        paged = found(client, f"{eq_filter('id', '3')}&searchCriteria[pageSize]=1")
+        assert paged == [(3, BULK_A)]
+        keys = (
+            "searchCriteria[filter_groups][0][filters][0][field]=id"
+            "&searchCriteria[filter_groups][0][filters][0][value]=1, 4"
+            "&searchCriteria[filter_groups][0][filters][0][condition_type]=in"
+        )
+        assert found(client, f"{keys}&{eq_filter('bulk_uuid', BULK_B, 1)}") == [
+            (1, BULK_B),
+            (4, BULK_B),
+        ]
+        response = client.get(f"/rest/V1/bulk?{keys}{_sort('id', 'DESC')}")
+        assert response.json()["search_criteria"] == {
+            "filter_groups": [
+                {"filters": [{"field": "id", "value": "1, 4", "condition_type": "in"}]}
+            ],
+            "sort_orders": [{"field": "id", "direction": "DESC"}],
+        }
+        # Equal keys in the order of creation, on every page.
+        expected = [(4, BULK_A), (4, BULK_B), (1, BULK_A), (1, BULK_B)]
+        assert [(i["id"], i["bulk_uuid"]) for i in response.json()["items"]] == expected
+        pages = [
+            found(client, f"{keys}{_sort('id', 'DESC')}&searchCriteria[pageSize]=1"
+                  f"&searchCriteria[currentPage]={number}")
+            for number in (1, 2, 3, 4)
+        ]  # fmt: skip
+        assert [item for items in pages for item in items] == expected
+        ascending = found(client, f"searchCriteria[pageSize]=3{_sort('id', 'ASC')}")
+        assert ascending == [(0, BULK_A), (0, BULK_B), (1, BULK_A)]
 
 
 def test_default_order_is_id_ascending_and_sorts_apply(searchable: httpx.Client) -> None:

@@ -34,10 +34,12 @@ async def search_operations(request: Request) -> Response:
     criteria = parse_search_criteria(
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
+    # Filters and sorts on `id` mean the `id` the answer shows.
+    applied = criteria.aliased("id", state.operation_view.id_field)
     if not criteria.page_size:
-        return await _stream_all(request, criteria)
+        return await _stream_all(request, criteria, applied)
     async with state.database.read() as connection:
-        page = await search.search_page(connection, criteria, state.database.backend)
+        page = await search.search_page(connection, applied, state.database.backend)
     items = [state.operation_view.searched(row) for row in page.rows]
     return ApiResponse(_answer(items, criteria, page.total_count))
 
@@ -56,17 +58,19 @@ class _ClosingStreamingResponse(StreamingResponse):
             await self.body_iterator.aclose()  # type: ignore[union-attr]
 
 
-async def _stream_all(request: Request, criteria: SearchCriteria) -> Response:
-    """No page size: every match, streamed as it is read, in the request's format and through
-    its `fields` filter. `total_count` comes last in the object, so it is simply the number of
-    items sent."""
+async def _stream_all(
+    request: Request, criteria: SearchCriteria, applied: SearchCriteria
+) -> Response:
+    """No page size: every match of `applied`, streamed as it is read, in the request's format
+    and through its `fields` filter, with the echo of `criteria` as sent. `total_count` comes
+    last in the object, so it is simply the number of items sent."""
     rendering = format_of(request.scope)
     fields = fields_of(request.scope)
     if fields is not None and not fields.keeps(ITEMS):
         # Nothing of the list is sent: the answer is small, and rendered whole.
-        total = await _count(request.app.state.database, criteria)
+        total = await _count(request.app.state.database, applied)
         return ApiResponse(_answer([], criteria, total))
-    body = _search_body(request, criteria, rendering, fields)
+    body = _search_body(request, criteria, applied, rendering, fields)
     # Run the query before answering, so that a database error is still a proper error
     # response rather than a truncated 200.
     head = await anext(body)
@@ -80,7 +84,11 @@ async def _stream_all(request: Request, criteria: SearchCriteria) -> Response:
 
 
 async def _search_body(
-    request: Request, criteria: SearchCriteria, rendering: Format, fields: FieldsFilter | None
+    request: Request,
+    criteria: SearchCriteria,
+    applied: SearchCriteria,
+    rendering: Format,
+    fields: FieldsFilter | None,
 ) -> AsyncIterator[bytes]:
     view: OperationView = request.app.state.operation_view
     database: Database = request.app.state.database
@@ -97,7 +105,7 @@ async def _search_body(
         return kept if isinstance(kept, dict) else {}
 
     async with database.read() as connection:
-        result = await search.open_stream(connection, criteria, database.backend)
+        result = await search.open_stream(connection, applied, database.backend)
         batches = ([shaped(row) for row in rows] async for rows in result.partitions())
         # An empty list is written as Magento's filter leaves it.
         empty = [] if selection is None else select([], selection)

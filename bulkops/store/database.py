@@ -40,7 +40,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
-    "PRAGMA case_sensitive_like=ON",  # LIKE is case-sensitive on every backend
+    # LIKE ignores the case of ASCII letters (SQLite's default, said here as the search relies
+    # on it): text searched exactly is matched with GLOB.
+    "PRAGMA case_sensitive_like=OFF",
 )
 
 
@@ -88,10 +90,18 @@ def async_url(url: str | URL) -> URL:
     return parsed
 
 
-def _regexp(pattern: str | None, value: Any) -> bool | None:
+def _regexp(pattern: str | None, value: Any, flags: int = 0) -> bool | None:
     if pattern is None or value is None:
         return None
-    return re.search(pattern, str(value)) is not None
+    return re.search(pattern, str(value), flags) is not None
+
+
+# SQLite's REGEXP ignoring case, for the text searches compare caselessly.
+CASELESS_REGEXP_FUNCTION = "regexp_caseless"
+
+
+def _caseless_regexp(pattern: str | None, value: Any) -> bool | None:
+    return _regexp(pattern, value, re.IGNORECASE)
 
 
 class Database:
@@ -167,6 +177,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             cursor.execute(pragma)
         cursor.close()
         dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+        dbapi_connection.create_function(
+            CASELESS_REGEXP_FUNCTION, 2, _caseless_regexp, deterministic=True
+        )
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:

@@ -2,18 +2,20 @@
 
 Field names come from a whitelist and every value is a bound parameter. The semantics are
 the same on every backend (see `tests/search_model.py` for the reference model they are
-checked against): comparisons are typed by the field, text compares byte for byte and
-case-sensitively, NULL never matches a negative condition, LIKE escapes with a backslash.
+checked against): comparisons are typed by the field; `topic_name`, `result_message` and
+`description` compare, match and sort without regard to case, as Magento's `utf8_general_ci`
+columns do (see `types.folded` for what each backend folds), other text byte for byte and
+case-sensitively; NULL never matches a negative condition; LIKE escapes with a backslash.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FunctionElement,
     Select,
@@ -33,9 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.ext.compiler import compiles
 
 from bulkops.criteria import Condition, Filter, SearchCriteria
-from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
+from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.tables import bulk, operation
-from bulkops.store.types import in_int64, int64_value
+from bulkops.store.types import fold, folded, folded_text, in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
@@ -82,13 +85,58 @@ def _datetime_text_mysql(element: datetime_text, compiler: Any, **kw: Any) -> st
     return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
 
 
+def _compared(field: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """What comparisons and sorts on the field read: caseless text folded, the rest as is."""
+    return folded(column) if field in CASELESS_FIELDS else column
+
+
 def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
+    """The field as the text LIKE and friends match."""
     kind = SEARCHABLE_FIELDS[field]
     if kind is FieldKind.INTEGER:
         return cast(column, String)
     if kind is FieldKind.DATETIME:
         return datetime_text(column)
-    return column
+    return folded_text(column) if field in CASELESS_FIELDS else column
+
+
+class caseless_regexp(FunctionElement[bool]):
+    """`text` matches the regular expression `pattern` whatever the case of letters: a
+    function of our own on SQLite (Python's `re` with IGNORECASE), `~*` on PostgreSQL
+    (ASCII letters under the "C" collation), REGEXP on MySQL and MariaDB (the column's
+    caseless collation makes it so)."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+def _regexp_operands(element: caseless_regexp, compiler: Any, **kw: Any) -> tuple[str, str]:
+    text, pattern = element.clauses
+    return compiler.process(text, **kw), compiler.process(pattern, **kw)
+
+
+@compiles(caseless_regexp)
+def _caseless_regexp_sqlite(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"{CASELESS_REGEXP_FUNCTION}({pattern}, {text})"
+
+
+@compiles(caseless_regexp, "postgresql")
+def _caseless_regexp_postgresql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"({text} ~* {pattern})"
+
+
+@compiles(caseless_regexp, "mysql")
+def _caseless_regexp_mysql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+    text, pattern = _regexp_operands(element, compiler, **kw)
+    return f"({text} REGEXP {pattern})"
+
+
+def _regexp(field: str, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    if field in CASELESS_FIELDS:
+        return caseless_regexp(column, pattern)
+    return _as_text(field, column).regexp_match(pattern)
 
 
 def like_pattern(pattern: str) -> str:
@@ -101,18 +149,53 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _find_in_set(field: str, column: ColumnElement[Any], element: str) -> ColumnElement[bool]:
+def _find_in_set(
+    field: str, column: ColumnElement[Any], element: str, backend: str
+) -> ColumnElement[bool]:
     """MySQL's FIND_IN_SET(element, field) > 0, written portably."""
     if "," in element:
         return false()
     text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
-    return and_(text != "", wrapped.like(f"%,{_escape_like(element)},%", escape="\\"))
+    return and_(text != "", _like(field, wrapped, f"%,{_escape_like(element)},%", backend))
 
 
-def _bound(field: str, operand: Any) -> Any:
-    """Integer operands as 64-bit integers (see `int64_value`); others as they are."""
-    if SEARCHABLE_FIELDS[field] is not FieldKind.INTEGER:
+def glob_pattern(pattern: str) -> str:
+    """The GLOB pattern that matches what the LIKE `pattern` (backslash escapes) matches, but
+    case-sensitively: `%` is `*`, `_` is `?`, GLOB's own wildcards are taken literally."""
+    parts: list[str] = []
+    chars = iter(like_pattern(pattern))
+    for char in chars:
+        if char == "%":
+            parts.append("*")
+        elif char == "_":
+            parts.append("?")
+        else:
+            # After a backslash, the next character as it is (like_pattern leaves none last).
+            literal_char = next(chars) if char == "\\" else char
+            parts.append(f"[{literal_char}]" if literal_char in "*?[" else literal_char)
+    return "".join(parts)
+
+
+def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> ColumnElement[bool]:
+    """`text` LIKE `pattern`, exactly or without regard to case as the field says. SQLite's
+    LIKE ignores the case of ASCII letters, as NOCASE does: exact text is matched with GLOB
+    there instead."""
+    if backend == "sqlite" and field not in CASELESS_FIELDS:
+        return text.op("GLOB", is_comparison=True)(glob_pattern(pattern))
+    return text.like(like_pattern(pattern), escape="\\")
+
+
+def _bound(flt: Filter) -> Any:
+    """Integer operands as 64-bit integers (see `int64_value`); caseless text folded as the
+    column is (`fold`), but for a regular expression, which matches caselessly instead;
+    others as they are."""
+    operand = flt.operand
+    if flt.field in CASELESS_FIELDS and flt.condition is not Condition.REGEXP:
+        if isinstance(operand, tuple):
+            return tuple(fold(str(element)) for element in operand)
+        return fold(operand) if isinstance(operand, str) else operand
+    if SEARCHABLE_FIELDS[flt.field] is not FieldKind.INTEGER:
         return operand
     if isinstance(operand, tuple):
         return in_int64(operand)
@@ -121,48 +204,52 @@ def _bound(field: str, operand: Any) -> Any:
     return operand  # the pattern of like, finset or regexp
 
 
-def _filter_clause(flt: Filter, column_of: ColumnOf) -> ColumnElement[bool]:
+def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElement[bool]:
     column = column_of(flt.field)
-    operand = _bound(flt.field, flt.operand)
+    compared = _compared(flt.field, column)
+    operand = _bound(flt)
     match flt.condition:
         case Condition.EQ:
-            return column == operand
+            return compared == operand
         case Condition.NEQ:
-            return column != operand
+            return compared != operand
         case Condition.GT:
-            return column > operand
+            return compared > operand
         case Condition.LT:
-            return column < operand
+            return compared < operand
         case Condition.GTEQ:
-            return column >= operand
+            return compared >= operand
         case Condition.LTEQ:
-            return column <= operand
+            return compared <= operand
         case Condition.IN:
-            return column.in_(operand)
+            return compared.in_(operand)
         case Condition.NIN:
             # NOT IN with a NULL column is unknown, so NULLs never match, as in Magento.
-            return and_(column.is_not(None), column.not_in(operand))
+            return and_(column.is_not(None), compared.not_in(operand))
         case Condition.NULL:
             return column.is_(None)
         case Condition.NOTNULL:
             return column.is_not(None)
         case Condition.LIKE:
-            return _as_text(flt.field, column).like(like_pattern(operand), escape="\\")
+            return _like(flt.field, _as_text(flt.field, column), operand, backend)
         case Condition.NLIKE:
-            return _as_text(flt.field, column).not_like(like_pattern(operand), escape="\\")
+            return not_(_like(flt.field, _as_text(flt.field, column), operand, backend))
         case Condition.FINSET:
-            return _find_in_set(flt.field, column, operand)
+            return _find_in_set(flt.field, column, operand, backend)
         case Condition.NFINSET:
-            return and_(column.is_not(None), not_(_find_in_set(flt.field, column, operand)))
+            found = _find_in_set(flt.field, column, operand, backend)
+            return and_(column.is_not(None), not_(found))
         case Condition.REGEXP:
-            return _as_text(flt.field, column).regexp_match(operand)
+            return _regexp(flt.field, column, operand)
     raise AssertionError(f"condition {flt.condition} reached the store")
 
 
-def where_clause(criteria: SearchCriteria, column_of: ColumnOf = _column) -> ColumnElement[bool]:
+def where_clause(
+    criteria: SearchCriteria, backend: str, column_of: ColumnOf = _column
+) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
     groups = [
-        or_(*(_filter_clause(flt, column_of) for flt in group.filters))
+        or_(*(_filter_clause(flt, column_of, backend) for flt in group.filters))
         for group in criteria.filter_groups
         if group.filters
     ]
@@ -189,7 +276,8 @@ def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]
     clauses: list[ColumnElement[Any]] = []
     for field, descending in criteria.effective_sort():
         column = _column(field)
-        clause = column.desc() if descending else column.asc()
+        sorted_by = _compared(field, column)
+        clause = sorted_by.desc() if descending else sorted_by.asc()
         if backend == "postgresql" and column.nullable:
             clause = clause.nulls_last() if descending else clause.nulls_first()
         clauses.append(clause)
@@ -266,31 +354,33 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     read in the same scan (every index ends with `id`)."""
     if _counts_bulks(criteria, backend):
         total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
-        return select(total).where(where_clause(criteria, _bulk_column))
+        return select(total).where(where_clause(criteria, backend, _bulk_column))
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
-    return select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria))
+    return (
+        select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria, backend))
+    )
 
 
 def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     return (
         select(*ITEM_COLUMNS)
         .select_from(_from_clause(criteria))
-        .where(where_clause(criteria))
+        .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
     )
 
 
 def page_query(
-    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, page: int
+    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, offset: int
 ) -> Select[Any]:
     """One page of the matches. Where the count found the matches' id range, it is added to
     the filter (it changes no result): a planner that walks the primary key to return rows
     in id order then starts at the first match instead of reading every row before it.
     Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
     time range), where that walk would otherwise read most of the table."""
-    where = where_clause(criteria)
+    where = where_clause(criteria, backend)
     if matches.first_id is not None and matches.last_id is not None:
         where = and_(
             where,
@@ -298,7 +388,6 @@ def page_query(
             operation.c.id <= int64_value(matches.last_id),
         )
     order_by = _order_by(criteria, backend)
-    offset = (page - 1) * page_size
     if offset < DEFERRED_OFFSET:
         query = select(*ITEM_COLUMNS).select_from(_from_clause(criteria)).where(where)
         return query.order_by(*order_by).limit(page_size).offset(offset)
@@ -323,10 +412,11 @@ class Page:
     total_count: int
 
 
-def clamp_page(current_page: int | None, page_size: int, total_count: int) -> int:
-    """Magento's rule: pages below 1 are page 1, pages past the end are the last page."""
-    last_page = max(1, math.ceil(total_count / page_size))
-    return min(max(current_page or 1, 1), last_page)
+def page_offset(current_page: int | None, page_size: int) -> int:
+    """The rows before the page. Magento 2.4's rule: pages below 1 are page 1, and a page past
+    the end is empty (`Framework/Data/Collection::getCurPage` no longer clamps to the last
+    page, as 2.3 did)."""
+    return (max(current_page or 1, 1) - 1) * page_size
 
 
 async def count_matches(
@@ -340,10 +430,11 @@ async def search_page(connection: AsyncConnection, criteria: SearchCriteria, bac
     transaction (one snapshot), so that the page agrees with the count."""
     assert criteria.page_size
     matches = await count_matches(connection, criteria, backend)
-    if matches.count == 0:
-        return Page(rows=[], total_count=0)
-    page = clamp_page(criteria.current_page, criteria.page_size, matches.count)
-    query = page_query(criteria, backend, matches, criteria.page_size, page)
+    offset = page_offset(criteria.current_page, criteria.page_size)
+    if offset >= matches.count:
+        # Nothing to read (and an offset past 64 bits never reaches the database).
+        return Page(rows=[], total_count=matches.count)
+    query = page_query(criteria, backend, matches, criteria.page_size, offset)
     rows = (await connection.execute(query)).all()
     return Page(rows=rows, total_count=matches.count)
 

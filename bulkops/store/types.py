@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, bindparam, literal
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    literal,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite only aliases the rowid (and so auto-increments) for a column typed INTEGER.
@@ -47,6 +59,11 @@ Timestamp: TypeEngine = _Timestamp()
 MARIADB_EXACT_COLLATION = "utf8mb4_nopad_bin"
 MYSQL_EXACT_COLLATION = "utf8mb4_0900_bin"
 POSTGRESQL_EXACT_COLLATION = "C"
+# Case- and accent-insensitive collations that compare trailing spaces too: Magento's
+# `utf8_general_ci` without its PAD SPACE (MySQL has no `general` NO PAD one; its UCA 9.0
+# collation is the nearest).
+MARIADB_CASELESS_COLLATION = "utf8mb4_general_nopad_ci"
+MYSQL_CASELESS_COLLATION = "utf8mb4_0900_ai_ci"
 
 
 class _ExactText(TypeDecorator[str]):
@@ -57,6 +74,8 @@ class _ExactText(TypeDecorator[str]):
 
     impl = Text
     cache_ok = True
+    mariadb_collation: ClassVar[str] = MARIADB_EXACT_COLLATION
+    mysql_collation: ClassVar[str] = MYSQL_EXACT_COLLATION
 
     def __init__(self, length: int | None = None) -> None:
         super().__init__()
@@ -71,7 +90,7 @@ class _ExactText(TypeDecorator[str]):
             return dialect.type_descriptor(postgresql.VARCHAR(length, collation=collation))
         if dialect.name in ("mysql", "mariadb"):
             mariadb = getattr(dialect, "is_mariadb", False)
-            collation = MARIADB_EXACT_COLLATION if mariadb else MYSQL_EXACT_COLLATION
+            collation = self.mariadb_collation if mariadb else self.mysql_collation
             if length is None:
                 return dialect.type_descriptor(mysql.LONGTEXT(collation=collation))
             return dialect.type_descriptor(mysql.VARCHAR(length, collation=collation))
@@ -82,6 +101,74 @@ def exact_text(length: int | None = None) -> TypeEngine:
     """Text compared byte for byte, case-sensitively (see `_ExactText`); VARCHAR(length), or
     unbounded text without a length."""
     return _ExactText(length)
+
+
+class _CaselessText(_ExactText):
+    """Text that searches compare without regard to case (see `folded`): stored as exact
+    text, except on MySQL and MariaDB, whose collation itself ignores case (and accents)."""
+
+    cache_ok = True
+    mariadb_collation = MARIADB_CASELESS_COLLATION
+    mysql_collation = MYSQL_CASELESS_COLLATION
+
+
+def caseless_text(length: int | None = None) -> TypeEngine:
+    """Text searched without regard to case (see `_CaselessText`)."""
+    return _CaselessText(length)
+
+
+class folded(ColumnElement[str]):
+    """Caseless text as searches compare and sort it, and as its indexes hold it: under
+    SQLite's NOCASE collation, as `lower(text)` on PostgreSQL, both folding ASCII letters
+    only (the text's binary or "C" collation makes PostgreSQL's lower() do so); on MySQL and
+    MariaDB the text itself, whose caseless collation folds every letter, and accents. Not a
+    function element, so that MySQL's DDL puts it in an index as a plain column."""
+
+    __visit_name__ = "folded"
+    inherit_cache = True
+    _traverse_internals: ClassVar[Any] = [("text", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, text: ColumnElement[str]) -> None:
+        self.text = text
+        self.type = text.type
+
+
+class folded_text(folded):
+    """Caseless text as LIKE matches it: `lower(text)` on PostgreSQL, the text itself on
+    SQLite, whose LIKE ignores the case of ASCII letters (as NOCASE), and on MySQL/MariaDB."""
+
+    __visit_name__ = "folded_text"
+    inherit_cache = True
+
+
+@compiles(folded)
+@compiles(folded_text)
+def _lowered(element: folded, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.text, **kw)})"
+
+
+@compiles(folded, "sqlite")
+def _nocase(element: folded, compiler: Any, **kw: Any) -> str:
+    # A collation, not an expression: an index on it covers the column (SQLite would read
+    # the table for a column an expression index only holds lower() of).
+    return f"{compiler.process(element.text, **kw)} COLLATE NOCASE"
+
+
+@compiles(folded, "mysql")
+@compiles(folded_text, "mysql")
+@compiles(folded_text, "sqlite")
+def _by_collation(element: folded, compiler: Any, **kw: Any) -> str:
+    # The text as it is: its collation, or the operator, ignores case.
+    return compiler.process(element.text, **kw)
+
+
+def fold(text: str) -> str:
+    """A value as `folded` compares it: ASCII letters in lower case, as SQLite's NOCASE and
+    lower() and PostgreSQL's lower() make them (harmless where the collation folds)."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
