@@ -60,7 +60,8 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._held: dict[int, Delivery] = {}
         """Leased and not yet settled, by message id."""
-        self._processing: dict[asyncio.Task[None], list[Delivery]] = {}
+        self._processing: set[asyncio.Task[None]] = set()
+        """Runs in progress: an operation, or an order group's operations one after another."""
         self._outcomes: list[tuple[Delivery, Outcome | None]] = []
         """Waiting to be written; None: the operation was final already, drop the message."""
         self._outcome_added = asyncio.Event()
@@ -197,7 +198,7 @@ class Worker:
         for chain in chains.values():
             chain.sort(key=lambda pair: pair[1].id)
             task = asyncio.create_task(self._process(chain))
-            self._processing[task] = [delivery for delivery, _ in chain]
+            self._processing.add(task)
             task.add_done_callback(self._finished)
         return len(deliveries)
 
@@ -215,7 +216,7 @@ class Worker:
                 return
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        del self._processing[task]
+        self._processing.discard(task)
         self._room.set()
 
     async def _give_back(self, deliveries: list[Delivery]) -> None:
