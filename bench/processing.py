@@ -110,8 +110,10 @@ def operation_ids(backend: Backend) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def timed_until_done(backend: Backend, operations: int) -> float:
-    """Seconds from the first operation final to the last, scaled to all `operations`."""
+def timed_until_done(backend: Backend, operations: int, launched: float) -> float:
+    """Seconds from the first operation final to the last, scaled to all `operations`; if
+    all were final at the first look (a small run), seconds since the workers were
+    `launched` (a `time.monotonic()`), start-up included."""
     with closing(backend.connect()) as connection:
 
         def still_open() -> int:
@@ -125,6 +127,8 @@ def timed_until_done(backend: Backend, operations: int) -> float:
         started = _when(lambda: still_open() < operations, timeout=120)
         done_at_start = operations - still_open()
         finished = _when(lambda: still_open() == 0, timeout=1200)
+    if done_at_start == operations:
+        return finished - launched
     # Those final at the first look were done in no measured time: the rate is of the rest.
     return (finished - started) * operations / (operations - done_at_start)
 
@@ -162,13 +166,14 @@ def bulkops_workers(
     exchange = queue = f"bulkops-bench-{uuid.uuid4().hex[:8]}"
     if transport == "amqp":
         settings |= {"QUEUE_URL": AMQP_URL, "AMQP_EXCHANGE": exchange, "AMQP_QUEUE": queue}
+    launched = time.monotonic()
     workers = [
         start_bulkops(["worker"], workdir, workdir / f"worker{n}.log", settings)
         for n in range(processes)
     ]
     try:
         with running(workers):
-            return timed_until_done(backend, operations)
+            return timed_until_done(backend, operations, launched)
     finally:
         if transport == "amqp":
             amqp_floor.delete(AMQP_URL, exchange, queue)
@@ -196,6 +201,7 @@ def celery_workers(backend: Backend, workdir: Path, operations: int, processes: 
         for operation_id in operation_ids(backend):
             celery_noop.noop.apply_async((operation_id,), producer=producer)
     # Each worker one process (`solo` pool), as each `bulkops worker` is.
+    launched = time.monotonic()
     workers = [
         subprocess.Popen(
             [
@@ -212,7 +218,7 @@ def celery_workers(backend: Backend, workdir: Path, operations: int, processes: 
     ]
     try:
         with running(workers):
-            return timed_until_done(backend, operations)
+            return timed_until_done(backend, operations, launched)
     finally:
         amqp_floor.delete(AMQP_URL, queue, queue)
 
