@@ -57,23 +57,20 @@ _IS_HEAD = or_(
 """No message of the same group is for an earlier operation."""
 
 
-def _due_unless_grouped(now: datetime) -> Any:
-    """`now` for an operation that waits for no other; else BLOCKED until made the head."""
+def _due_unless_grouped(order_group: Any, now: datetime) -> Any:
+    """A message's `available_at`, by its `order_group` column: `now` for an operation that
+    waits for no other, else BLOCKED until it is made its group's head."""
     return case(
-        (queue_message.c.order_group.is_(None), literal(now, queue_message.c.available_at.type)),
+        (order_group.is_(None), literal(now, queue_message.c.available_at.type)),
         else_=literal(BLOCKED, queue_message.c.available_at.type),
     )
 
 
 def _messages_for(operations: Select, now: datetime) -> Select:
-    available_at = case(
-        (operation.c.order_group.is_(None), literal(now, queue_message.c.available_at.type)),
-        else_=literal(BLOCKED, queue_message.c.available_at.type),
-    )
     return operations.with_only_columns(
         operation.c.id,
         operation.c.topic_name,
-        available_at,
+        _due_unless_grouped(operation.c.order_group, now),
         literal(0),
         operation.c.order_group,
     ).where(operation.c.status == OperationStatus.OPEN)
@@ -315,7 +312,7 @@ async def release_messages(
         update(queue_message)
         .where(queue_message.c.id.in_(message_ids), queue_message.c.lease_owner == owner)
         .values(
-            available_at=_due_unless_grouped(now),
+            available_at=_due_unless_grouped(queue_message.c.order_group, now),
             lease_owner=None,
             attempts=queue_message.c.attempts - 1,
         )
