@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     Table,
+    false,
 )
 
 from bulkops.store.types import RowId, Timestamp, caseless_text, exact_text, folded
@@ -111,6 +112,8 @@ integration = Table(
     # JSON list of ACL resource ids; ["Magento_Backend::all"] grants everything.
     Column("resources", exact_text(), nullable=False),
     Column("is_active", Boolean, nullable=False),
+    # Reads every bulk; false: only the bulks it submitted.
+    Column("all_bulks", Boolean, nullable=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False),
 )
 
