@@ -149,6 +149,12 @@ class SearchCriteria:
         )
         return replace(self, filter_groups=groups, sort_orders=sort_orders)
 
+    def restricted_to(self, *filters: Filter) -> SearchCriteria:
+        """The same search, matching only what each of `filters` matches too. The echo is
+        the original's to make."""
+        groups = tuple(FilterGroup((flt,)) for flt in filters)
+        return replace(self, filter_groups=self.filter_groups + groups)
+
     def echo(self) -> dict[str, Any]:
         """The `search_criteria` object of the response (reference §3.6)."""
         echoed: dict[str, Any] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from bulkops.api.paths import REQUEST_PATH_KEY
-from bulkops.auth.context import GUEST, UserContext
+from bulkops.auth.context import BULK_OPERATIONS, GUEST, UserContext
 from bulkops.auth.oauth import SignedRequest, protocol_parameters
 from bulkops.errors import AuthenticationError
 
@@ -43,10 +43,24 @@ async def caller(request: Request) -> UserContext:
     return await auth.resolve_bearer(token) or GUEST
 
 
+def not_authorized(*resources: str) -> AuthenticationError:
+    """Magento's ACL refusal, naming the resources the caller lacks."""
+    return AuthenticationError(
+        "The consumer isn't authorized to access %resources.", {"resources": ", ".join(resources)}
+    )
+
+
 async def require(request: Request, resource: str) -> UserContext:
     user = await caller(request)
     if not user.is_allowed(resource):
-        raise AuthenticationError(
-            "The consumer isn't authorized to access %resources.", {"resources": resource}
-        )
+        raise not_authorized(resource)
+    return user
+
+
+async def require_bulk_reader(request: Request) -> UserContext:
+    """The caller of a route that reads bulks: it needs Magento's bulk resource and, unless it
+    reads every bulk, an id to own bulks by (guests and customers see nothing of bulks)."""
+    user = await require(request, BULK_OPERATIONS)
+    if not user.all_bulks and user.user_id is None:
+        raise not_authorized(BULK_OPERATIONS)
     return user

@@ -12,13 +12,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from bulkops.api.auth import require
+from bulkops.api.auth import require_bulk_reader
 from bulkops.api.fields import FieldsFilter, select
 from bulkops.api.formats import Format
 from bulkops.api.negotiation import fields_of, format_of
+from bulkops.api.ownership import reads, visible_to
 from bulkops.api.representations import OperationView, bulk_status
 from bulkops.api.responses import ApiResponse
-from bulkops.auth.context import BULK_OPERATIONS
+from bulkops.auth.context import UserContext
 from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
 from bulkops.errors import NotFoundError
 from bulkops.querystring import parse_query_string
@@ -29,13 +30,14 @@ ITEMS = "items"
 
 
 async def search_operations(request: Request) -> Response:
-    await require(request, BULK_OPERATIONS)
+    user = await require_bulk_reader(request)
     state = request.app.state
     criteria = parse_search_criteria(
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
-    # Filters and sorts on `id` mean the `id` the answer shows.
-    applied = criteria.aliased("id", state.operation_view.id_field)
+    # Filters and sorts on `id` mean the `id` the answer shows; only the caller's bulks are
+    # searched (and counted) unless it reads every bulk.
+    applied = visible_to(user, criteria.aliased("id", state.operation_view.id_field))
     if not criteria.page_size:
         return await _stream_all(request, criteria, applied)
     async with state.database.read() as connection:
@@ -118,11 +120,18 @@ async def _count(database: Database, criteria: SearchCriteria) -> int:
         return (await search.count_matches(connection, criteria, database.backend)).count
 
 
-async def _bulk_or_404(request: Request, connection: AsyncConnection) -> RowMapping:
+def bulk_not_found(uuid: str) -> NotFoundError:
+    return NotFoundError("Bulk uuid %bulkUuid not exist", {"bulkUuid": uuid})
+
+
+async def bulk_or_404(
+    request: Request, connection: AsyncConnection, user: UserContext
+) -> RowMapping:
+    """The bulk of the path, if the user may read it; another's is missing as well."""
     uuid = request.path_params["bulk_uuid"]
     found = await bulks.find_bulk(connection, uuid)
-    if found is None:
-        raise NotFoundError("Bulk uuid %bulkUuid not exist", {"bulkUuid": uuid})
+    if found is None or not reads(user, found):
+        raise bulk_not_found(uuid)
     return found
 
 
@@ -131,11 +140,11 @@ def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
     (`summary` for /status, `detailed` for /detailed-status)."""
 
     async def endpoint(request: Request) -> Response:
-        await require(request, BULK_OPERATIONS)
+        user = await require_bulk_reader(request)
         state = request.app.state
         render = getattr(state.operation_view, shape)
         async with state.database.read() as connection:
-            found = await _bulk_or_404(request, connection)
+            found = await bulk_or_404(request, connection, user)
             rows = await bulks.bulk_operations(connection, found["uuid"])
         return ApiResponse(bulk_status(found, [render(row) for row in rows]))
 
@@ -143,10 +152,14 @@ def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def operation_count_by_status(request: Request) -> Response:
-    await require(request, BULK_OPERATIONS)
+    user = await require_bulk_reader(request)
     status = parse_integer("status", request.path_params["status"])
+    uuid = request.path_params["bulk_uuid"]
     async with request.app.state.database.read() as connection:
-        count = await bulks.count_operations(connection, request.path_params["bulk_uuid"], status)
+        # Another's bulk counts nothing, as an unknown one does.
+        if not user.all_bulks and not reads(user, await bulks.find_bulk(connection, uuid)):
+            return ApiResponse(0)
+        count = await bulks.count_operations(connection, uuid, status)
     return ApiResponse(count)
 
 

@@ -1,12 +1,14 @@
 """`POST /V1/bulk/:bulkUuid/retry`: queue a bulk's failed operations again.
 
 The body is optional: `{"statuses": [2, 3], "error_codes": [...]}`; statuses default to the
-failed ones (2 and 3), error codes to any. The answer is the number of operations requeued.
+failed ones (2 and 3), the only ones that may be retried, error codes to any. The caller needs
+the bulk resource, may retry only the bulks it reads, and needs the resource of the route of
+every operation it requeues. The answer is the number of operations requeued.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -14,43 +16,59 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bulkops.api.auth import require
+from bulkops.api.auth import not_authorized, require_bulk_reader
+from bulkops.api.bulk import bulk_or_404
 from bulkops.api.responses import ApiResponse
-from bulkops.auth.context import BULK_OPERATIONS
-from bulkops.errors import InputError, NotFoundError, PayloadTooLargeError
-from bulkops.status import OperationStatus
-from bulkops.store.lifecycle import DEFAULT_RETRY_STATUSES, retry_operations, utc_now
+from bulkops.auth.context import ALL_RESOURCES, ANONYMOUS
+from bulkops.errors import InputError, PayloadTooLargeError
+from bulkops.handlers.registry import HandlerRegistry
+from bulkops.store.lifecycle import (
+    DEFAULT_RETRY_STATUSES,
+    check_retry_statuses,
+    retried_topics,
+    retry_operations,
+    utc_now,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 FIELDS = ("statuses", "error_codes")
 
 
 async def retry_bulk(request: Request) -> Response:
-    await require(request, BULK_OPERATIONS)
+    user = await require_bulk_reader(request)
     body = await _body(request)
     statuses = _integers(body, "statuses")
     error_codes = _integers(body, "error_codes")
-    if statuses is not None:
-        valid = {int(status) for status in OperationStatus}
-        for status in statuses:
-            if status not in valid:
-                raise InputError(
-                    'Invalid value of "%value" provided for the %fieldName field.',
-                    {"value": status, "fieldName": "statuses"},
-                )
-    bulk_uuid = request.path_params["bulk_uuid"]
-    async with request.app.state.database.write() as connection:
-        count = await retry_operations(
-            connection,
-            bulk_uuid,
-            utc_now(),
-            DEFAULT_RETRY_STATUSES if statuses is None else statuses,
-            error_codes,
-        )
-    if count is None:
-        raise NotFoundError("Bulk uuid %bulkUuid not exist", {"bulkUuid": bulk_uuid})
-    request.app.state.transport.announce()
+    if statuses is None:
+        statuses = DEFAULT_RETRY_STATUSES
+    check_retry_statuses(statuses)
+    state = request.app.state
+    async with state.database.write() as connection:
+        found = await bulk_or_404(request, connection, user)
+        # Retrying runs the operations' handlers again, as submitting them did: the caller
+        # needs each one's route resource too, checked before anything is reopened.
+        topics = await retried_topics(connection, found["uuid"], statuses, error_codes)
+        lacking = [
+            resource
+            for resource in resources_of(state.routes, topics)
+            if not user.is_allowed(resource)
+        ]
+        if lacking:
+            raise not_authorized(*lacking)
+        count = await retry_operations(connection, found["uuid"], utc_now(), statuses, error_codes)
+    state.transport.announce()
     return ApiResponse(count)
+
+
+def resources_of(routes: HandlerRegistry, topics: Iterable[str]) -> list[str]:
+    """The ACL resources of the routes of these topics, each once, anonymous ones left out.
+    A topic no route serves any more needs every resource (`Magento_Backend::all`): what it
+    would run is unknown."""
+    resources = [
+        ALL_RESOURCES if route is None else route.resource
+        for route in map(routes.for_topic, sorted(topics))
+    ]
+    return [resource for resource in dict.fromkeys(resources) if resource != ANONYMOUS]
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.auth import oauth, passwords
 from bulkops.auth.context import ALL_RESOURCES, UserContext
@@ -83,6 +84,11 @@ async def _hash(password: str) -> str:
     return await asyncio.to_thread(passwords.hash_password, password)
 
 
+def _integration(integration_id: int, resources_json: str, all_bulks: bool) -> UserContext:
+    resources = frozenset(orjson.loads(resources_json))
+    return UserContext(UserType.INTEGRATION, integration_id, resources, all_bulks=bool(all_bulks))
+
+
 class AuthService:
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
@@ -109,11 +115,22 @@ class AuthService:
             passwords.check_strength(password)
         except passwords.WeakPasswordError as error:
             raise AccountError(f"BULKOPS_ADMIN_PASSWORD is too weak. {error}") from None
+        async with self.database.read() as connection:
+            stored = await users.admin_password_hash(connection, username)
+        if stored is not None and await asyncio.to_thread(
+            passwords.verify_password, stored, password
+        ):
+            # The same password: the user is only reactivated and unlocked, its tokens kept.
+            async with self.database.write() as connection:
+                await users.reset_admin(connection, username, stored)
+            return
         password_hash = await _hash(password)
         try:
             async with self.database.write() as connection:
-                if not await users.reset_admin(connection, username, password_hash):
+                if stored is None:
                     await users.insert_admin(connection, username, password_hash, _now())
+                else:
+                    await self._change_password(connection, username, password_hash)
         except IntegrityError:
             # Another process starting with the same settings created the user first.
             pass
@@ -177,12 +194,11 @@ class AuthService:
         if owner is None:
             return None
         if owner["user_type"] == UserType.ADMIN:
-            user = UserContext(UserType.ADMIN, owner["user_id"], ADMIN_RESOURCES)
+            user = UserContext(UserType.ADMIN, owner["user_id"], ADMIN_RESOURCES, all_bulks=True)
         elif not self.settings.integration_as_bearer:
             return None
         else:
-            resources = frozenset(orjson.loads(owner["resources"]))
-            user = UserContext(UserType.INTEGRATION, owner["user_id"], resources)
+            user = _integration(owner["user_id"], owner["resources"], owner["all_bulks"])
         self.resolved.put(hashed, user, owner["expires_at"])
         return user
 
@@ -197,18 +213,75 @@ class AuthService:
             raise AccountError(f'An admin user named "{username}" already exists.') from None
 
     async def set_admin_password(self, username: str, password: str) -> None:
-        """A new password; the user is also reactivated and unlocked."""
+        """A new password; the user is also reactivated and unlocked, and every token it
+        had is revoked."""
         passwords.check_strength(password)
         password_hash = await _hash(password)
         async with self.database.write() as connection:
-            if not await users.reset_admin(connection, username, password_hash):
+            if not await self._change_password(connection, username, password_hash):
                 raise AccountError(f'There is no admin user named "{username}".')
 
+    async def _change_password(
+        self, connection: AsyncConnection, username: str, password_hash: str
+    ) -> bool:
+        """False if there is no such user."""
+        if not await users.reset_admin(connection, username, password_hash):
+            return False
+        admin_id = await users.find_admin_id(connection, username)
+        assert admin_id is not None
+        await users.revoke_user_tokens(connection, UserType.ADMIN, admin_id)
+        self.resolved.forget_user(UserType.ADMIN, admin_id)
+        return True
+
+    async def revoke_token(self, token: str) -> bool:
+        """Revokes one token, of any user; False if it is unknown."""
+        hashed = token_hash(token)
+        async with self.database.write() as connection:
+            owner = await users.revoke_token(connection, hashed)
+        self.resolved.forget(hashed)
+        return owner is not None
+
+    async def revoke_user_tokens(self, user_type: UserType, user_id: int) -> bool:
+        """Revokes every token of an admin user or an integration; False if there is no such
+        user."""
+        async with self.database.write() as connection:
+            if not await users.user_exists(connection, user_type, user_id):
+                return False
+            await users.revoke_user_tokens(connection, user_type, user_id)
+        self.resolved.forget_user(user_type, user_id)
+        return True
+
+    async def revoke_admin_tokens(self, username: str) -> None:
+        async with self.database.read() as connection:
+            admin_id = await users.find_admin_id(connection, username)
+        if admin_id is None:
+            raise AccountError(f'There is no admin user named "{username}".')
+        await self.revoke_user_tokens(UserType.ADMIN, admin_id)
+
+    async def revoke_integration_tokens(self, name: str) -> None:
+        await self.revoke_user_tokens(UserType.INTEGRATION, await self._integration_id(name))
+
+    async def _integration_id(self, name: str) -> int:
+        async with self.database.read() as connection:
+            integration_id = await users.find_integration_id(connection, name)
+        if integration_id is None:
+            raise AccountError(f'There is no integration named "{name}".')
+        return integration_id
+
+    async def set_integration_scope(self, name: str, all_bulks: bool) -> None:
+        """Whether the integration reads every bulk or only its own; its tokens resolved
+        in this process are forgotten (other processes see it within their cache time)."""
+        integration_id = await self._integration_id(name)
+        async with self.database.write() as connection:
+            await users.set_integration_scope(connection, name, all_bulks)
+        self.resolved.forget_user(UserType.INTEGRATION, integration_id)
+
     async def create_integration(
-        self, name: str, resources: Sequence[str] = (ALL_RESOURCES,)
+        self, name: str, resources: Sequence[str] = (ALL_RESOURCES,), all_bulks: bool = False
     ) -> IntegrationCredentials:
         """A new integration with these ACL resources, and its OAuth consumer and access
-        token (which also works as a Bearer token), each 32 characters as Magento's."""
+        token (which also works as a Bearer token), each 32 characters as Magento's. It reads
+        only the bulks it submits, unless `all_bulks`."""
         if not name.strip():
             raise AccountError("The integration name cannot be empty.")
         if len(name) > INTEGRATION_NAME_MAX_LENGTH:
@@ -228,7 +301,7 @@ class AuthService:
         try:
             async with self.database.write() as connection:
                 integration_id = await users.insert_integration(
-                    connection, name, orjson.dumps(granted).decode(), now
+                    connection, name, orjson.dumps(granted).decode(), all_bulks, now
                 )
                 token_id = await users.insert_token(
                     connection,
@@ -251,6 +324,28 @@ class AuthService:
         except IntegrityError:
             raise AccountError(f'An integration named "{name}" already exists.') from None
         return credentials
+
+    async def reauthorize_integration(self, name: str) -> IntegrationCredentials:
+        """Magento's "Reauthorize": a new access token and secret for the integration (its
+        consumer key and secret are kept); every earlier token is revoked."""
+        integration_id = await self._integration_id(name)
+        access_token, access_token_secret = new_token(), new_token()
+        seal, now = self.sealer.seal, _now()
+        async with self.database.write() as connection:
+            await users.revoke_user_tokens(connection, UserType.INTEGRATION, integration_id)
+            token_id = await users.insert_token(
+                connection,
+                token_hash(access_token),
+                UserType.INTEGRATION,
+                integration_id,
+                now,
+                None,
+            )
+            await oauth_store.replace_access_token(
+                connection, integration_id, token_id, seal(access_token), seal(access_token_secret)
+            )
+        self.resolved.forget_user(UserType.INTEGRATION, integration_id)
+        return await self.integration_credentials(name)
 
     async def integration_credentials(self, name: str) -> IntegrationCredentials:
         async with self.database.read() as connection:
@@ -309,8 +404,9 @@ class AuthService:
         )
         if not consumer["is_active"]:
             return None
-        resources = frozenset(orjson.loads(consumer["resources"]))
-        return UserContext(UserType.INTEGRATION, consumer["integration_id"], resources)
+        return _integration(
+            consumer["integration_id"], consumer["resources"], consumer["all_bulks"]
+        )
 
     async def _spend_nonce(self, consumer_id: int, nonce: str, timestamp: int, oldest: int) -> None:
         """Records the nonce, refused if the consumer used it already; deletes nonces

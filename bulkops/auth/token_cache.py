@@ -7,6 +7,7 @@ from datetime import datetime
 from cachetools import TTLCache
 
 from bulkops.auth.context import UserContext
+from bulkops.status import UserType
 
 
 class ResolvedTokens:
@@ -36,3 +37,15 @@ class ResolvedTokens:
     def put(self, hashed: str, user: UserContext, expires_at: datetime | None) -> None:
         if self._entries is not None:
             self._entries[hashed] = (user, expires_at)
+
+    def forget(self, hashed: str) -> None:
+        if self._entries is not None:
+            self._entries.pop(hashed, None)
+
+    def forget_user(self, user_type: UserType, user_id: int) -> None:
+        """Every token of the user: the next request of each asks the database again."""
+        if self._entries is None:
+            return
+        for hashed, (user, _) in list(self._entries.items()):
+            if (user.user_type, user.user_id) == (user_type, user_id):
+                self._entries.pop(hashed, None)

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import typer
 
+from bulkops.errors import InputError
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import (
@@ -30,9 +31,7 @@ STATUS_OPTION = typer.Option(
     [int(status) for status in DEFAULT_RETRY_STATUSES],
     "--status",
     "-s",
-    min=1,
-    max=5,
-    help="Retry the operations with this status; repeat for more",
+    help="Retry the failed operations with this status, 2 or 3; repeat for both",
 )
 ERROR_CODE_OPTION = typer.Option(
     [], "--error-code", "-e", help="Only those with this error code; repeat for more [default: any]"
@@ -73,7 +72,7 @@ def retry(
     status: list[int] = STATUS_OPTION,
     error_code: list[int] = ERROR_CODE_OPTION,
 ) -> None:
-    """Queue a bulk's failed operations again (completed ones keep no payload to retry)."""
+    """Queue a bulk's failed operations again (2 and 3 only: rejected items need new input)."""
 
     async def run(database: Database) -> int | None:
         async with database.write() as connection:
@@ -81,7 +80,11 @@ def retry(
                 connection, bulk_uuid, utc_now(), status, error_code or None
             )
 
-    count = _on_database(Settings(), run)
+    try:
+        count = _on_database(Settings(), run)
+    except InputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     if count is None:
         typer.echo(f"error: Bulk uuid {bulk_uuid} not exist", err=True)
         raise typer.Exit(1)

@@ -69,6 +69,11 @@ class HandlerRegistry:
                 return route
         return None
 
+    def for_topic(self, topic_name: str) -> AsyncRoute | None:
+        """The route of an operation's topic in either style: operations stored before the
+        style setting changed keep theirs."""
+        return self.by_topic(topic_name, "service") or self.by_topic(topic_name, "route")
+
     def routes(self) -> list[AsyncRoute]:
         return list(self._routes.values())
 

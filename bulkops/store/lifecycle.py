@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     bindparam,
     case,
     delete,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.database import Database
 from bulkops.store.queue import delete_messages_of_operations, enqueue_open_operations
@@ -124,47 +126,32 @@ async def record_results(
     )
 
 
-async def retry_operations(
-    connection: AsyncConnection,
-    bulk_uuid: str,
-    now: datetime,
-    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
-    error_codes: Collection[int] | None = None,
-) -> int | None:
-    """Reopen the bulk's operations with one of `statuses` (and, when given, one of
-    `error_codes`, as Magento's retryBulk) and queue them again; answers how many, or None
-    for an unknown bulk. Operations without a payload (completed ones) cannot be retried."""
-    if (
-        not storable_text(bulk_uuid)
-        or (await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))).first()
-        is None
-    ):
-        return None
-    chosen = {int(status) for status in statuses}
-    reopened = await _reopen(connection, bulk_uuid, now, chosen - {_REJECTED}, error_codes)
-    if _REJECTED in chosen:
-        # Reopened, a rejected operation is accepted: its bulk counts it from now on. Rows
-        # another retry reopened first are not changed here, so not counted twice.
-        accepted = await _reopen(connection, bulk_uuid, now, {_REJECTED}, error_codes)
-        await connection.execute(
-            update(bulk)
-            .where(bulk.c.uuid == bulk_uuid)
-            .values(operation_count=bulk.c.operation_count + accepted)
-        )
-        reopened += accepted
-    await enqueue_open_operations(connection, bulk_uuid, now)
-    return reopened
+RETRIABLE_STATUSES = frozenset(DEFAULT_RETRY_STATUSES)
 
 
-async def _reopen(
-    connection: AsyncConnection,
-    bulk_uuid: str,
-    now: datetime,
-    statuses: Collection[int],
-    error_codes: Collection[int] | None,
-) -> int:
-    if not statuses:
-        return 0
+def check_retry_statuses(statuses: Collection[int]) -> None:
+    """Only failed operations (2, 3) may be retried. A rejected one (5) failed validation: run
+    again unchanged it would reach its handler with input the route refuses."""
+    for status in statuses:
+        if status == _REJECTED:
+            raise InputError(
+                "Rejected operations (status %status) failed validation and need new input: "
+                "submit the items again instead of retrying them.",
+                {"status": status},
+            )
+        if status not in RETRIABLE_STATUSES:
+            raise InputError(
+                "Operations with status %status cannot be retried: only failed ones "
+                "(status 2 or 3) can.",
+                {"status": status},
+            )
+
+
+def _retried(
+    bulk_uuid: str, statuses: Collection[int], error_codes: Collection[int] | None
+) -> list[ColumnElement[bool]]:
+    """What selects the operations a retry reopens. Operations without a payload (completed
+    ones) cannot be retried."""
     conditions = [
         operation.c.bulk_uuid == bulk_uuid,
         operation.c.status.in_(in_int64(statuses)),
@@ -172,9 +159,42 @@ async def _reopen(
     ]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
+    return conditions
+
+
+async def retried_topics(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Collection[int] | None = None,
+) -> set[str]:
+    """The topics of the operations `retry_operations` would reopen: whoever retries needs
+    the ACL resource of each one's route."""
+    check_retry_statuses(statuses)
+    query = select(operation.c.topic_name).where(*_retried(bulk_uuid, statuses, error_codes))
+    return set((await connection.execute(query.distinct())).scalars())
+
+
+async def retry_operations(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Collection[int] | None = None,
+) -> int | None:
+    """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
+    for any other) and, when given, one of `error_codes`, as Magento's retryBulk, and queue
+    them again; answers how many, or None for an unknown bulk."""
+    check_retry_statuses(statuses)
+    if (
+        not storable_text(bulk_uuid)
+        or (await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))).first()
+        is None
+    ):
+        return None
     reopened = await connection.execute(
         update(operation)
-        .where(*conditions)
+        .where(*_retried(bulk_uuid, statuses, error_codes))
         .values(
             status=_OPEN,
             result_message=None,
@@ -184,6 +204,7 @@ async def _reopen(
             updated_at=now,
         )
     )
+    await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened.rowcount
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +46,7 @@ _CONSUMER = (
         integration.c.id.label("integration_id"),
         integration.c.resources,
         integration.c.is_active,
+        integration.c.all_bulks,
     )
     .select_from(oauth_consumer)
     .join(integration, integration.c.id == oauth_consumer.c.integration_id)
@@ -55,7 +56,7 @@ _CONSUMER = (
 
 async def find_consumer(connection: AsyncConnection, consumer_key: str) -> RowMapping | None:
     """The consumer with its (sealed) secrets, its access token's hash and revocation, and its
-    integration's id, resources and is_active; one indexed query."""
+    integration's id, resources, is_active and all_bulks; one indexed query."""
     query = _CONSUMER.where(oauth_consumer.c.consumer_key == consumer_key)
     return (await connection.execute(query)).mappings().first()
 
@@ -83,3 +84,22 @@ async def delete_nonces_before(connection: AsyncConnection, timestamp: int) -> i
     query = delete(oauth_nonce).where(oauth_nonce.c.timestamp < timestamp)
     result = await connection.execute(query)
     return result.rowcount
+
+
+async def replace_access_token(
+    connection: AsyncConnection,
+    integration_id: int,
+    access_token_id: int,
+    sealed_access_token: str,
+    sealed_access_token_secret: str,
+) -> None:
+    """The integration's consumer signs with this access token from now on."""
+    await connection.execute(
+        update(oauth_consumer)
+        .where(oauth_consumer.c.integration_id == integration_id)
+        .values(
+            access_token_id=access_token_id,
+            access_token=sealed_access_token,
+            access_token_secret=sealed_access_token_secret,
+        )
+    )

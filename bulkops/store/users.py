@@ -85,11 +85,15 @@ async def clear_failures(connection: AsyncConnection, user_id: int) -> None:
 
 
 async def insert_integration(
-    connection: AsyncConnection, name: str, resources_json: str, now: datetime
+    connection: AsyncConnection, name: str, resources_json: str, all_bulks: bool, now: datetime
 ) -> int:
     result = await connection.execute(
         insert(integration).values(
-            name=name, resources=resources_json, is_active=True, created_at=now
+            name=name,
+            resources=resources_json,
+            is_active=True,
+            all_bulks=all_bulks,
+            created_at=now,
         )
     )
     (integration_id,) = result.inserted_primary_key
@@ -122,14 +126,15 @@ async def find_token_owner(
     connection: AsyncConnection, hashed: str, now: datetime
 ) -> RowMapping | None:
     """The owner of a live token, by its unique hash, in one query: user_type, user_id,
-    resources (integrations only), expires_at. None when the token is unknown, expired or
-    revoked, or its owner is inactive."""
+    resources and all_bulks (integrations only), expires_at. None when the token is unknown,
+    expired or revoked, or its owner is inactive."""
     query = (
         select(
             access_token.c.user_type,
             access_token.c.user_id,
             access_token.c.expires_at,
             integration.c.resources,
+            integration.c.all_bulks,
         )
         .select_from(
             access_token.outerjoin(
@@ -155,3 +160,65 @@ async def find_token_owner(
         )
     )
     return (await connection.execute(query)).mappings().first()
+
+
+async def admin_password_hash(connection: AsyncConnection, username: str) -> str | None:
+    found = await connection.execute(
+        select(admin_user.c.password_hash).where(admin_user.c.username == username)
+    )
+    return found.scalar_one_or_none()
+
+
+async def find_admin_id(connection: AsyncConnection, username: str) -> int | None:
+    query = select(admin_user.c.id).where(admin_user.c.username == username)
+    found = await connection.execute(query)
+    return found.scalar_one_or_none()
+
+
+async def find_integration_id(connection: AsyncConnection, name: str) -> int | None:
+    found = await connection.execute(select(integration.c.id).where(integration.c.name == name))
+    return found.scalar_one_or_none()
+
+
+async def user_exists(connection: AsyncConnection, user_type: UserType, user_id: int) -> bool:
+    table = admin_user if user_type == UserType.ADMIN else integration
+    found = await connection.execute(select(table.c.id).where(table.c.id == user_id))
+    return found.first() is not None
+
+
+async def set_integration_scope(connection: AsyncConnection, name: str, all_bulks: bool) -> bool:
+    """False if there is no such integration."""
+    result = await connection.execute(
+        update(integration).where(integration.c.name == name).values(all_bulks=all_bulks)
+    )
+    return result.rowcount > 0
+
+
+async def revoke_token(connection: AsyncConnection, hashed: str) -> RowMapping | None:
+    """Revokes the token with this hash (again, if it was); its user_type and user_id, or
+    None for an unknown token."""
+    found = await connection.execute(
+        select(access_token.c.user_type, access_token.c.user_id).where(
+            access_token.c.token_hash == hashed
+        )
+    )
+    owner = found.mappings().first()
+    if owner is not None:
+        await connection.execute(
+            update(access_token).where(access_token.c.token_hash == hashed).values(revoked=True)
+        )
+    return owner
+
+
+async def revoke_user_tokens(connection: AsyncConnection, user_type: UserType, user_id: int) -> int:
+    """Revokes every live token of the user; answers how many were live."""
+    result = await connection.execute(
+        update(access_token)
+        .where(
+            access_token.c.user_type == int(user_type),
+            access_token.c.user_id == user_id,
+            not_(access_token.c.revoked),
+        )
+        .values(revoked=True)
+    )
+    return result.rowcount

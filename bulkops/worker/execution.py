@@ -19,7 +19,7 @@ from bulkops.handlers.base import (
     RetriableError,
 )
 from bulkops.handlers.registry import HandlerRegistry
-from bulkops.services.submission import php_json
+from bulkops.services.submission import php_json, reason, rejection
 from bulkops.status import OperationStatus
 from bulkops.store.lifecycle import Result, utc_now
 
@@ -51,12 +51,8 @@ class Executor:
         self._by_topic: dict[str, AsyncRoute | None] = {}
 
     def route_for(self, topic_name: str) -> AsyncRoute | None:
-        """Either topic style names the route: operations queued before the setting changed
-        are still processed."""
         if topic_name not in self._by_topic:
-            self._by_topic[topic_name] = self.routes.by_topic(
-                topic_name, "service"
-            ) or self.routes.by_topic(topic_name, "route")
+            self._by_topic[topic_name] = self.routes.for_topic(topic_name)
         return self._by_topic[topic_name]
 
     async def run(self, operation: Row, attempts: int) -> Outcome:
@@ -76,6 +72,12 @@ class Executor:
                 OperationStatus.NOT_RETRIABLY_FAILED,
                 f"The operation's data cannot be read: {error}",
             )
+        # Items were validated when submitted, but the route's rules may have changed since
+        # (a retry, an operation queued before a deploy): a handler never sees an item they
+        # refuse. It needs new input: not retriable.
+        refused = rejection(route, payload)
+        if refused is not None:
+            return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, reason(refused))
         try:
             value = await route.handler(
                 OperationInput(
