@@ -16,7 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bulkops.api import bulk, health, retry, stores, submission, swagger_ui, token
+from bulkops.api import (
+    bulk,
+    health,
+    retry,
+    revocation,
+    stores,
+    submission,
+    swagger_ui,
+    token,
+)
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import NegotiationMiddleware, error_response
@@ -128,6 +137,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *retry.routes,
             *stores.routes,
             *token.routes,
+            *revocation.routes,
             # Before the submissions: `/async/schema` is not a route to submit to.
             *schema.routes,
             *swagger_ui.routes,

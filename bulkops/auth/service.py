@@ -233,13 +233,19 @@ class AuthService:
         self.resolved.forget_user(UserType.ADMIN, admin_id)
         return True
 
+    async def token_user_type(self, token: str) -> UserType | None:
+        """The kind of user the token is of (live, expired or revoked); None if unknown."""
+        async with self.database.read() as connection:
+            user_type = await users.token_user_type(connection, token_hash(token))
+        return None if user_type is None else UserType(user_type)
+
     async def revoke_token(self, token: str) -> bool:
         """Revokes one token, of any user; False if it is unknown."""
         hashed = token_hash(token)
         async with self.database.write() as connection:
-            owner = await users.revoke_token(connection, hashed)
+            revoked = await users.revoke_token(connection, hashed)
         self.resolved.forget(hashed)
-        return owner is not None
+        return revoked
 
     async def revoke_user_tokens(self, user_type: UserType, user_id: int) -> bool:
         """Revokes every token of an admin user or an integration; False if there is no such

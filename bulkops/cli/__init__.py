@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(users.admin_app, name="admin")
 app.add_typer(users.integration_app, name="integration")
+app.add_typer(users.token_app, name="token")
 
 
 @app.command()

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 
+from bulkops.auth.context import ALL_RESOURCES
 from bulkops.auth.passwords import WeakPasswordError
 from bulkops.auth.service import AccountError, AuthService, IntegrationCredentials
 from bulkops.settings import Settings
@@ -25,6 +26,8 @@ integration_app = typer.Typer(
     no_args_is_help=True,
 )
 
+token_app = typer.Typer(help="Access tokens of admin users and integrations.", no_args_is_help=True)
+
 PASSWORD_OPTION = typer.Option(
     ...,
     "--password",
@@ -32,6 +35,11 @@ PASSWORD_OPTION = typer.Option(
     confirmation_prompt=True,
     hide_input=True,
     help="At least 7 characters, with letters and digits [default: prompt]",
+)
+ALL_BULKS_OPTION = typer.Option(
+    False,
+    "--all-bulks/--own-bulks",
+    help="Read every bulk, as admins do, or only the bulks it submitted",
 )
 RESOURCE_OPTION = typer.Option(
     [],
@@ -71,9 +79,17 @@ def create_admin(username: str, password: str = PASSWORD_OPTION) -> None:
 
 @admin_app.command("passwd")
 def set_admin_password(username: str, password: str = PASSWORD_OPTION) -> None:
-    """Set an admin user's password; this also reactivates and unlocks the user."""
+    """Set an admin user's password; this also reactivates and unlocks the user, and revokes
+    its tokens."""
     _run(lambda auth: auth.set_admin_password(username, password))
-    typer.echo(f'changed the password of admin user "{username}"')
+    typer.echo(f'changed the password of admin user "{username}" and revoked its tokens')
+
+
+@admin_app.command("revoke-tokens")
+def revoke_admin_tokens(username: str) -> None:
+    """Revoke every token of an admin user (it can sign in again)."""
+    _run(lambda auth: auth.revoke_admin_tokens(username))
+    typer.echo(f'revoked the tokens of admin user "{username}"')
 
 
 def _echo_credentials(credentials: IntegrationCredentials) -> None:
@@ -85,13 +101,14 @@ def _echo_credentials(credentials: IntegrationCredentials) -> None:
 
 
 @integration_app.command("create")
-def create_integration(name: str, resources: list[str] = RESOURCE_OPTION) -> None:
+def create_integration(
+    name: str, resources: list[str] = RESOURCE_OPTION, all_bulks: bool = ALL_BULKS_OPTION
+) -> None:
     """Create an integration; print its consumer key and secret, its access token (also a
-    Bearer token) and the token's secret."""
-    if resources:
-        credentials = _run(lambda auth: auth.create_integration(name, resources))
-    else:
-        credentials = _run(lambda auth: auth.create_integration(name))
+    Bearer token) and the token's secret. It reads only the bulks it submits unless
+    --all-bulks."""
+    granted = resources or [ALL_RESOURCES]
+    credentials = _run(lambda auth: auth.create_integration(name, granted, all_bulks))
     if not Settings().oauth_secrets_key:
         typer.echo(
             "note: BULKOPS_OAUTH_SECRETS_KEY is not set, so these secrets are stored in clear",
@@ -104,3 +121,38 @@ def create_integration(name: str, resources: list[str] = RESOURCE_OPTION) -> Non
 def show_integration(name: str) -> None:
     """Print an integration's credentials again, as `create` printed them."""
     _echo_credentials(_run(lambda auth: auth.integration_credentials(name)))
+
+
+@integration_app.command("scope")
+def set_integration_scope(name: str, all_bulks: bool = ALL_BULKS_OPTION) -> None:
+    """Let an integration read every bulk (--all-bulks) or only its own (--own-bulks)."""
+    _run(lambda auth: auth.set_integration_scope(name, all_bulks))
+    typer.echo(f'integration "{name}" reads {"every bulk" if all_bulks else "its own bulks"}')
+
+
+@integration_app.command("revoke-tokens")
+def revoke_integration_tokens(name: str) -> None:
+    """Revoke an integration's access token: neither signed requests nor the Bearer token
+    work until `reauthorize` gives it a new one."""
+    _run(lambda auth: auth.revoke_integration_tokens(name))
+    typer.echo(f'revoked the tokens of integration "{name}"')
+
+
+@integration_app.command("reauthorize")
+def reauthorize_integration(name: str) -> None:
+    """Give an integration a new access token and secret (its consumer key and secret stay),
+    revoking the old one; print its credentials."""
+    _echo_credentials(_run(lambda auth: auth.reauthorize_integration(name)))
+
+
+@token_app.command("revoke")
+def revoke_token(
+    token: str = typer.Option(
+        ..., prompt=True, hide_input=True, help="The token [default: prompt]"
+    ),
+) -> None:
+    """Revoke one token, an admin's or an integration's."""
+    if not _run(lambda auth: auth.revoke_token(token.strip())):
+        typer.echo("error: no such token", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked the token")

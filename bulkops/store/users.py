@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import UserType
 from bulkops.store.tables import access_token, admin_user, integration
+from bulkops.store.types import int64_value
 
 
 async def count_admins(connection: AsyncConnection) -> int:
@@ -182,7 +183,7 @@ async def find_integration_id(connection: AsyncConnection, name: str) -> int | N
 
 async def user_exists(connection: AsyncConnection, user_type: UserType, user_id: int) -> bool:
     table = admin_user if user_type == UserType.ADMIN else integration
-    found = await connection.execute(select(table.c.id).where(table.c.id == user_id))
+    found = await connection.execute(select(table.c.id).where(table.c.id == int64_value(user_id)))
     return found.first() is not None
 
 
@@ -194,20 +195,17 @@ async def set_integration_scope(connection: AsyncConnection, name: str, all_bulk
     return result.rowcount > 0
 
 
-async def revoke_token(connection: AsyncConnection, hashed: str) -> RowMapping | None:
-    """Revokes the token with this hash (again, if it was); its user_type and user_id, or
-    None for an unknown token."""
-    found = await connection.execute(
-        select(access_token.c.user_type, access_token.c.user_id).where(
-            access_token.c.token_hash == hashed
-        )
+async def token_user_type(connection: AsyncConnection, hashed: str) -> int | None:
+    query = select(access_token.c.user_type).where(access_token.c.token_hash == hashed)
+    return (await connection.execute(query)).scalar_one_or_none()
+
+
+async def revoke_token(connection: AsyncConnection, hashed: str) -> bool:
+    """Revokes the token with this hash (again, if it was); False for an unknown token."""
+    result = await connection.execute(
+        update(access_token).where(access_token.c.token_hash == hashed).values(revoked=True)
     )
-    owner = found.mappings().first()
-    if owner is not None:
-        await connection.execute(
-            update(access_token).where(access_token.c.token_hash == hashed).values(revoked=True)
-        )
-    return owner
+    return result.rowcount > 0
 
 
 async def revoke_user_tokens(connection: AsyncConnection, user_type: UserType, user_id: int) -> int:
