@@ -53,6 +53,15 @@ SYNC_OPERATIONS = {
         "post",
         "/V1/integration/admin/token",
     ): "integrationAdminTokenServiceV1CreateAdminAccessTokenPost",
+    (
+        "post",
+        "/V1/integration/admin/token/revoke",
+    ): "integrationAdminTokenServiceV1RevokeAdminAccessTokenPost",
+    (
+        "post",
+        "/V1/integration/integration/token/revoke",
+    ): "bulkopsIntegrationIntegrationTokenServiceV1RevokeIntegrationAccessTokenPost",
+    ("post", "/V1/integration/token/revoke"): "bulkopsIntegrationTokenServiceV1RevokeTokenPost",
     ("get", "/V1/store/websites"): "storeWebsiteRepositoryV1GetListGet",
     ("get", "/V1/store/storeViews"): "storeStoreRepositoryV1GetListGet",
     ("get", "/V1/store/storeGroups"): "storeGroupRepositoryV1GetListGet",

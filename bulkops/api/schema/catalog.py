@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bulkops.api.schema import definitions as d
 from bulkops.api.schema.naming import path_parameters, route_version, service_name
-from bulkops.auth.context import ANONYMOUS, BULK_OPERATIONS, STORES
+from bulkops.auth.context import ADMIN_USERS, ANONYMOUS, BULK_OPERATIONS, INTEGRATIONS, STORES
 from bulkops.handlers.base import AsyncRoute
 from bulkops.handlers.registry import HandlerRegistry
 
@@ -138,8 +138,9 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         "/V1/bulk/:bulkUuid/retry",
         "Bulkops\\AsynchronousOperations\\Api\\BulkRetryInterface",
         "retry",
-        "Queue a bulk's failed operations again (by default those in status 2 and 3); "
-        "answers how many were queued.",
+        "Queue a bulk's failed operations again (status 2 and 3, the only ones that may be "
+        "retried); the caller also needs the resource of every queued operation's route. "
+        "Answers how many were queued.",
         BULK_OPERATIONS,
         path_types=_BULK_UUID,
         body=_body(
@@ -165,6 +166,40 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         ),
         result={"type": "string", "description": "Token created"},
         errors=(400, 401),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/integration/admin/token/revoke",
+        "Magento\\Integration\\Api\\AdminTokenServiceInterface",
+        "revokeAdminAccessToken",
+        "Revoke token by admin id.",
+        ADMIN_USERS,
+        body=_body({"adminId": {"type": "integer"}}, ["adminId"]),
+        result={"type": "boolean"},
+        errors=(400, 401, 404),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/integration/integration/token/revoke",
+        "Bulkops\\Integration\\Api\\IntegrationTokenServiceInterface",
+        "revokeIntegrationAccessToken",
+        "Revoke the access token of an integration, by its id.",
+        INTEGRATIONS,
+        body=_body({"integrationId": {"type": "integer"}}, ["integrationId"]),
+        result={"type": "boolean"},
+        errors=(400, 401, 404),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/integration/token/revoke",
+        "Bulkops\\Integration\\Api\\TokenServiceInterface",
+        "revokeToken",
+        "Revoke one token; an admin's needs Magento_User::acl_users, an integration's "
+        "Magento_Integration::integrations.",
+        ADMIN_USERS,
+        body=_body({"token": {"type": "string"}}, ["token"]),
+        result={"type": "boolean"},
+        errors=(400, 401, 404),
     ),
     ServiceMethod(
         "GET",
