@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bulkops.api.app import create_app
 from bulkops.cli import app as cli
+from bulkops.errors import InputError
 from bulkops.settings import Settings
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
@@ -190,11 +191,13 @@ async def test_retry_filters_by_status_and_error_code(database: Database) -> Non
 
     assert await retry(error_codes=[5]) == 2
     assert [row.status for row in await rows(database)] == [DONE, OPEN, FAIL, REJECTED, OPEN]
-    # Completed operations have no payload left: asking for them requeues nothing.
-    assert await retry(statuses=[DONE]) == 0
-    assert await retry(statuses=[REJECTED]) == 1
+    # Only failed operations: rejected ones need new input, the others are not failed.
+    for status in (DONE, OPEN, REJECTED):
+        with pytest.raises(InputError):
+            await retry(statuses=[status])
+    assert await retry(statuses=[FAIL]) == 1
     assert await retry(uuid="unknown") is None
-    assert [row.status for row in await rows(database)] == [DONE, OPEN, FAIL, OPEN, OPEN]
+    assert [row.status for row in await rows(database)] == [DONE, OPEN, OPEN, REJECTED, OPEN]
     assert len(await rows(database, queue_message)) == 3
 
 
@@ -293,8 +296,8 @@ async def test_retry_endpoint_requeues_and_answers_the_count(
     # No body, as some clients send: the default statuses, 2 and 3.
     response = await api.post(path, headers={"Content-Type": "application/json"})
     assert response.json() == 1
-    assert (await api.post(path, json={"statuses": [5]})).json() == 1
-    assert await statuses(seeded_url) == [DONE, OPEN, OPEN, OPEN, OPEN]
+    assert (await api.post(path, json={"statuses": [5]})).status_code == 400
+    assert await statuses(seeded_url) == [DONE, OPEN, OPEN, OPEN, REJECTED]
 
 
 async def test_retry_endpoint_errors(api: httpx.AsyncClient) -> None:
