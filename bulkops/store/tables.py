@@ -78,6 +78,9 @@ operation = Table(
     Index(None, "bulk_uuid", "operation_key", unique=True),
     # Every index ends with `id`: the default order, and the tie-breaker of every sort.
     Index(None, "status", "id"),
+    # A search limited to the caller's bulks reads only their operations, by status too,
+    # rather than every operation of the status (and counts from the index alone).
+    Index(None, "bulk_uuid", "status", "id"),
     Index(None, "start_time", "id"),
 )
 # Searches compare the topic folded (see `folded`); the name is the one of the index on the

@@ -1,5 +1,6 @@
 """Ownership scopes: an integration reads only the bulks it submitted unless it has the right
-to read every bulk. Integrations created before this revision are scoped too.
+to read every bulk. Integrations created before this revision are scoped too. The operations
+of a caller's bulks are found by bulk and status.
 
 Revision ID: 0008
 Revises: 0007
@@ -19,7 +20,13 @@ def upgrade() -> None:
         "bulkops_integration",
         sa.Column("all_bulks", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    op.create_index(
+        "ix_bulkops_operation_bulk_uuid_status_id",
+        "bulkops_operation",
+        ["bulk_uuid", "status", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_bulkops_operation_bulk_uuid_status_id", "bulkops_operation")
     op.drop_column("bulkops_integration", "all_bulks")
