@@ -130,6 +130,7 @@ class AuthService:
                 if stored is None:
                     await users.insert_admin(connection, username, password_hash, _now())
                 else:
+                    # At start: this process has resolved no token yet, none to forget.
                     await self._change_password(connection, username, password_hash)
         except IntegrityError:
             # Another process starting with the same settings created the user first.
@@ -218,20 +219,24 @@ class AuthService:
         passwords.check_strength(password)
         password_hash = await _hash(password)
         async with self.database.write() as connection:
-            if not await self._change_password(connection, username, password_hash):
-                raise AccountError(f'There is no admin user named "{username}".')
+            admin_id = await self._change_password(connection, username, password_hash)
+        if admin_id is None:
+            raise AccountError(f'There is no admin user named "{username}".')
+        # Once committed: forgotten earlier, a token could be cached again before it.
+        self.resolved.forget_user(UserType.ADMIN, admin_id)
 
+    @staticmethod
     async def _change_password(
-        self, connection: AsyncConnection, username: str, password_hash: str
-    ) -> bool:
-        """False if there is no such user."""
+        connection: AsyncConnection, username: str, password_hash: str
+    ) -> int | None:
+        """Sets the password and revokes the user's tokens; the user's id, or None if there
+        is no such user."""
         if not await users.reset_admin(connection, username, password_hash):
-            return False
+            return None
         admin_id = await users.find_admin_id(connection, username)
         assert admin_id is not None
         await users.revoke_user_tokens(connection, UserType.ADMIN, admin_id)
-        self.resolved.forget_user(UserType.ADMIN, admin_id)
-        return True
+        return admin_id
 
     async def token_user_type(self, token: str) -> UserType | None:
         """The kind of user the token is of (live, expired or revoked); None if unknown."""
@@ -279,7 +284,7 @@ class AuthService:
         in this process are forgotten (other processes see it within their cache time)."""
         integration_id = await self._integration_id(name)
         async with self.database.write() as connection:
-            await users.set_integration_scope(connection, name, all_bulks)
+            await users.set_integration_scope(connection, integration_id, all_bulks)
         self.resolved.forget_user(UserType.INTEGRATION, integration_id)
 
     async def create_integration(

@@ -187,12 +187,12 @@ async def user_exists(connection: AsyncConnection, user_type: UserType, user_id:
     return found.first() is not None
 
 
-async def set_integration_scope(connection: AsyncConnection, name: str, all_bulks: bool) -> bool:
-    """False if there is no such integration."""
-    result = await connection.execute(
-        update(integration).where(integration.c.name == name).values(all_bulks=all_bulks)
+async def set_integration_scope(
+    connection: AsyncConnection, integration_id: int, all_bulks: bool
+) -> None:
+    await connection.execute(
+        update(integration).where(integration.c.id == integration_id).values(all_bulks=all_bulks)
     )
-    return result.rowcount > 0
 
 
 async def token_user_type(connection: AsyncConnection, hashed: str) -> int | None:
