@@ -6,13 +6,13 @@ No SQL here: the store compiles a `SearchCriteria` into a query.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bulkops import regexps
 from bulkops.errors import InputError
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
 
@@ -390,19 +390,12 @@ def _check_regexp(field: str, pattern: str) -> None:
             {"field": field, "max": MAX_REGEXP_LENGTH},
         )
     try:
-        # Python warns about constructs whose meaning may change; the client cannot act on that.
-        with warnings.catch_warnings(action="ignore"):
-            re.compile(pattern)
-    except RecursionError:
-        reason = "it is nested too deeply"
-    except (re.error, OverflowError) as error:
-        reason = str(error)
-    else:
-        return
-    raise InputError(
-        'The regular expression "%pattern" for "%field" is not valid: %reason.',
-        {"pattern": pattern, "field": field, "reason": reason},
-    )
+        regexps.check(pattern)
+    except regexps.DialectError as error:
+        raise InputError(
+            'The regular expression "%pattern" for "%field" is not valid: %reason.',
+            {"pattern": pattern, "field": field, "reason": str(error)},
+        ) from None
 
 
 def _sort_order(sent: dict[str, Any]) -> SortOrder:

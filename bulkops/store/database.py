@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bulkops import regexps
 from bulkops.settings import Settings
 
 # Async drivers for the URLs users write.
@@ -90,18 +90,12 @@ def async_url(url: str | URL) -> URL:
     return parsed
 
 
-def _regexp(pattern: str | None, value: Any, flags: int = 0) -> bool | None:
-    if pattern is None or value is None:
-        return None
-    return re.search(pattern, str(value), flags) is not None
-
-
 # SQLite's REGEXP ignoring case, for the text searches compare caselessly.
 CASELESS_REGEXP_FUNCTION = "regexp_caseless"
 
 
 def _caseless_regexp(pattern: str | None, value: Any) -> bool | None:
-    return _regexp(pattern, value, re.IGNORECASE)
+    return regexps.search(pattern, value, caseless=True)
 
 
 class Database:
@@ -176,7 +170,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
-        dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+        dbapi_connection.create_function("regexp", 2, regexps.search, deterministic=True)
         dbapi_connection.create_function(
             CASELESS_REGEXP_FUNCTION, 2, _caseless_regexp, deterministic=True
         )

@@ -102,7 +102,7 @@ def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
 
 class caseless_regexp(FunctionElement[bool]):
     """`text` matches the regular expression `pattern` whatever the case of letters: a
-    function of our own on SQLite (Python's `re` with IGNORECASE), `~*` on PostgreSQL
+    function of our own on SQLite (RE2, ignoring case), `~*` on PostgreSQL
     (ASCII letters under the "C" collation), REGEXP on MySQL and MariaDB (the column's
     caseless collation makes it so)."""
 
