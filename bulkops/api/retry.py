@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
+from bulkops.api.request_body import json_value
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.errors import InputError, NotFoundError, PayloadTooLargeError
@@ -63,10 +64,7 @@ async def _body(request: Request) -> dict[str, Any]:
             )
     if not raw.strip():
         return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InputError("Decoding error.") from None
+    body = json_value(raw)
     if body is None:
         return {}
     if not isinstance(body, dict):
