@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asyncpg.exceptions import QueryCanceledError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
@@ -53,19 +54,17 @@ async def _http_error(_request: Request, error: Exception) -> Response:
 
 
 async def _database_error(request: Request, error: Exception) -> Response:
-    if isinstance(error, DBAPIError):
-        if statement_limits.timed_out(error):
-            seconds = request.app.state.database.limits.read_seconds
-            return error_response(ServiceUnavailableError.statement_timeout(seconds))
-        if statement_limits.invalid_regexp(error):
-            # The dialect check passed it, and the database read it otherwise.
-            return error_response(
-                InputError(
-                    "The regular expression is not valid: %reason.", {"reason": str(error.orig)}
-                )
-            )
-        if not isinstance(error, OperationalError | InterfaceError):
-            raise error
+    if statement_limits.timed_out(error):
+        seconds = request.app.state.database.limits.read_seconds
+        return error_response(ServiceUnavailableError.statement_timeout(seconds))
+    if statement_limits.invalid_regexp(error):
+        # The dialect check passed it, and the database read it otherwise.
+        reason = str(error.orig if isinstance(error, DBAPIError) else error)
+        return error_response(
+            InputError("The regular expression is not valid: %reason.", {"reason": reason})
+        )
+    if isinstance(error, DBAPIError) and not isinstance(error, OperationalError | InterfaceError):
+        raise error
     log.warning("database unavailable: %s", error)
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
 
@@ -157,6 +156,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             WebapiError: _webapi_error,
             HTTPException: _http_error,
             DBAPIError: _database_error,
+            # asyncpg's own, where SQLAlchemy lets it through (reading a cursor).
+            QueryCanceledError: _database_error,
             PoolTimeoutError: _database_error,
             # Drivers raise their own socket errors while connecting (asyncpg's refused
             # connection); in a request, the only I/O besides the client is the database.

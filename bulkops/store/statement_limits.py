@@ -72,8 +72,13 @@ def restart_clock(info: dict[str, Any]) -> None:
         clock.restart()
 
 
-def _code(error: DBAPIError) -> Any:
-    original = error.orig
+def _original(error: BaseException) -> BaseException | None:
+    """The driver's exception: SQLAlchemy wraps most, not all (asyncpg's, from a cursor)."""
+    return error.orig if isinstance(error, DBAPIError) else error
+
+
+def _code(error: BaseException) -> Any:
+    original = _original(error)
     if isinstance(original, sqlite3.Error):
         return original.sqlite_errorcode
     sqlstate = getattr(original, "sqlstate", None)
@@ -83,17 +88,17 @@ def _code(error: DBAPIError) -> Any:
     return args[0] if args else None
 
 
-def timed_out(error: DBAPIError) -> bool:
+def timed_out(error: BaseException) -> bool:
     """Whether the database stopped the statement at its time limit."""
     code = _code(error)
-    if isinstance(error.orig, sqlite3.Error):
+    if isinstance(_original(error), sqlite3.Error):
         return code == sqlite3.SQLITE_INTERRUPT
     return code in (POSTGRESQL_QUERY_CANCELED, MARIADB_STATEMENT_TIMEOUT, MYSQL_QUERY_TIMEOUT)
 
 
-def invalid_regexp(error: DBAPIError) -> bool:
+def invalid_regexp(error: BaseException) -> bool:
     """Whether the database refused a regular expression."""
-    if isinstance(error.orig, sqlite3.Error):
+    if isinstance(_original(error), sqlite3.Error):
         return False
     code = _code(error)
     return code == POSTGRESQL_INVALID_REGULAR_EXPRESSION or code in MYSQL_REGEXP_ERRORS
