@@ -77,28 +77,28 @@ def _original(error: BaseException) -> BaseException | None:
     return error.orig if isinstance(error, DBAPIError) else error
 
 
-def _code(error: BaseException) -> Any:
+def _codes(error: BaseException) -> set[Any]:
+    """The driver's codes for the error: SQLite's result code; PostgreSQL's SQLSTATE; MySQL's
+    error number and SQLSTATE."""
     original = _original(error)
     if isinstance(original, sqlite3.Error):
-        return original.sqlite_errorcode
-    sqlstate = getattr(original, "sqlstate", None)
-    if sqlstate is not None:
-        return sqlstate
+        return {original.sqlite_errorcode}
     args = getattr(original, "args", ())
-    return args[0] if args else None
+    return {getattr(original, "sqlstate", None), args[0] if args else None} - {None}
 
 
 def timed_out(error: BaseException) -> bool:
     """Whether the database stopped the statement at its time limit."""
-    code = _code(error)
     if isinstance(_original(error), sqlite3.Error):
-        return code == sqlite3.SQLITE_INTERRUPT
-    return code in (POSTGRESQL_QUERY_CANCELED, MARIADB_STATEMENT_TIMEOUT, MYSQL_QUERY_TIMEOUT)
+        return _codes(error) == {sqlite3.SQLITE_INTERRUPT}
+    return bool(
+        _codes(error) & {POSTGRESQL_QUERY_CANCELED, MARIADB_STATEMENT_TIMEOUT, MYSQL_QUERY_TIMEOUT}
+    )
 
 
 def invalid_regexp(error: BaseException) -> bool:
     """Whether the database refused a regular expression."""
     if isinstance(_original(error), sqlite3.Error):
         return False
-    code = _code(error)
-    return code == POSTGRESQL_INVALID_REGULAR_EXPRESSION or code in MYSQL_REGEXP_ERRORS
+    codes = _codes(error)
+    return POSTGRESQL_INVALID_REGULAR_EXPRESSION in codes or bool(codes & MYSQL_REGEXP_ERRORS)
