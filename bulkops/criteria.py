@@ -6,13 +6,13 @@ No SQL here: the store compiles a `SearchCriteria` into a query.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bulkops import regexps
 from bulkops.errors import InputError
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
 
@@ -199,6 +199,9 @@ _SORT_ORDER_TYPE = "Magento\\Framework\\Api\\SortOrder"
 _DATETIME_TYPE = "datetime (YYYY-MM-DD HH:MM:SS)"
 
 MAX_REGEXP_LENGTH = 1000
+# Values all `in` and `nin` filters of a search may list together: each is a bound parameter,
+# and a statement holds at most 32,767 on PostgreSQL, 32,766 on SQLite.
+MAX_LISTED_VALUES = 10_000
 MAX_PAGE_SIZE = 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _SPACES = " \t\n\r\f\v"
@@ -260,12 +263,27 @@ def _search_criteria(sent: dict[str, Any], limits: PageLimits) -> SearchCriteria
                 page_size = _page_size(key, value)
             case "currentPage":
                 current_page = parse_integer(key, _scalar(key, value, "int"))
+    _check_listed_values(groups)
     return SearchCriteria(
         filter_groups=groups,
         sort_orders=sort_orders,
         page_size=_limited_page_size(page_size, limits),
         current_page=current_page,
     )
+
+
+def _check_listed_values(groups: tuple[FilterGroup, ...]) -> None:
+    listed = sum(
+        len(flt.operand)
+        for group in groups
+        for flt in group.filters
+        if isinstance(flt.operand, tuple)
+    )
+    if listed > MAX_LISTED_VALUES:
+        raise InputError(
+            'The "in" and "nin" filters of a search list %count values; at most %max are allowed.',
+            {"count": listed, "max": MAX_LISTED_VALUES},
+        )
 
 
 def _filter_group(sent: dict[str, Any]) -> FilterGroup:
@@ -396,19 +414,12 @@ def _check_regexp(field: str, pattern: str) -> None:
             {"field": field, "max": MAX_REGEXP_LENGTH},
         )
     try:
-        # Python warns about constructs whose meaning may change; the client cannot act on that.
-        with warnings.catch_warnings(action="ignore"):
-            re.compile(pattern)
-    except RecursionError:
-        reason = "it is nested too deeply"
-    except (re.error, OverflowError) as error:
-        reason = str(error)
-    else:
-        return
-    raise InputError(
-        'The regular expression "%pattern" for "%field" is not valid: %reason.',
-        {"pattern": pattern, "field": field, "reason": reason},
-    )
+        regexps.check(pattern)
+    except regexps.DialectError as error:
+        raise InputError(
+            'The regular expression "%pattern" for "%field" is not valid: %reason.',
+            {"pattern": pattern, "field": field, "reason": str(error)},
+        ) from None
 
 
 def _sort_order(sent: dict[str, Any]) -> SortOrder:

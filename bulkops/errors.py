@@ -109,6 +109,14 @@ class PayloadTooLargeError(WebapiError):
 class ServiceUnavailableError(WebapiError):
     status_code = 503
 
+    @classmethod
+    def statement_timeout(cls, seconds: float) -> ServiceUnavailableError:
+        return cls(
+            "The database did not answer within %seconds seconds, the time limit of a "
+            "statement. Narrow the search or try again later.",
+            {"seconds": seconds},
+        )
+
 
 class InternalError(WebapiError):
     """500: a bug. Magento (ErrorProcessor::maskException) sends its text with the report id

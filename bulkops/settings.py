@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     database_pool_pre_ping: bool = True
     """Check each connection as it leaves the pool, so a restarted server costs no failed
     request."""
+    statement_timeout_seconds: float = Field(default=10.0, ge=0)
+    """Longest a statement of a read (a search's count or page, a bulk's status) may run before
+    the database stops it and the request gets a 503; for a streamed search (no page size, or
+    a large one), each fetch of its rows. 0: no limit. Writes and migrations have none."""
+    search_stream_timeout_seconds: float = Field(default=600.0, ge=0)
+    """MariaDB and MySQL: longest a streamed search may last as a whole (there one statement
+    sends every row as the client reads them). 0: no limit."""
     host: str = "127.0.0.1"
     port: int = 8080
 

@@ -209,8 +209,8 @@ async def _sql_search(database: Database, criteria: SearchCriteria) -> tuple[lis
         if criteria.page_size:
             page = await search.search_page(connection, criteria, database.backend)
             return [row.id for row in page.rows], page.total_count
-        result = await search.open_stream(connection, criteria, database.backend, batch_size=3)
-        ids = [row.id async for rows in result.partitions() for row in rows]
+        stream = await search.open_stream(connection, criteria, database.backend, batch_size=3)
+        ids = [row.id async for rows in stream.batches() for row in rows]
         return ids, len(ids)
 
 

@@ -7,7 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from asyncpg.exceptions import QueryCanceledError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +33,7 @@ from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
 from bulkops.errors import (
+    InputError,
     InternalError,
     RouteNotFoundError,
     ServiceUnavailableError,
@@ -41,6 +43,7 @@ from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
 from bulkops.settings import Settings
+from bulkops.store import statement_limits
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
 from bulkops.worker import Worker
@@ -59,7 +62,18 @@ async def _http_error(_request: Request, error: Exception) -> Response:
     return error_response(RouteNotFoundError())
 
 
-async def _database_error(_request: Request, error: Exception) -> Response:
+async def _database_error(request: Request, error: Exception) -> Response:
+    if statement_limits.timed_out(error):
+        seconds = request.app.state.database.limits.read_seconds
+        return error_response(ServiceUnavailableError.statement_timeout(seconds))
+    if statement_limits.invalid_regexp(error):
+        # The dialect check passed it, and the database read it otherwise.
+        reason = str(error.orig if isinstance(error, DBAPIError) else error)
+        return error_response(
+            InputError("The regular expression is not valid: %reason.", {"reason": reason})
+        )
+    if isinstance(error, DBAPIError) and not isinstance(error, OperationalError | InterfaceError):
+        raise error
     log.warning("database unavailable: %s", error)
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
 
@@ -151,8 +165,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         exception_handlers={
             WebapiError: _webapi_error,
             HTTPException: _http_error,
-            OperationalError: _database_error,
-            InterfaceError: _database_error,
+            DBAPIError: _database_error,
+            # asyncpg's own, where SQLAlchemy lets it through (reading a cursor).
+            QueryCanceledError: _database_error,
             PoolTimeoutError: _database_error,
             # Drivers raise their own socket errors while connecting (asyncpg's refused
             # connection); in a request, the only I/O besides the client is the database.

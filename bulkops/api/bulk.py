@@ -27,6 +27,9 @@ from bulkops.store import bulks, search
 from bulkops.store.database import Database
 
 ITEMS = "items"
+# Pages larger than this are streamed as they are read, as every match is without a page size:
+# the memory a search takes stays the same whatever the page size asked.
+STREAMED_PAGE_SIZE = 1000
 
 
 async def search_operations(request: Request) -> Response:
@@ -38,8 +41,8 @@ async def search_operations(request: Request) -> Response:
     # Filters and sorts on `id` mean the `id` the answer shows; only the caller's bulks are
     # searched (and counted) unless it reads every bulk.
     applied = visible_to(user, criteria.aliased("id", state.operation_view.id_field))
-    if not criteria.page_size:
-        return await _stream_all(request, criteria, applied)
+    if not criteria.page_size or criteria.page_size > STREAMED_PAGE_SIZE:
+        return await _stream(request, criteria, applied)
     async with state.database.read() as connection:
         page = await search.search_page(connection, applied, state.database.backend)
     items = [state.operation_view.searched(row) for row in page.rows]
@@ -60,12 +63,11 @@ class _ClosingStreamingResponse(StreamingResponse):
             await self.body_iterator.aclose()  # type: ignore[union-attr]
 
 
-async def _stream_all(
-    request: Request, criteria: SearchCriteria, applied: SearchCriteria
-) -> Response:
-    """No page size: every match of `applied`, streamed as it is read, in the request's format
-    and through its `fields` filter, with the echo of `criteria` as sent. `total_count` comes
-    last in the object, so it is simply the number of items sent."""
+async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCriteria) -> Response:
+    """Every match of `applied` (no page size) or its page, streamed as it is read, in the
+    request's format and through its `fields` filter, with the echo of `criteria` as sent: the
+    same bytes as a page answered whole. `total_count` comes last in the object; without a
+    page size it is simply the number of items sent."""
     rendering = format_of(request.scope)
     fields = fields_of(request.scope)
     if fields is not None and not fields.keeps(ITEMS):
@@ -100,15 +102,17 @@ async def _search_body(
         item = view.searched(row)
         return item if selection is None else select(item, selection)
 
-    def tail(count: int) -> dict[str, Any]:
-        rest = {"search_criteria": criteria.echo(), "total_count": count}
-        kept = rest if fields is None else fields.apply(rest)
-        # Nothing kept is PHP's empty array: no keys.
-        return kept if isinstance(kept, dict) else {}
-
     async with database.read() as connection:
-        result = await search.open_stream(connection, applied, database.backend)
-        batches = ([shaped(row) for row in rows] async for rows in result.partitions())
+        stream = await search.open_stream(connection, applied, database.backend)
+
+        def tail(sent: int) -> dict[str, Any]:
+            total = sent if stream.total_count is None else stream.total_count
+            rest = {"search_criteria": criteria.echo(), "total_count": total}
+            kept = rest if fields is None else fields.apply(rest)
+            # Nothing kept is PHP's empty array: no keys.
+            return kept if isinstance(kept, dict) else {}
+
+        batches = ([shaped(row) for row in rows] async for rows in stream.batches())
         # An empty list is written as Magento's filter leaves it.
         empty = [] if selection is None else select([], selection)
         async for chunk in rendering.listing(ITEMS, batches, empty, tail):

@@ -26,9 +26,10 @@ JSON_TYPES = frozenset({"application/json"})
 XML_TYPES = frozenset({"application/xml", "application/xhtml+xml", "text/xml"})
 # Magento's pattern: a media type, then at most a charset (`U`: ungreedy, `i`: any case).
 _CONTENT_TYPE = re.compile(r"^([a-z\d/\-+.]+?)(?:; *charset=(.+))?$", re.IGNORECASE)
-# PHP's json_decode refuses deeper nesting; libxml refuses documents deeper than 256 elements.
-JSON_MAX_DEPTH = 512
-XML_MAX_DEPTH = 256
+# Arrays and objects nested deeper than this are a decoding error, in JSON and XML. PHP's
+# json_decode allows 512 levels and libxml 256 elements; fewer keep every recursive step after
+# decoding (conversion, storage, rendering) far from Python's recursion limit.
+MAX_NESTING = 100
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -82,33 +83,53 @@ def decode(body: bytes, content_type: str | None) -> Any:
 
 
 def _json(body: bytes) -> Any:
+    return php_input(json_value(body))
+
+
+def json_value(body: bytes) -> Any:
+    """The JSON document, or the decoding error PHP's json_decode gives, also when nested more
+    than `MAX_NESTING` levels deep."""
     try:
-        return php_input(orjson.loads(body))
-    except (orjson.JSONDecodeError, RecursionError):
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise decoding_error() from None
+    if _deeper_than(value, MAX_NESTING):
+        raise decoding_error()
+    return value
 
 
-def php_input(value: Any, depth: int = 0) -> Any:
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Whether arrays and objects nest more than `levels` deep in `value` (no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if depth > levels:
+                return True
+            pending.extend(
+                (child, depth + 1) for child in children if isinstance(child, dict | list)
+            )
+    return False
+
+
+def php_input(value: Any) -> Any:
     """What PHP's json_decode(..., true) gives, then Magento's filterInputData: integers out of
     PHP's range become floats, and of the keys that are equal once lowercased without
-    underscores (`first_name`, `firstName`), the first one is kept. Too deep is a decoding
-    error, as for PHP."""
+    underscores (`first_name`, `firstName`), the first one is kept. The value is nested at
+    most `MAX_NESTING` deep."""
     kind = type(value)
     if kind is dict:
-        if depth >= JSON_MAX_DEPTH:
-            raise decoding_error()
         seen: set[str] = set()
         kept: dict[str, Any] = {}
         for key, item in value.items():
             normal = key.replace("_", "").lower()
             if normal not in seen:
                 seen.add(normal)
-                kept[key] = item if type(item) in _SCALARS else php_input(item, depth + 1)
+                kept[key] = item if type(item) in _SCALARS else php_input(item)
         return kept
     if kind is list:
-        if depth >= JSON_MAX_DEPTH:
-            raise decoding_error()
-        return [item if type(item) in _SCALARS else php_input(item, depth + 1) for item in value]
+        return [item if type(item) in _SCALARS else php_input(item) for item in value]
     if kind is int and not INT64[0] <= value <= INT64[1]:
         return float(value)
     return value
@@ -133,7 +154,7 @@ def _element_value(element: Element, depth: int) -> Any:
     """An element as Framework\\Xml\\Parser::xmlToArray makes it: text, a dict of children
     (repeated names become lists), or None when empty; attributes wrap it in
     `{"_value": ..., "_attribute": {...}}`."""
-    if depth > XML_MAX_DEPTH:
+    if depth > MAX_NESTING:
         raise decoding_error()
     value = _children(element, depth) if element.hasChildNodes() else None
     attributes = {

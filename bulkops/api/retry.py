@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from bulkops.api.auth import not_authorized, require_bulk_reader
 from bulkops.api.bulk import bulk_or_404
+from bulkops.api.request_body import json_value
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import ALL_RESOURCES, ANONYMOUS
 from bulkops.errors import InputError, PayloadTooLargeError
@@ -81,10 +82,7 @@ async def _body(request: Request) -> dict[str, Any]:
             )
     if not raw.strip():
         return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InputError("Decoding error.") from None
+    body = json_value(raw)
     if body is None:
         return {}
     if not isinstance(body, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,7 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bulkops import regexps
 from bulkops.settings import Settings
+from bulkops.store.statement_limits import (
+    MYSQL_LIMIT,
+    SQLITE_CLOCK,
+    SQLITE_PROGRESS_STEPS,
+    SqliteStatementClock,
+    StatementLimits,
+)
 
 # Async drivers for the URLs users write.
 ASYNC_DRIVERS = {
@@ -90,18 +97,12 @@ def async_url(url: str | URL) -> URL:
     return parsed
 
 
-def _regexp(pattern: str | None, value: Any, flags: int = 0) -> bool | None:
-    if pattern is None or value is None:
-        return None
-    return re.search(pattern, str(value), flags) is not None
-
-
 # SQLite's REGEXP ignoring case, for the text searches compare caselessly.
 CASELESS_REGEXP_FUNCTION = "regexp_caseless"
 
 
 def _caseless_regexp(pattern: str | None, value: Any) -> bool | None:
-    return _regexp(pattern, value, re.IGNORECASE)
+    return regexps.search(pattern, value, caseless=True)
 
 
 class Database:
@@ -115,11 +116,19 @@ class Database:
       COMMITTED, which takes no gap locks, so workers leasing and settling messages while
       others enqueue do not deadlock on index ranges.
 
-    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings."""
+    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings; `limits` bound the time of
+    reads' statements (none by default, see `statement_limits`)."""
 
-    def __init__(self, url: str | URL, pool: PoolOptions | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        pool: PoolOptions | None = None,
+        limits: StatementLimits | None = None,
+        **options: Any,
+    ) -> None:
         self.url = async_url(url)
         self.backend = self.url.get_backend_name()
+        self.limits = limits = limits or StatementLimits()
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":
             _ensure_sqlite_directory(self.url)
@@ -132,13 +141,17 @@ class Database:
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
         self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
         if self.backend == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, limits)
         elif self.backend in MYSQL_BACKENDS:
-            _configure_mysql(self.engine)
+            _configure_mysql(self.engine, limits)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.database_url, PoolOptions.from_settings(settings))
+        limits = StatementLimits(
+            read_seconds=settings.statement_timeout_seconds,
+            stream_seconds=settings.search_stream_timeout_seconds,
+        )
+        return cls(settings.database_url, PoolOptions.from_settings(settings), limits)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -148,6 +161,11 @@ class Database:
                 options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
             await connection.execution_options(**options)
             async with connection.begin():
+                if self.backend == "postgresql" and self.limits.read_seconds:
+                    milliseconds = max(1, round(self.limits.read_seconds * 1000))
+                    await connection.exec_driver_sql(
+                        f"SET LOCAL statement_timeout = {milliseconds}"
+                    )
                 yield connection
 
     @asynccontextmanager
@@ -164,11 +182,15 @@ def _ensure_sqlite_directory(url: URL) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _readonly(connection: Any) -> bool:
+    return bool(connection.get_execution_options().get("bulkops_readonly", False))
+
+
+def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (the driver's own handling of
         # transactions would start none for reads).
         dbapi_connection.isolation_level = None
@@ -176,21 +198,73 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
-        dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+        dbapi_connection.create_function("regexp", 2, regexps.search, deterministic=True)
         dbapi_connection.create_function(
             CASELESS_REGEXP_FUNCTION, 2, _caseless_regexp, deterministic=True
         )
+        if limits.read_seconds:
+            clock = SqliteStatementClock()
+            record.info[SQLITE_CLOCK] = clock
+            dbapi_connection.run_async(
+                lambda driver: driver.set_progress_handler(clock.expired, SQLITE_PROGRESS_STEPS)
+            )
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        readonly = connection.get_execution_options().get("bulkops_readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if _readonly(connection) else "BEGIN IMMEDIATE")
+
+    if limits.read_seconds:
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def on_execute(connection: Any, *_args: Any) -> None:
+            clock = connection.info[SQLITE_CLOCK]
+            clock.start(limits.read_seconds if _readonly(connection) else 0.0)
 
 
-def _configure_mysql(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "begin")
+def _configure_mysql(engine: AsyncEngine, limits: StatementLimits) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:
+        readonly = _readonly(connection)
+        if limits.read_seconds or limits.stream_seconds:
+            _limit_mysql_session(connection, limits.read_seconds if readonly else 0.0)
         # The session stays REPEATABLE READ, so reads cost no extra statement; this applies
         # to the next transaction only (the driver starts it with the first statement).
-        if not connection.get_execution_options().get("bulkops_readonly", False):
+        if not readonly:
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+    if limits.stream_seconds:
+
+        @event.listens_for(sync_engine, "before_cursor_execute", retval=True)
+        def on_execute(
+            connection: Any,
+            _cursor: Any,
+            statement: str,
+            parameters: Any,
+            context: Any,
+            _executemany: bool,
+        ) -> tuple[str, Any]:
+            streamed = context is not None and context.execution_options.get("stream_results")
+            if streamed and _readonly(connection) and _is_mariadb(connection):
+                statement = (
+                    f"SET STATEMENT max_statement_time={limits.stream_seconds} FOR {statement}"
+                )
+            return statement, parameters
+
+
+def _is_mariadb(connection: Any) -> bool:
+    return bool(getattr(connection.dialect, "is_mariadb", False))
+
+
+def _limit_mysql_session(connection: Any, seconds: float) -> None:
+    """The session's statement time limit, set only when it changes (a connection serves
+    reads and writes in turn)."""
+    info = connection.connection.info
+    if info.get(MYSQL_LIMIT) == seconds:
+        return
+    if _is_mariadb(connection):
+        connection.exec_driver_sql(f"SET max_statement_time = {seconds}")
+    else:
+        connection.exec_driver_sql(f"SET max_execution_time = {round(seconds * 1000)}")
+    info[MYSQL_LIMIT] = seconds

@@ -10,7 +10,7 @@ case-sensitively; NULL never matches a negative condition; LIKE escapes with a b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy.ext.compiler import compiles
 from bulkops.criteria import Condition, Filter, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
+from bulkops.store.statement_limits import restart_clock
 from bulkops.store.tables import bulk, operation
 from bulkops.store.types import fold, folded, folded_text, in_int64, int64_value
 
@@ -102,7 +103,7 @@ def _as_text(field: str, column: ColumnElement[Any]) -> ColumnElement[str]:
 
 class caseless_regexp(FunctionElement[bool]):
     """`text` matches the regular expression `pattern` whatever the case of letters: a
-    function of our own on SQLite (Python's `re` with IGNORECASE), `~*` on PostgreSQL
+    function of our own on SQLite (RE2, ignoring case), `~*` on PostgreSQL
     (ASCII letters under the "C" collation), REGEXP on MySQL and MariaDB (the column's
     caseless collation makes it so)."""
 
@@ -439,13 +440,46 @@ async def search_page(connection: AsyncConnection, criteria: SearchCriteria, bac
     return Page(rows=rows, total_count=matches.count)
 
 
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The matches of a search as they are read."""
+
+    connection: AsyncConnection
+    rows: AsyncResult[Any] | None
+    """The rows, read in batches; None when there are none to read."""
+    total_count: int | None
+    """Every match's count, for a page; None when every match is streamed (the rows' count)."""
+
+    async def batches(self) -> AsyncIterator[Sequence[Row[Any]]]:
+        if self.rows is None:
+            return
+        partitions = self.rows.partitions()
+        while True:
+            # Each fetch has the time limit of a statement.
+            restart_clock(self.connection.info)
+            rows = await anext(partitions, None)
+            if rows is None:
+                return
+            yield rows
+
+
 async def open_stream(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str, batch_size: int = 1000
-) -> AsyncResult[Any]:
-    """Every match through a server-side cursor, read in batches (`.partitions()`), so memory
-    stays flat whatever the number of rows: on PostgreSQL an asyncpg cursor in the read
-    transaction (a round trip per batch); on MySQL/MariaDB an unbuffered result (aiomysql's
-    SSCursor) that the connection reads as the rows are consumed; on SQLite a plain cursor."""
-    return await connection.stream(
-        items_query(criteria, backend).execution_options(yield_per=batch_size)
-    )
+) -> Stream:
+    """Every match, or the page if criteria.page_size is set (counted first, as `search_page`
+    does), through a server-side cursor read in batches, so memory stays flat whatever the
+    number of rows: on PostgreSQL an asyncpg cursor in the read transaction (a round trip per
+    batch); on MySQL/MariaDB an unbuffered result (aiomysql's SSCursor) that the connection
+    reads as the rows are consumed; on SQLite a plain cursor."""
+    if not criteria.page_size:
+        query = items_query(criteria, backend)
+        total_count = None
+    else:
+        matches = await count_matches(connection, criteria, backend)
+        offset = page_offset(criteria.current_page, criteria.page_size)
+        if offset >= matches.count:
+            return Stream(connection, rows=None, total_count=matches.count)
+        query = page_query(criteria, backend, matches, criteria.page_size, offset)
+        total_count = matches.count
+    rows = await connection.stream(query.execution_options(yield_per=batch_size))
+    return Stream(connection, rows=rows, total_count=total_count)
