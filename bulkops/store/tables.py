@@ -130,7 +130,7 @@ access_token = Table(
 
 # An integration's OAuth 1.0a credentials (Magento's `oauth_consumer` and its access token in
 # `oauth_token`): one consumer per integration. The secrets and the raw token are stored as
-# `bulkops.auth.secrets` seals them: encrypted when a key is configured.
+# `bulkops.sealing` seals them: encrypted when a key is configured.
 oauth_consumer = Table(
     "bulkops_oauth_consumer",
     metadata,
