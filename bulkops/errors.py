@@ -6,6 +6,7 @@ Magento sends the *un-substituted* phrase in `message` and the substitution valu
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 Parameters = dict[str, Any] | list[Any]
@@ -108,6 +109,12 @@ class PayloadTooLargeError(WebapiError):
 
 class ServiceUnavailableError(WebapiError):
     status_code = 503
+
+
+def new_report_id() -> str:
+    """uniqid("webapi-"), as Magento's ErrorProcessor::_critical names its reports: the id a
+    client is shown and the log records the details under."""
+    return f"webapi-{uuid.uuid4().hex[:13]}"
 
 
 class InternalError(WebapiError):
