@@ -213,5 +213,7 @@ demo_customer = Table(
     Column("firstname", exact_text(255), nullable=True),
     Column("lastname", exact_text(255), nullable=True),
     Column("created_at", Timestamp, nullable=False),
+    # The operation that created the customer, so that it completes when delivered again.
+    Column("operation_id", BigInteger, nullable=True),
     Index(None, "website_id", "email", unique=True),
 )
