@@ -39,7 +39,7 @@ ERROR_CODE_OPTION = typer.Option(
 )
 
 
-def _on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+def on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action` on the configured database, migrated first."""
 
     async def run() -> T:
@@ -81,7 +81,7 @@ def retry(
                 connection, bulk_uuid, utc_now(), status, error_code or None
             )
 
-    count = _on_database(Settings(), run)
+    count = on_database(Settings(), run)
     if count is None:
         typer.echo(f"error: Bulk uuid {bulk_uuid} not exist", err=True)
         raise typer.Exit(1)
@@ -101,5 +101,5 @@ def cleanup(
     if lifetime is None:
         typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
         return
-    cleaned = _on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
+    cleaned = on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
     typer.echo(f"deleted {cleaned.bulks} bulks and {cleaned.operations} operations")
