@@ -37,7 +37,9 @@ class Payloads:
 
     def shown(self, stored: str | None) -> str | None:
         """The payload as a response shows it: read, its secrets masked."""
-        return self.redactor.document(self.read(stored))
+        if stored is None:
+            return None
+        return self.redactor.document(self.sealer.unseal(stored))
 
     def check_search(self, criteria: SearchCriteria) -> None:
         """Refuses a search that filters or sorts on a payload's content when that content is
