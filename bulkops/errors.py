@@ -6,6 +6,7 @@ Magento sends the *un-substituted* phrase in `message` and the substitution valu
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 Parameters = dict[str, Any] | list[Any]
@@ -116,6 +117,12 @@ class ServiceUnavailableError(WebapiError):
             "statement. Narrow the search or try again later.",
             {"seconds": seconds},
         )
+
+
+def new_report_id() -> str:
+    """uniqid("webapi-"), as Magento's ErrorProcessor::_critical names its reports: the id a
+    client is shown and the log records the details under."""
+    return f"webapi-{uuid.uuid4().hex[:13]}"
 
 
 class InternalError(WebapiError):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.criteria import PageLimits
@@ -31,6 +32,28 @@ def _default_websites() -> list[Website]:
 
 def _default_store_views() -> list[StoreView]:
     return [StoreView(id=1, code="default", name="Default Store View", website_id=1)]
+
+
+DEFAULT_REDACT_KEYS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "authorization",
+    "cc_number",
+    "cc_cid",
+    "cvv",
+)
+"""Words of key names whose values are secret: passwords (Magento's `password`, `newPassword`,
+`currentPassword`, `password_confirmation`), tokens (`resetToken`, `access_token`), secrets
+(`client_secret`), API keys and credentials, and Magento's payment card fields."""
+
+# Characters a stored payload writes as they are (php_json escapes `"`, `\`, `/`, control
+# and non-ASCII characters): only words of these can be found in the stored text.
+_PLAIN_WORD = re.compile(r"^[\x20-\x7e]+$")
 
 
 class Settings(BaseSettings):
@@ -81,6 +104,14 @@ class Settings(BaseSettings):
     oauth_nonce_cleanup_probability: int = Field(default=100, ge=1)
     """One signed request in this many deletes expired nonces (Magento's
     `oauth/cleanup/cleanup_probability`)."""
+    redact_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_KEYS))
+    """Payloads in responses show `****` as the value of every key whose name contains one
+    of these words, without regard to case, at any depth; `[]` shows payloads as stored
+    (as Magento does). While any is set, searches cannot filter or sort on payloads."""
+    payload_encryption_keys: list[SecretStr] = Field(default_factory=list)
+    """Stored payloads are encrypted with the first key (any string); every key decrypts,
+    so a new key goes first and old ones stay until `bulkops payloads reseal` has run. Empty:
+    payloads are stored in clear (earlier encrypted ones then cannot be read)."""
     login_max_failures: int = 6
     login_lock_minutes: float = 30.0
 
@@ -147,6 +178,14 @@ class Settings(BaseSettings):
     """Public base URL reported by storeConfigs; derived from the request when empty."""
     websites: list[Website] = Field(default_factory=_default_websites)
     store_views: list[StoreView] = Field(default_factory=_default_store_views)
+
+    @field_validator("redact_keys")
+    @classmethod
+    def _plain_words(cls, words: list[str]) -> list[str]:
+        for word in words:
+            if not _PLAIN_WORD.match(word) or any(char in word for char in '"\\/'):
+                raise ValueError(f"{word!r}: printable ASCII without quotes or slashes")
+        return [word.lower() for word in words]
 
     @cached_property
     def page_limits(self) -> PageLimits:

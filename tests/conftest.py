@@ -83,7 +83,15 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
+def server_settings() -> dict[str, str]:
+    """BULKOPS_* settings (without the prefix) of the `server` fixture; a module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    database_url: str, tmp_path: Path, server_settings: dict[str, str]
+) -> Iterator[RunningServer]:
     """A server of this test's own. Its periodic maintenance is off: tests insert bulks dated
     years ago, with topics no handler serves."""
     running = start_server(
@@ -91,6 +99,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
         DATABASE_URL=database_url,
         MAINTENANCE_INTERVAL_SECONDS="86400",
         BULK_LIFETIME_DAYS="0",
+        **server_settings,
     )
     yield running
     running.stop()

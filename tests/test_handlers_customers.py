@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bulkops.handlers import HandlerRegistry
 from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput
-from bulkops.handlers.customers import DUPLICATE_EMAIL, customers_route
+from bulkops.handlers.customers import DUPLICATE_EMAIL, SERVICE, customers_route
 from bulkops.services.submission import reason as rendered
 from bulkops.services.submission import rejection
 from bulkops.settings import Settings, StoreView, Website
+from bulkops.status import OperationStatus
 from bulkops.store.database import Database
+from bulkops.store.lifecycle import start_operations, utc_now
 from bulkops.store.tables import demo_customer
+from tests.test_worker import BULK_UUID, add_bulk, make_worker, operations, process_all
 
 TWO_WEBSITES = Settings(
     websites=[Website(id=1, code="base", name="Main"), Website(id=2, code="fr", name="France")],
@@ -25,11 +31,15 @@ TWO_WEBSITES = Settings(
 )
 
 
+OPERATION_IDS = itertools.count(1)
+
+
 def operation(email: str, store_code: str = "default", **customer: Any) -> OperationInput:
+    """A new operation (its own id) creating a customer."""
     return OperationInput(
         payload={"customer": {"email": email, **customer}, "password": "Password1"},
         bulk_uuid="c43ed402-3dd3-4100-92e2-dc5852d3009b",
-        operation_id=1,
+        operation_id=next(OPERATION_IDS),
         operation_key=0,
         store_code=store_code,
         user_type=4,
@@ -104,6 +114,49 @@ async def test_same_email_in_the_same_website_fails_not_retriably(route: AsyncRo
     )
     assert raised.value.code == 0
     assert raised.value.result_message == DUPLICATE_EMAIL
+
+
+async def test_an_operation_delivered_again_completes_with_the_customer_it_created(
+    route: AsyncRoute, database: Database
+) -> None:
+    first = operation("redelivered@example.com", firstname="Ann")
+    created = await route.handler(first)
+    # The first delivery's result was never recorded (its worker died): the same operation
+    # runs again.
+    assert await route.handler(first) == created
+    with pytest.raises(NotRetriableError) as raised:
+        await route.handler(operation("Redelivered@example.com"))
+    assert raised.value.message == DUPLICATE_EMAIL
+    async with database.read() as connection:
+        rows = (await connection.execute(select(demo_customer))).all()
+    assert [(row.email, row.operation_id) for row in rows] == [
+        ("redelivered@example.com", first.operation_id)
+    ]
+
+
+async def test_a_crashed_delivery_is_completed_by_the_worker(database: Database) -> None:
+    """Through the worker: an operation whose customer a delivery created before the process
+    died is still open; its next delivery completes it."""
+    route = customers_route(Settings(), database)
+    routes = HandlerRegistry()
+    routes.add(route)
+    item = {"customer": {"email": "crash@example.com"}, "password": "Password1"}
+    await add_bulk(database, [item, item], topic=route.topic_name())
+    async with database.write() as connection:
+        first, _ = await start_operations(
+            connection, [row.id for row in await operations(database)], utc_now()
+        )
+    died_after = await route.handler(
+        OperationInput(item, BULK_UUID, first.id, 0, "default", None, None)
+    )
+
+    rows = await process_all(make_worker(database, routes), database)
+
+    assert [(row.status, row.result_message) for row in rows] == [
+        (OperationStatus.COMPLETE, f"Service execution success {SERVICE}"),
+        (OperationStatus.NOT_RETRIABLY_FAILED, DUPLICATE_EMAIL),
+    ]
+    assert json.loads(rows[0].result_serialized_data)["id"] == died_after["id"]
 
 
 async def test_same_email_in_another_website_is_a_new_customer(route: AsyncRoute) -> None:

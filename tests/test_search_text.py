@@ -31,6 +31,12 @@ OPERATIONS = [
 
 
 @pytest.fixture
+def server_settings() -> dict[str, str]:
+    # Payloads shown as stored: these searches match the serialized data itself.
+    return {"REDACT_KEYS": "[]"}
+
+
+@pytest.fixture
 def client(server: RunningServer) -> Iterator[httpx.Client]:
     operations = [
         NewOperation(

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from bulkops.api.app import create_app
 from bulkops.handlers import HandlerRegistry, NotRetriableError, OperationInput, RetriableError
 from bulkops.queue import DbTransport, Delivery
+from bulkops.services.payloads import Payloads
 from bulkops.services.submission import serialized_data
 from bulkops.settings import Settings
 from bulkops.status import OperationStatus
@@ -84,7 +85,7 @@ def make_worker(
     return Worker(
         database,
         transport,
-        Executor(routes, backoff),
+        Executor(routes, backoff, Payloads.from_settings(Settings())),
         concurrency=concurrency,
         batch_size=batch_size,
         poll_seconds=0.01,
@@ -166,6 +167,9 @@ async def test_success_is_recorded_as_magento_does(database: Database) -> None:
     assert returned_none.result_serialized_data is None
 
 
+REPORTED = "Internal Error. Details are available in Magento log file. Report ID: "
+
+
 async def test_failures_become_statuses_2_and_3_with_rendered_messages(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -190,12 +194,16 @@ async def test_failures_become_statuses_2_and_3_with_rendered_messages(
     by_kind = dict(zip(kinds, rows, strict=True))
     # Delivered max_attempts times, then final.
     assert calls["retriable"] == 3 and calls["not-retriable"] == 1
-    assert [(row.status, row.result_message, row.error_code) for row in rows] == [
+    assert [(row.status, row.result_message, row.error_code) for row in rows[:2]] == [
         (2, "Lock wait on stock", 1205),
         (3, 'Product "x-1" is invalid', 42),
-        (3, "'price'", 0),
-        (3, "RuntimeError", 0),
     ]
+    # An unexpected exception's text stays in the log, under the report id the operation shows.
+    for row in rows[2:]:
+        assert (row.status, row.error_code) == (3, 0)
+        assert row.result_message.startswith(REPORTED)
+        assert row.result_message.removeprefix(REPORTED) in caplog.text
+    assert "price" not in by_kind["foreign"].result_message
     # Failed operations keep their payload, for a retry.
     assert all(row.serialized_data is not None for row in rows)
     assert by_kind["foreign"].result_serialized_data is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,10 +37,12 @@ from bulkops.errors import (
     RouteNotFoundError,
     ServiceUnavailableError,
     WebapiError,
+    new_report_id,
 )
 from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
+from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
 from bulkops.store import statement_limits
 from bulkops.store.database import Database
@@ -102,8 +103,7 @@ class InternalErrorMiddleware:
         except Exception as error:
             if started:
                 raise
-            # uniqid("webapi-"), as ErrorProcessor::_critical names its reports.
-            report_id = f"webapi-{uuid.uuid4().hex[:13]}"
+            report_id = new_report_id()
             log.exception("internal error, report %s", report_id, exc_info=error)
             await error_response(InternalError(report_id))(scope, receive, send)
 
@@ -119,7 +119,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.settings = settings
         app.state.database = database
         app.state.auth = AuthService(database, settings)
-        app.state.operation_view = OperationView(settings.operation_id)
+        app.state.payloads = Payloads.from_settings(settings)
+        app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
         await app.state.auth.bootstrap_admin()

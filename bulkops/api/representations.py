@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
 
+from bulkops.services.payloads import Payloads
+
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -15,9 +17,11 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 class OperationView:
-    """Shapes operation rows; `id_field` is `id` or (Magento 2.4 style) `operation_key`."""
+    """Shapes operation rows; `id_field` is `id` or (Magento 2.4 style) `operation_key`;
+    payloads are shown as `payloads` shows them."""
 
-    def __init__(self, id_field: str = "id") -> None:
+    def __init__(self, payloads: Payloads, id_field: str = "id") -> None:
+        self.payloads = payloads
         self.id_field = id_field
 
     def detailed(self, row: Row[Any]) -> dict[str, Any]:
@@ -25,8 +29,8 @@ class OperationView:
             "id": getattr(row, self.id_field),
             "bulk_uuid": row.bulk_uuid,
             "topic_name": row.topic_name,
-            "serialized_data": row.serialized_data,
-            "result_serialized_data": row.result_serialized_data,
+            "serialized_data": self.payloads.shown(row.serialized_data),
+            "result_serialized_data": self.payloads.shown(row.result_serialized_data),
             "status": row.status,
             "result_message": row.result_message,
             "error_code": row.error_code,

@@ -92,6 +92,7 @@ async def submit_items(request: Request) -> Response:
         settings.topic_style,
         request.scope[STORE_CODE_KEY],
         state.data_hasher,
+        state.payloads,
     )
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()

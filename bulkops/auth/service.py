@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.auth import oauth, passwords
 from bulkops.auth.context import ALL_RESOURCES, UserContext
-from bulkops.auth.secrets import Sealer, SecretsKeyError
 from bulkops.auth.token_cache import ResolvedTokens
 from bulkops.auth.tokens import new_token, token_hash
 from bulkops.errors import AuthenticationError
+from bulkops.sealing import Sealer, SealingKeyError
 from bulkops.settings import Settings
 from bulkops.status import UserType
 from bulkops.store import oauth as oauth_store
@@ -94,8 +94,11 @@ class AuthService:
         self.database = database
         self.settings = settings
         self.resolved = ResolvedTokens(settings.token_cache_seconds, settings.token_cache_size)
+        # HMAC signatures are checked with the raw consumer and token secrets, so they
+        # cannot be stored hashed as bearer tokens are: sealed, a copy of the database alone
+        # signs nothing. Without a key they are stored as Magento stores them, in clear.
         key = settings.oauth_secrets_key
-        self.sealer = Sealer(key.get_secret_value() if key else None)
+        self.sealer = Sealer([key.get_secret_value()] if key else [], "BULKOPS_OAUTH_SECRETS_KEY")
 
     async def bootstrap_admin(self) -> None:
         """At start: create or reset the configured admin user; with none configured, make
@@ -370,7 +373,7 @@ class AuthService:
                 self.sealer.unseal(consumer["access_token"]),
                 self.sealer.unseal(consumer["access_token_secret"]),
             )
-        except SecretsKeyError as error:
+        except SealingKeyError as error:
             raise AccountError(str(error)) from None
 
     async def resolve_signed(self, request: oauth.SignedRequest) -> UserContext | None:
@@ -404,7 +407,7 @@ class AuthService:
                 self.sealer.unseal(consumer["consumer_secret"]),
                 self.sealer.unseal(consumer["access_token_secret"]),
             )
-        except SecretsKeyError:
+        except SealingKeyError:
             log.exception("cannot read the secrets of OAuth consumer %s", consumer["id"])
             raise AuthenticationError(oauth.INVALID_SIGNATURE) from None
         if not oauth.signature_matches(request, *secrets):

@@ -7,7 +7,7 @@ import asyncio
 import typer
 import uvicorn
 
-from bulkops.cli import users, worker
+from bulkops.cli import payloads, users, worker
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(users.admin_app, name="admin")
 app.add_typer(users.integration_app, name="integration")
 app.add_typer(users.token_app, name="token")
+app.add_typer(payloads.payloads_app, name="payloads")
 
 
 @app.command()

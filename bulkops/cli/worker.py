@@ -38,7 +38,7 @@ ERROR_CODE_OPTION = typer.Option(
 )
 
 
-def _on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+def on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action` on the configured database, migrated first."""
 
     async def run() -> T:
@@ -81,7 +81,7 @@ def retry(
             )
 
     try:
-        count = _on_database(Settings(), run)
+        count = on_database(Settings(), run)
     except InputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -104,5 +104,5 @@ def cleanup(
     if lifetime is None:
         typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
         return
-    cleaned = _on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
+    cleaned = on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
     typer.echo(f"deleted {cleaned.bulks} bulks and {cleaned.operations} operations")

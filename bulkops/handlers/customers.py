@@ -3,11 +3,14 @@ that the documentation's example (a duplicate email failing with status 3) runs 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.auth.context import ANONYMOUS
 from bulkops.errors import InputError, WebapiError
@@ -78,6 +81,43 @@ def store_view(settings: Settings, store_code: str) -> StoreView:
     return settings.store_views[0]
 
 
+async def _customer(connection: AsyncConnection, view: StoreView, email: str) -> Row[Any] | None:
+    query = select(demo_customer).where(
+        demo_customer.c.website_id == view.website_id, demo_customer.c.email == email
+    )
+    return (await connection.execute(query)).first()
+
+
+async def _created_by(
+    database: Database, view: StoreView, email: str, operation: OperationInput
+) -> Row[Any] | None:
+    """The customer with that email, if this operation created it."""
+    async with database.read() as connection:
+        found = await _customer(connection, view, email)
+    return found if found is not None and found.operation_id == operation.operation_id else None
+
+
+def _account(view: StoreView, customer: Mapping[str, Any]) -> dict[str, Any]:
+    """Magento's CustomerInterface as createAccount answers it, from the customer's row;
+    null names are left out, as Magento's output leaves out null fields."""
+    created_at = customer["created_at"].strftime("%Y-%m-%d %H:%M:%S")
+    names = {name: customer[name] for name in NAMES}
+    return {
+        "id": customer["id"],
+        "group_id": 1,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "created_in": view.name,
+        "email": customer["email"],
+        **{name: value for name, value in names.items() if value is not None},
+        "store_id": view.id,
+        "website_id": view.website_id,
+        "addresses": [],
+        "disable_auto_group_change": 0,
+        "extension_attributes": {"is_subscribed": False},
+    }
+
+
 def customers_route(settings: Settings, database: Database) -> AsyncRoute:
     async def create_account(operation: OperationInput) -> dict[str, Any]:
         customer = convert(SIGNATURE, operation.payload)["customer"]
@@ -91,29 +131,22 @@ def customers_route(settings: Settings, database: Database) -> AsyncRoute:
             async with database.write() as connection:
                 inserted = await connection.execute(
                     insert(demo_customer).values(
-                        website_id=view.website_id, email=email, created_at=now, **names
+                        website_id=view.website_id,
+                        email=email,
+                        created_at=now,
+                        operation_id=operation.operation_id,
+                        **names,
                     )
                 )
         except IntegrityError as error:
             # The unique (website_id, email) index, also when another worker won a race.
-            raise NotRetriableError(DUPLICATE_EMAIL) from error
-        created_at = now.strftime("%Y-%m-%d %H:%M:%S")
-        # Magento's CustomerInterface as createAccount answers it; null names are left out,
-        # as Magento's output leaves out null fields.
-        return {
-            "id": inserted.inserted_primary_key[0],
-            "group_id": 1,
-            "created_at": created_at,
-            "updated_at": created_at,
-            "created_in": view.name,
-            "email": email,
-            **{name: value for name, value in names.items() if value is not None},
-            "store_id": view.id,
-            "website_id": view.website_id,
-            "addresses": [],
-            "disable_auto_group_change": 0,
-            "extension_attributes": {"is_subscribed": False},
-        }
+            # The customer may be this operation's own, created by a delivery that did not
+            # live to record it: then the operation is done.
+            if (created := await _created_by(database, view, email, operation)) is None:
+                raise NotRetriableError(DUPLICATE_EMAIL) from error
+            return _account(view, created._mapping)
+        customer_id = inserted.inserted_primary_key[0]
+        return _account(view, {"id": customer_id, "email": email, "created_at": now, **names})
 
     # Anonymous, as Magento's sign-up; the caller's rights do not matter to this demo.
     return AsyncRoute(

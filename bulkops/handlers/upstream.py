@@ -10,6 +10,7 @@ NotRetriableError with the upstream's message. The format is in docs/handlers.md
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import tomllib
 from pathlib import Path
@@ -35,6 +36,8 @@ from bulkops.handlers.base import (
     OperationInput,
     RetriableError,
 )
+
+log = logging.getLogger("bulkops.upstream")
 
 MESSAGE_LIMIT = 1000
 """Characters of a non-Magento error body kept as the operation's message."""
@@ -147,12 +150,12 @@ class Upstream:
                     },
                 ) from None
             except httpx.TransportError as error:
+                # The client learns the kind of failure; its text (addresses, certificate
+                # names) is for the log.
+                log.warning("upstream %s could not be reached: %r", self.config.name, error)
                 raise RetriableError(
                     'Upstream "%upstream" could not be reached: %reason',
-                    parameters={
-                        "upstream": self.config.name,
-                        "reason": str(error) or type(error).__name__,
-                    },
+                    parameters={"upstream": self.config.name, "reason": type(error).__name__},
                 ) from error
         return outcome(response)
 

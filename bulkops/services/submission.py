@@ -13,6 +13,7 @@ from bulkops.auth.context import UserContext
 from bulkops.errors import WebapiError
 from bulkops.handlers.base import AsyncRoute, TopicStyle
 from bulkops.services.data_hash import DataHasher
+from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
 from bulkops.services.signature import convert
 from bulkops.status import OperationStatus
@@ -79,17 +80,26 @@ def reason(error: WebapiError) -> str:
 
 
 def _operation(
-    route: AsyncRoute, topic: str, bulk_uuid: str, key: int, item: Any, hasher: DataHasher
+    route: AsyncRoute,
+    topic: str,
+    bulk_uuid: str,
+    key: int,
+    item: Any,
+    hasher: DataHasher,
+    payloads: Payloads,
 ) -> tuple[NewOperation, ItemStatus]:
     data = serialized_data(item)
+    stored = payloads.stored(data)
     error = rejection(route, item)
     if error is None:
-        accepted = NewOperation(key, topic, data, order_group=route.order_group(bulk_uuid, item))
+        order_group = route.order_group(bulk_uuid, item)
+        accepted = NewOperation(key, topic, stored, order_group=order_group)
+        # The hash is of the data itself, as Magento's, whatever is stored.
         return accepted, ItemStatus(key, hasher.hash(data))
     # Rejected items are stored too (status 5), so that a search finds them and why.
     message = reason(error)
     rejected = NewOperation(
-        key, topic, data, OperationStatus.REJECTED, result_message=message, error_code=0
+        key, topic, stored, OperationStatus.REJECTED, result_message=message, error_code=0
     )
     return rejected, ItemStatus(key, None, message)
 
@@ -102,12 +112,13 @@ async def submit(
     topic_style: TopicStyle,
     store_code: str,
     hasher: DataHasher,
+    payloads: Payloads,
 ) -> Accepted:
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
     for key, item in enumerate(items):
-        new_operation, status = _operation(route, topic, bulk_uuid, key, item, hasher)
+        new_operation, status = _operation(route, topic, bulk_uuid, key, item, hasher, payloads)
         operations.append(new_operation)
         statuses.append(status)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)

@@ -136,7 +136,7 @@ access_token = Table(
 
 # An integration's OAuth 1.0a credentials (Magento's `oauth_consumer` and its access token in
 # `oauth_token`): one consumer per integration. The secrets and the raw token are stored as
-# `bulkops.auth.secrets` seals them: encrypted when a key is configured.
+# `bulkops.sealing` seals them: encrypted when a key is configured.
 oauth_consumer = Table(
     "bulkops_oauth_consumer",
     metadata,
@@ -219,5 +219,7 @@ demo_customer = Table(
     Column("firstname", exact_text(255), nullable=True),
     Column("lastname", exact_text(255), nullable=True),
     Column("created_at", Timestamp, nullable=False),
+    # The operation that created the customer, so that it completes when delivered again.
+    Column("operation_id", BigInteger, nullable=True),
     Index(None, "website_id", "email", unique=True),
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from bulkops.errors import render
+from bulkops.errors import InternalError, new_report_id, render
 from bulkops.handlers.base import (
     AsyncRoute,
     HandlerError,
@@ -19,6 +19,8 @@ from bulkops.handlers.base import (
     RetriableError,
 )
 from bulkops.handlers.registry import HandlerRegistry
+from bulkops.sealing import SealingKeyError
+from bulkops.services.payloads import Payloads
 from bulkops.services.submission import php_json, reason, rejection
 from bulkops.status import OperationStatus
 from bulkops.store.lifecycle import Result, utc_now
@@ -43,10 +45,12 @@ class Executor:
         self,
         routes: HandlerRegistry,
         retry_backoff_seconds: float,
+        payloads: Payloads,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.routes = routes
         self.backoff = retry_backoff_seconds
+        self.payloads = payloads
         self.clock = clock
         self._by_topic: dict[str, AsyncRoute | None] = {}
 
@@ -65,8 +69,8 @@ class Executor:
                 f'No handler is configured for topic "{operation.topic_name}".',
             )
         try:
-            payload = _payload(operation.serialized_data)
-        except (TypeError, ValueError, KeyError) as error:
+            payload = _payload(self.payloads.read(operation.serialized_data))
+        except (TypeError, ValueError, KeyError, SealingKeyError) as error:
             return _failed(
                 operation.id,
                 OperationStatus.NOT_RETRIABLY_FAILED,
@@ -97,11 +101,19 @@ class Executor:
             return _handler_failed(operation.id, OperationStatus.RETRIABLY_FAILED, error)
         except HandlerError as error:
             return _handler_failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, error)
-        except Exception as error:
-            log.exception("operation %s (%s) failed", operation.id, operation.topic_name)
-            message = str(error) or type(error).__name__
+        except Exception:
+            # Its text may hold anything (a statement and its values, a host name): the
+            # operation shows a report id, the log has the details under it.
+            report_id = new_report_id()
+            log.exception(
+                "operation %s (%s) failed, report %s",
+                operation.id,
+                operation.topic_name,
+                report_id,
+            )
+            message = InternalError(report_id).message
             return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, message)
-        return _completed(operation.id, route, value)
+        return _completed(operation.id, route, value, self.payloads)
 
 
 def _payload(serialized_data: str | None) -> Any:
@@ -111,10 +123,10 @@ def _payload(serialized_data: str | None) -> Any:
     return json.loads(json.loads(serialized_data)["meta_information"])
 
 
-def _completed(operation_id: int, route: AsyncRoute, value: Any) -> Result:
+def _completed(operation_id: int, route: AsyncRoute, value: Any, payloads: Payloads) -> Result:
     message = f"Service execution success {route.service}"
     try:
-        result = None if value is None else php_json(value)
+        result = None if value is None else payloads.stored(php_json(value))
     except (TypeError, ValueError) as error:
         # As in Magento, an output that cannot be converted only adds to the message.
         result = None

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Row
 
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.queue import Delivery, Requeue, Transport, create_transport
+from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import Result, record_results, start_operations, utc_now
@@ -84,7 +85,7 @@ class Worker:
         return cls(
             database,
             transport,
-            Executor(routes, settings.retry_backoff_seconds),
+            Executor(routes, settings.retry_backoff_seconds, Payloads.from_settings(settings)),
             concurrency=concurrency or settings.worker_concurrency,
             batch_size=settings.worker_batch_size,
             poll_seconds=settings.worker_poll_seconds,
