@@ -78,6 +78,7 @@ def make_worker(
     batch_size: int = 10,
     lease_seconds: float = 30,
     backoff: float = 0,
+    max_deliveries: int = 5,
     maintenance: Callable[[DbTransport], Maintenance] | None = None,
 ) -> Worker:
     transport = DbTransport(database, lease_seconds=lease_seconds)
@@ -89,6 +90,7 @@ def make_worker(
         batch_size=batch_size,
         poll_seconds=0.01,
         lease_seconds=lease_seconds,
+        max_deliveries=max_deliveries,
         maintenance=maintenance(transport) if maintenance else None,
     )
 

@@ -21,9 +21,14 @@ from bulkops.handlers.base import (
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.services.submission import php_json
 from bulkops.status import OperationStatus
+from bulkops.store.database import UNAVAILABLE_ERRORS
 from bulkops.store.lifecycle import Result, utc_now
 
 log = logging.getLogger("bulkops.worker")
+
+
+ABANDONED = "The operation was abandoned after %count deliveries."
+"""The result of an operation whose deliveries kept ending without an outcome."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,8 @@ class Retry:
     """Deliver the operation again, not before `available_at`; it stays open meanwhile."""
 
     available_at: datetime
+    counts_as_attempt: bool = True
+    """False when the handler met the database unavailable: that was no attempt of its own."""
 
 
 Outcome = Result | Retry
@@ -95,11 +102,27 @@ class Executor:
             return _handler_failed(operation.id, OperationStatus.RETRIABLY_FAILED, error)
         except HandlerError as error:
             return _handler_failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, error)
+        except UNAVAILABLE_ERRORS as error:
+            # The infrastructure failed, not the handler: no outcome to record.
+            log.warning(
+                "operation %s (%s) meets the database unavailable, to be delivered again: %s",
+                operation.id,
+                operation.topic_name,
+                error,
+            )
+            return Retry(self.clock() + timedelta(seconds=self.backoff), counts_as_attempt=False)
         except Exception as error:
             log.exception("operation %s (%s) failed", operation.id, operation.topic_name)
             message = str(error) or type(error).__name__
             return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, message)
         return _completed(operation.id, route, value)
+
+
+def abandoned(operation_id: int, deliveries: int) -> Result:
+    """Failed, retriably as an operation whose worker vanished (Magento's `Unknown Error`): a
+    client may retry it once the handler is fixed."""
+    message = render(ABANDONED, {"count": deliveries})
+    return _failed(operation_id, OperationStatus.RETRIABLY_FAILED, message)
 
 
 def _payload(serialized_data: str | None) -> Any:
