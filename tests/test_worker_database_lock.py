@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -61,7 +61,7 @@ def sqlite_url(backend: Backend, database_url: str) -> str:
 
 
 @pytest.fixture
-def write_lock(sqlite_url: str) -> AsyncIterator[WriteLock]:
+def write_lock(sqlite_url: str) -> Iterator[WriteLock]:
     lock = WriteLock(sqlite_url)
     yield lock
     lock.close()
