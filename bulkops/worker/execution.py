@@ -103,12 +103,13 @@ class Executor:
         except HandlerError as error:
             return _handler_failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, error)
         except UNAVAILABLE_ERRORS as error:
-            # The infrastructure failed, not the handler: no outcome to record.
+            # The infrastructure failed, not the handler: no outcome to record. The driver's
+            # own message: SQLAlchemy's adds the statement's values (an item's data).
             log.warning(
-                "operation %s (%s) meets the database unavailable, to be delivered again: %s",
+                "operation %s (%s) meets the database unavailable, to be delivered again: %r",
                 operation.id,
                 operation.topic_name,
-                error,
+                getattr(error, "orig", None) or error,
             )
             return Retry(self.clock() + timedelta(seconds=self.backoff), counts_as_attempt=False)
         except Exception as error:
