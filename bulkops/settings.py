@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     search_stream_timeout_seconds: float = Field(default=600.0, ge=0)
     """MariaDB and MySQL: longest a streamed search may last as a whole (there one statement
     sends every row as the client reads them). 0: no limit."""
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, ge=0)
+    """SQLite: how long a statement waits for another connection's write lock before it fails
+    (`PRAGMA busy_timeout`): a request then gets a 503, a worker gives its operation back."""
     host: str = "127.0.0.1"
     port: int = 8080
 
@@ -152,7 +155,12 @@ class Settings(BaseSettings):
     lease_seconds: float = 300.0
     """How long a leased message stays invisible; a dead worker's messages return after it."""
     retry_backoff_seconds: float = 2.0
-    """First delay before a retriable failure is delivered again; it doubles each attempt."""
+    """First delay before a retriable failure is delivered again; it doubles each attempt.
+    An operation whose handler met the database unavailable is delivered again after it, not
+    counted as an attempt."""
+    max_deliveries: int = Field(default=5, ge=1)
+    """Deliveries of an operation that may end without an outcome (its worker died while
+    processing it) before the operation is abandoned: failed, status 2."""
     open_operation_timeout_hours: float = 12.0
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0

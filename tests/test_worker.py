@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,6 +80,7 @@ def make_worker(
     batch_size: int = 10,
     lease_seconds: float = 30,
     backoff: float = 0,
+    max_deliveries: int = 5,
     maintenance: Callable[[DbTransport], Maintenance] | None = None,
 ) -> Worker:
     transport = DbTransport(database, lease_seconds=lease_seconds)
@@ -90,6 +92,7 @@ def make_worker(
         batch_size=batch_size,
         poll_seconds=0.01,
         lease_seconds=lease_seconds,
+        max_deliveries=max_deliveries,
         maintenance=maintenance(transport) if maintenance else None,
     )
 
@@ -266,6 +269,57 @@ async def test_retry_backs_off_exponentially_and_keeps_the_operation_open(
         assert 100 * 2 ** (attempt - 1) <= delay <= 100 * 2 ** (attempt - 1) + 2
         (row,) = await operations(database)
         assert row.status == OperationStatus.OPEN and row.result_message is None
+
+
+async def test_a_handler_meeting_the_database_unavailable_is_no_attempt(
+    database: Database, tmp_path: Path
+) -> None:
+    # A database the handler cannot open: the driver's own "unable to open database file".
+    unreachable = Database(f"sqlite+aiosqlite:///{tmp_path}")
+    calls: list[str] = []
+
+    async def save(_: OperationInput) -> str:
+        calls.append("call")
+        if len(calls) == 1:
+            async with unreachable.read() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        if len(calls) == 2:
+            raise RetriableError("busy")
+        return "saved"
+
+    await add_bulk(database, [{}])
+    # Two attempts: the delivery that met the unavailable database is not one of them.
+    rows = await process_all(make_worker(database, registry_with(save, max_attempts=2)), database)
+    await unreachable.dispose()
+    assert len(calls) == 3
+    assert [(row.status, row.result_serialized_data, row.deliveries) for row in rows] == [
+        (OperationStatus.COMPLETE, '"saved"', 1)
+    ]
+
+
+async def test_an_operation_whose_deliveries_end_without_an_outcome_is_abandoned(
+    database: Database,
+) -> None:
+    calls: list[int] = []
+
+    async def save(operation: OperationInput) -> None:
+        calls.append(operation.operation_id)
+
+    await add_bulk(database, [{}, {}], topic=TOPIC)
+    # The first operation's earlier deliveries all ended with their worker.
+    async with database.write() as connection:
+        await connection.execute(
+            operation.update().where(operation.c.operation_key == 0).values(deliveries=3)
+        )
+    worker = make_worker(database, registry_with(save), max_deliveries=3)
+    first, second = await process_all(worker, database)
+    assert (first.status, first.result_message, first.error_code) == (
+        OperationStatus.RETRIABLY_FAILED,
+        "The operation was abandoned after 3 deliveries.",
+        0,
+    )
+    assert first.serialized_data is not None and calls == [second.id]
+    assert second.status == OperationStatus.COMPLETE
 
 
 async def test_a_final_operation_is_never_processed_again(database: Database) -> None:

@@ -211,7 +211,7 @@ class AmqpTransport(Transport):
         waiting behind those done in their order group are due now."""
         await queue.enqueue_retries(
             connection,
-            [(r.delivery.operation_id, r.available_at, r.delivery.attempts) for r in requeued],
+            [(r.delivery.operation_id, r.available_at, r.attempts) for r in requeued],
         )
         finished = [delivery.operation_id for delivery in done]
         # The publisher may not have deleted a finished operation's row yet (it does so after

@@ -101,7 +101,7 @@ class DbTransport(Transport):
         await queue.requeue_messages(
             connection,
             self.owner,
-            [(requeue.delivery.message_id, requeue.available_at) for requeue in requeued],
+            [(r.delivery.message_id, r.available_at, r.attempts) for r in requeued],
         )
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:

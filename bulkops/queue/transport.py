@@ -41,6 +41,8 @@ class Requeue:
 
     delivery: Delivery
     available_at: datetime
+    attempts: int
+    """Deliveries counted as attempts so far: the next one counts on top of them."""
 
 
 class Transport(ABC):

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bulkops import regexps
@@ -42,11 +44,19 @@ POSTGRESQL_SESSION = {
     "plan_cache_mode": "force_custom_plan",
 }
 
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,  # connection lost, lock wait timed out, deadlock, "database is locked"
+    InterfaceError,  # connection closed
+    PoolTimeoutError,  # no free connection in time
+    ConnectionError,  # drivers' own socket errors while connecting (asyncpg's refusal)
+)
+"""What a statement raises when the database cannot serve it now, rather than because of
+the statement: worth trying again later."""
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the writer, nor the writer readers
     "PRAGMA synchronous=NORMAL",  # durable at each checkpoint; safe with WAL
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
     # LIKE ignores the case of ASCII letters (SQLite's default, said here as the search relies
     # on it): text searched exactly is matched with GLOB.
     "PRAGMA case_sensitive_like=OFF",
@@ -117,13 +127,16 @@ class Database:
       others enqueue do not deadlock on index ranges.
 
     `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings; `limits` bound the time of
-    reads' statements (none by default, see `statement_limits`)."""
+    reads' statements (none by default, see `statement_limits`); `sqlite_busy_timeout_seconds`
+    defaults to `BULKOPS_SQLITE_BUSY_TIMEOUT_SECONDS`."""
 
     def __init__(
         self,
         url: str | URL,
         pool: PoolOptions | None = None,
         limits: StatementLimits | None = None,
+        *,
+        sqlite_busy_timeout_seconds: float | None = None,
         **options: Any,
     ) -> None:
         self.url = async_url(url)
@@ -141,7 +154,9 @@ class Database:
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
         self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
         if self.backend == "sqlite":
-            _configure_sqlite(self.engine, limits)
+            if sqlite_busy_timeout_seconds is None:
+                sqlite_busy_timeout_seconds = Settings().sqlite_busy_timeout_seconds
+            _configure_sqlite(self.engine, limits, sqlite_busy_timeout_seconds)
         elif self.backend in MYSQL_BACKENDS:
             _configure_mysql(self.engine, limits)
 
@@ -151,7 +166,12 @@ class Database:
             read_seconds=settings.statement_timeout_seconds,
             stream_seconds=settings.search_stream_timeout_seconds,
         )
-        return cls(settings.database_url, PoolOptions.from_settings(settings), limits)
+        return cls(
+            settings.database_url,
+            PoolOptions.from_settings(settings),
+            limits,
+            sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -186,8 +206,13 @@ def _readonly(connection: Any) -> bool:
     return bool(connection.get_execution_options().get("bulkops_readonly", False))
 
 
-def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine, limits: StatementLimits | None, busy_timeout_seconds: float
+) -> None:
     sync_engine = engine.sync_engine
+    # Every statement, BEGIN IMMEDIATE included, waits this long for another connection's
+    # lock before it fails with "database is locked".
+    busy_timeout = f"PRAGMA busy_timeout={round(busy_timeout_seconds * 1000)}"
 
     @event.listens_for(sync_engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -195,7 +220,7 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits) -> None:
         # transactions would start none for reads).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, busy_timeout):
             cursor.execute(pragma)
         cursor.close()
         dbapi_connection.create_function("regexp", 2, regexps.search, deterministic=True)

@@ -49,13 +49,14 @@ def utc_now() -> datetime:
 async def start_operations(
     connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
 ) -> Sequence[Row]:
-    """Stamp `started_at` on those of the operations that are still open, and answer them with
-    what a handler needs (their bulk's user included). Operations already final are left out:
-    they must not be processed again."""
+    """Stamp `started_at` on those of the operations that are still open and count their
+    delivery, and answer them with what a handler needs (their bulk's user included) and
+    their `deliveries`. Operations already final are left out: they must not be processed
+    again."""
     await connection.execute(
         update(operation)
         .where(operation.c.id.in_(operation_ids), operation.c.status == _OPEN)
-        .values(started_at=now, updated_at=now)
+        .values(started_at=now, updated_at=now, deliveries=operation.c.deliveries + 1)
     )
     query = (
         select(
@@ -65,6 +66,7 @@ async def start_operations(
             operation.c.topic_name,
             operation.c.serialized_data,
             operation.c.order_group,
+            operation.c.deliveries,
             bulk.c.user_type,
             bulk.c.user_id,
             bulk.c.store_code,
@@ -73,6 +75,21 @@ async def start_operations(
         .where(operation.c.id.in_(operation_ids), operation.c.status == _OPEN)
     )
     return (await connection.execute(query)).all()
+
+
+async def uncount_deliveries(connection: AsyncConnection, operation_ids: Sequence[int]) -> None:
+    """These operations' deliveries ended without their worker dying (given back unprocessed,
+    or to be retried later): they do not count towards abandoning them."""
+    if operation_ids:
+        await connection.execute(
+            update(operation)
+            .where(
+                operation.c.id.in_(operation_ids),
+                operation.c.status == _OPEN,
+                operation.c.deliveries > 0,
+            )
+            .values(deliveries=operation.c.deliveries - 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +219,7 @@ async def retry_operations(
             result_serialized_data=None,
             started_at=None,
             updated_at=now,
+            deliveries=0,
         )
     )
     await enqueue_open_operations(connection, bulk_uuid, now)

@@ -326,10 +326,11 @@ async def release_messages(
 
 
 async def requeue_messages(
-    connection: AsyncConnection, owner: str, available_at: Sequence[tuple[int, datetime]]
+    connection: AsyncConnection, owner: str, requeued: Sequence[tuple[int, datetime, int]]
 ) -> None:
-    """Give `owner`'s leased messages back, each to be delivered again at its own time."""
-    if not available_at:
+    """Give `owner`'s leased messages back, each (message id, available at, attempts so far)
+    to be delivered again at its own time."""
+    if not requeued:
         return
     await connection.execute(
         update(queue_message)
@@ -337,8 +338,11 @@ async def requeue_messages(
             queue_message.c.id == bindparam("message_id"),
             queue_message.c.lease_owner == owner,
         )
-        .values(available_at=bindparam("at"), lease_owner=None),
-        [{"message_id": message_id, "at": at} for message_id, at in available_at],
+        .values(available_at=bindparam("at"), lease_owner=None, attempts=bindparam("tried")),
+        [
+            {"message_id": message_id, "at": at, "tried": attempts}
+            for message_id, at, attempts in requeued
+        ],
     )
 
 

@@ -75,6 +75,9 @@ operation = Table(
     # Operations of one group are processed one after the other, in id order; NULL: the
     # operation waits for no other (`AsyncRoute.order_group`).
     Column("order_group", BigInteger, nullable=True),
+    # Deliveries to workers since the operation was (re)opened that ended without an outcome
+    # (the worker died), the one in progress included: past a limit, it is abandoned.
+    Column("deliveries", Integer, nullable=False, server_default="0"),
     Index(None, "bulk_uuid", "operation_key", unique=True),
     # Every index ends with `id`: the default order, and the tie-breaker of every sort.
     Index(None, "status", "id"),

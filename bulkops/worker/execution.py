@@ -23,9 +23,14 @@ from bulkops.sealing import SealingKeyError
 from bulkops.services.payloads import Payloads
 from bulkops.services.submission import php_json, reason, rejection
 from bulkops.status import OperationStatus
+from bulkops.store.database import UNAVAILABLE_ERRORS
 from bulkops.store.lifecycle import Result, utc_now
 
 log = logging.getLogger("bulkops.worker")
+
+
+ABANDONED = "The operation was abandoned after %count deliveries."
+"""The result of an operation whose deliveries kept ending without an outcome."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ class Retry:
     """Deliver the operation again, not before `available_at`; it stays open meanwhile."""
 
     available_at: datetime
+    counts_as_attempt: bool = True
+    """False when the handler met the database unavailable: that was no attempt of its own."""
 
 
 Outcome = Result | Retry
@@ -101,6 +108,16 @@ class Executor:
             return _handler_failed(operation.id, OperationStatus.RETRIABLY_FAILED, error)
         except HandlerError as error:
             return _handler_failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, error)
+        except UNAVAILABLE_ERRORS as error:
+            # The infrastructure failed, not the handler: no outcome to record. The driver's
+            # own message: SQLAlchemy's adds the statement's values (an item's data).
+            log.warning(
+                "operation %s (%s) meets the database unavailable, to be delivered again: %r",
+                operation.id,
+                operation.topic_name,
+                getattr(error, "orig", None) or error,
+            )
+            return Retry(self.clock() + timedelta(seconds=self.backoff), counts_as_attempt=False)
         except Exception:
             # Its text may hold anything (a statement and its values, a host name): the
             # operation shows a report id, the log has the details under it.
@@ -114,6 +131,13 @@ class Executor:
             message = InternalError(report_id).message
             return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, message)
         return _completed(operation.id, route, value, self.payloads)
+
+
+def abandoned(operation_id: int, deliveries: int) -> Result:
+    """Failed, retriably as an operation whose worker vanished (Magento's `Unknown Error`): a
+    client may retry it once the handler is fixed."""
+    message = render(ABANDONED, {"count": deliveries})
+    return _failed(operation_id, OperationStatus.RETRIABLY_FAILED, message)
 
 
 def _payload(serialized_data: str | None) -> Any:

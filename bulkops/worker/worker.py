@@ -22,8 +22,14 @@ from bulkops.queue import Delivery, Requeue, Transport, create_transport
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
 from bulkops.store.database import Database
-from bulkops.store.lifecycle import Result, record_results, start_operations, utc_now
-from bulkops.worker.execution import Executor, Outcome, Retry
+from bulkops.store.lifecycle import (
+    Result,
+    record_results,
+    start_operations,
+    uncount_deliveries,
+    utc_now,
+)
+from bulkops.worker.execution import Executor, Outcome, Retry, abandoned
 from bulkops.worker.maintenance import Maintenance
 
 log = logging.getLogger("bulkops.worker")
@@ -43,6 +49,7 @@ class Worker:
         batch_size: int,
         poll_seconds: float,
         lease_seconds: float,
+        max_deliveries: int,
         maintenance: Maintenance | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -52,6 +59,7 @@ class Worker:
         self.batch_size = max(batch_size, 1)
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
+        self.max_deliveries = max_deliveries
         self.maintenance = maintenance
         self.clock = clock
         # Enough leased work to keep every handler slot busy while the next batch is being
@@ -90,6 +98,7 @@ class Worker:
             batch_size=settings.worker_batch_size,
             poll_seconds=settings.worker_poll_seconds,
             lease_seconds=settings.lease_seconds,
+            max_deliveries=settings.max_deliveries,
             maintenance=Maintenance.from_settings(settings, database, transport),
         )
 
@@ -126,6 +135,7 @@ class Worker:
         except TimeoutError:
             log.error("results could not be written on stop; their messages will come back")
         unprocessed = list(self._held.values())
+        await self._uncount(unprocessed)
         try:
             await self.transport.release(unprocessed)
         except Exception:
@@ -191,6 +201,16 @@ class Worker:
             row = by_id.get(delivery.operation_id)
             if row is None:
                 self._add_outcome(delivery, None)
+            elif row.deliveries > self.max_deliveries:
+                # Every earlier delivery ended without an outcome: its handler is taken to
+                # kill the worker (or hang it until its lease ran out).
+                log.error(
+                    "operation %s (%s) abandoned after %d deliveries",
+                    row.id,
+                    row.topic_name,
+                    row.deliveries - 1,
+                )
+                self._add_outcome(delivery, abandoned(row.id, row.deliveries - 1))
             else:
                 # An operation of an order group runs after the group's earlier ones, in
                 # this worker; one that waits for no other runs on its own.
@@ -221,6 +241,7 @@ class Worker:
         self._room.set()
 
     async def _give_back(self, deliveries: list[Delivery]) -> None:
+        await self._uncount(deliveries)
         try:
             await self.transport.release(deliveries)
         except Exception:
@@ -231,6 +252,17 @@ class Worker:
         for delivery in deliveries:
             self._held.pop(delivery.message_id, None)
         self._room.set()
+
+    async def _uncount(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries given back unprocessed do not count towards abandoning their operations;
+        if this cannot be written, they do (a few deliveries of headroom lost, nothing else)."""
+        if not deliveries:
+            return
+        try:
+            async with self.database.write() as connection:
+                await uncount_deliveries(connection, [d.operation_id for d in deliveries])
+        except Exception:
+            log.exception("cannot uncount %d deliveries given back", len(deliveries))
 
     def _add_outcome(self, delivery: Delivery, outcome: Outcome | None) -> None:
         self._outcomes.append((delivery, outcome))
@@ -257,12 +289,18 @@ class Worker:
         results = [outcome for _, outcome in batch if isinstance(outcome, Result)]
         done = [delivery for delivery, outcome in batch if not isinstance(outcome, Retry)]
         requeued = [
-            Requeue(delivery, outcome.available_at)
+            Requeue(
+                delivery,
+                outcome.available_at,
+                delivery.attempts if outcome.counts_as_attempt else delivery.attempts - 1,
+            )
             for delivery, outcome in batch
             if isinstance(outcome, Retry)
         ]
         async with self.database.write() as connection:
             await record_results(connection, results, self.clock())
+            # A delivery to be made again ended with an outcome: its worker did not die.
+            await uncount_deliveries(connection, [r.delivery.operation_id for r in requeued])
             await self.transport.settle(connection, done, requeued)
         await self.transport.confirm(done, requeued)
         for delivery, _ in batch:
