@@ -57,7 +57,7 @@ def test_dot_segments_are_rejected_and_never_reach_the_upstream(
     ]
     items.append({"sku": "bag", "entryId": "7"})
     with server.admin_client() as client:
-        response = client.post(BULK_MEDIA, json=items)
+        response = client.put(BULK_MEDIA, json=items)
         assert response.status_code == 202, response.text
         accepted = response.json()
         operations = wait_until_final(client, accepted["bulk_uuid"])
@@ -91,7 +91,7 @@ def test_reserved_characters_stay_inside_their_segment(
 ) -> None:
     sku = "a/../b?c=1#d%2F..%"
     with server.admin_client() as client:
-        response = client.post(BULK_MEDIA, json=[{"sku": sku, "entryId": "..."}])
+        response = client.put(BULK_MEDIA, json=[{"sku": sku, "entryId": "..."}])
         assert response.status_code == 202, response.text
         operations = wait_until_final(client, response.json()["bulk_uuid"])
     assert [operation["status"] for operation in operations] == [1]
