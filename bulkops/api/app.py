@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulkops.api import bulk, health, retry, stores, submission, swagger_ui, token
 from bulkops.api.paths import RestPathMiddleware
+from bulkops.api.rate_limits import RateLimits
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.settings = settings
         app.state.database = database
         app.state.auth = AuthService(database, settings)
+        app.state.rate_limits = RateLimits(settings)
         app.state.operation_view = OperationView(settings.operation_id)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)

@@ -44,7 +44,9 @@ async def caller(request: Request) -> UserContext:
 
 
 async def require(request: Request, resource: str) -> UserContext:
+    """The caller, counted against its rate limit, if it may use `resource`."""
     user = await caller(request)
+    await request.app.state.rate_limits.count(request, user)
     if not user.is_allowed(resource):
         raise AuthenticationError(
             "The consumer isn't authorized to access %resources.", {"resources": resource}
