@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,6 +77,9 @@ class InternalErrorMiddleware:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client left (or was cut off by a read deadline) mid-body: nobody to answer.
+            log.info("client disconnected before its request's body was read")
         except Exception as error:
             if started:
                 raise
