@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulkops.api import bulk, health, retry, stores, submission, swagger_ui, token
+from bulkops.api.hosts import TrustedHostMiddleware
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.rate_limits import RateLimits
 from bulkops.api.representations import OperationView
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         ],
         middleware=[
             Middleware(InternalErrorMiddleware),
+            Middleware(TrustedHostMiddleware, trusted_hosts=settings.trusted_hosts),
             Middleware(RestPathMiddleware, store_codes=settings.store_codes),
             Middleware(NegotiationMiddleware),
         ],
