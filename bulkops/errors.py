@@ -16,6 +16,8 @@ class WebapiError(Exception):
     """An error with an HTTP status and a Magento-style body."""
 
     status_code = 400
+    headers: dict[str, str] | None = None
+    """Response headers the error needs (`Retry-After`)."""
 
     def __init__(
         self,
@@ -105,6 +107,18 @@ class NotAcceptableError(WebapiError):
 
 class PayloadTooLargeError(WebapiError):
     status_code = 413
+
+
+class TooManyRequestsError(WebapiError):
+    """429: the caller or client address used its budget of requests for now."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many requests. Try again in %seconds seconds.", {"seconds": retry_after}
+        )
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ServiceUnavailableError(WebapiError):

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -145,6 +146,36 @@ class Settings(BaseSettings):
     """Items one bulk request may carry."""
     max_request_bytes: int = 64 * 1024 * 1024
     """Largest request body accepted."""
+    anonymous_max_request_bytes: int = Field(default=64 * 1024, ge=1)
+    """Largest request body accepted from a caller without a valid token (anonymous routes
+    such as `POST /V1/customers`, and logins): a customer's creation takes a few KB."""
+
+    rate_limit_per_caller: str = "6000/minute"
+    """Requests one user or integration may make, whatever its token, in the `limits`
+    notation (`100/second`, `6000/minute`, `1000 per hour`); empty: no limit."""
+    rate_limit_per_address: str = "60/minute"
+    """Requests without a valid token (anonymous routes, logins, refused credentials) one
+    client address may make; empty: no limit."""
+    rate_limit_storage_url: str = "memory://"
+    """Where requests are counted: `memory://` (each process on its own) or
+    `redis://host:port/db` (shared by every process and host that uses it)."""
+    rate_limit_key_prefix: str = "bulkops"
+    """Starts every counter's key: installations sharing one Redis keep apart."""
+
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A connection's request line and headers must arrive within this time of its opening
+    (or of the request's first byte, on a kept-alive connection); else it is closed."""
+    body_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A request's body must arrive within this time of its headers; else the connection is
+    closed."""
+    idle_timeout_seconds: float = Field(default=5.0, gt=0)
+    """A kept-alive connection with no new request for this long is closed."""
+    trusted_hosts: list[str] = Field(default_factory=lambda: ["*"])
+    """Host header values accepted (`api.example.com`, `*.example.com`); others get a 400.
+    `*` accepts any, and then base URLs are not derived from the request (see `base_url`)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For/-Proto headers are believed (comma-separated addresses
+    or networks, `*` for any): the client's address and scheme come from them."""
 
     worker_concurrency: int = 4
     """Operations one worker process handles at once."""
@@ -194,6 +225,13 @@ class Settings(BaseSettings):
             if not _PLAIN_WORD.match(word) or any(char in word for char in '"\\/'):
                 raise ValueError(f"{word!r}: printable ASCII without quotes or slashes")
         return [word.lower() for word in words]
+
+    @field_validator("rate_limit_per_caller", "rate_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            limits.parse(value)  # its ValueError names what it could not read
+        return value
 
     @cached_property
     def page_limits(self) -> PageLimits:

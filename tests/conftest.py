@@ -15,7 +15,11 @@ from bulkops.store.migrate import upgrade
 from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
-from tests.servers import RunningServer, start_server
+from tests.servers import WITHOUT_RATE_LIMITS, RunningServer, start_server
+
+# The same for apps built in the tests' own process.
+for _name, _value in WITHOUT_RATE_LIMITS.items():
+    os.environ.setdefault(f"BULKOPS_{_name}", _value)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -64,6 +64,11 @@ class RunningServer:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+WITHOUT_RATE_LIMITS = {"RATE_LIMIT_PER_CALLER": "", "RATE_LIMIT_PER_ADDRESS": ""}
+"""Tests make many requests from one address in little time: only the tests of the rate
+limits set them."""
+
+
 def start_bulkops(
     command: Sequence[str],
     workdir: Path,
@@ -76,6 +81,7 @@ def start_bulkops(
     `environment` variables."""
     process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
     process_env["PYTHONPATH"] = str(ROOT)
+    settings = WITHOUT_RATE_LIMITS | dict(settings)
     process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
     process_env |= environment or {}
     with log_path.open("wb") as log_file:

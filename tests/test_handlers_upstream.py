@@ -300,6 +300,17 @@ async def test_missing_path_parameter_fails_without_a_request(
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("dots", [".", "..", "%2e%2E", "%252E."])
+async def test_dot_segment_path_parameter_fails_without_a_request(
+    shop: dict[str, AsyncRoute], fake: FakeMagento, dots: str
+) -> None:
+    """Operations stored before submissions refused them fail too."""
+    with pytest.raises(NotRetriableError) as raised:
+        await shop["PUT /V1/products/:sku"].handler(operation({"sku": dots}))
+    assert raised.value.result_message == f'Invalid value of "{dots}" provided for the sku field.'
+    assert fake.requests == []
+
+
 async def test_non_scalar_path_parameter_fails(shop: dict[str, AsyncRoute]) -> None:
     with pytest.raises(NotRetriableError) as raised:
         await shop["PUT /V1/products/:sku"].handler(operation({"sku": {"a": 1}}))
@@ -485,7 +496,11 @@ def test_routes_carry_the_files_settings(shop: dict[str, AsyncRoute]) -> None:
     assert product.resource == "Magento_Catalog::products"
     assert product.max_attempts == 4
     assert product.topic_name() == "async.magento.catalog.api.productrepositoryinterface.save.put"
-    assert product.validate is None
+    # Items whose path parameters cannot fill the path are refused at submission.
+    assert product.validate is not None
+    assert product.validate({"sku": "bag"}) is None
+    refused = product.validate({"sku": "%2E."})
+    assert refused is not None and refused.parameters == {"fieldName": "sku", "value": "%2E."}
     # Without a resource, only callers with every right may submit.
     assert shop["POST /V1/echo"].resource == ALL_RESOURCES
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +26,9 @@ from bulkops.api import (
     swagger_ui,
     token,
 )
+from bulkops.api.hosts import TrustedHostMiddleware
 from bulkops.api.paths import RestPathMiddleware
+from bulkops.api.rate_limits import RateLimits
 from bulkops.api.representations import OperationView
 from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
@@ -100,6 +102,9 @@ class InternalErrorMiddleware:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client left (or was cut off by a read deadline) mid-body: nobody to answer.
+            log.info("client disconnected before its request's body was read")
         except Exception as error:
             if started:
                 raise
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.database = database
         app.state.auth = AuthService(database, settings)
         app.state.payloads = Payloads.from_settings(settings)
+        app.state.rate_limits = RateLimits(settings)
         app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
@@ -160,6 +166,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         ],
         middleware=[
             Middleware(InternalErrorMiddleware),
+            Middleware(TrustedHostMiddleware, trusted_hosts=settings.trusted_hosts),
             Middleware(RestPathMiddleware, store_codes=settings.store_codes),
             Middleware(NegotiationMiddleware),
         ],

@@ -51,7 +51,9 @@ def not_authorized(*resources: str) -> AuthenticationError:
 
 
 async def require(request: Request, resource: str) -> UserContext:
+    """The caller, counted against its rate limit, if it may use `resource`."""
     user = await caller(request)
+    await request.app.state.rate_limits.count(request, user)
     if not user.is_allowed(resource):
         raise not_authorized(resource)
     return user

@@ -4,6 +4,7 @@ are rendered the same way, never filtered."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -18,9 +19,12 @@ from bulkops.errors import NotAcceptableError, WebapiError
 class ApiResponse(Response):
     """`content` rendered when it is sent, since only the request knows the format."""
 
-    def __init__(self, content: Any, status_code: int = 200) -> None:
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.content = content
         self.status_code = status_code
+        self.extra_headers = headers
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -30,13 +34,17 @@ class ApiResponse(Response):
         if fields is not None and self.status_code < 400:
             content = fields.apply(content)
         Response.__init__(
-            self, rendering.document(content), self.status_code, media_type=rendering.content_type
+            self,
+            rendering.document(content),
+            self.status_code,
+            self.extra_headers,
+            media_type=rendering.content_type,
         )
         await super().__call__(scope, receive, send)
 
 
 def error_response(error: WebapiError) -> ApiResponse:
-    return ApiResponse(error.body(), status_code=error.status_code)
+    return ApiResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
 
 class NegotiationMiddleware:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkops.api.auth import require
+from bulkops.api.hosts import public_base_url
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import STORES
 from bulkops.errors import InputError
@@ -118,11 +119,6 @@ def _store_codes(request: Request) -> list[str]:
     return list(sent.values())
 
 
-def _base_url(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    return (settings.base_url or str(request.base_url)).rstrip("/") + "/"
-
-
 def _listing(build: Callable[[Request], list[dict[str, Any]]]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         await require(request, STORES)
@@ -151,7 +147,7 @@ routes = [
         "/V1/store/storeConfigs",
         _listing(
             lambda request: store_configs(
-                request.app.state.settings, _base_url(request), _store_codes(request)
+                request.app.state.settings, public_base_url(request), _store_codes(request)
             )
         ),
         methods=["GET"],

@@ -14,10 +14,12 @@ from bulkops.api.path_parameters import override_body_id
 from bulkops.api.paths import STORE_CODE_KEY
 from bulkops.api.request_body import decode, read_body
 from bulkops.api.responses import ApiResponse
+from bulkops.auth.context import UserContext
 from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
 from bulkops.services.submission import rejection, submit
 from bulkops.settings import Settings
+from bulkops.status import UserType
 
 BULK_PREFIX = "/async/bulk"
 SINGLE_PREFIX = "/async"
@@ -58,6 +60,14 @@ def _bulk_items(body: Any, settings: Settings) -> list[Any]:
     return body
 
 
+def body_limit(settings: Settings, user: UserContext) -> int:
+    """Bytes a request body may have: few for a caller without a token, whom nothing stops
+    from storing what it sends."""
+    if user.user_type == UserType.GUEST:
+        return min(settings.anonymous_max_request_bytes, settings.max_request_bytes)
+    return settings.max_request_bytes
+
+
 async def submit_items(request: Request) -> Response:
     path: str = request.scope["path"]
     if request.method == "GET":
@@ -71,7 +81,7 @@ async def submit_items(request: Request) -> Response:
     route, path_parameters = matched
     user = await require(request, route.resource)
     settings: Settings = state.settings
-    raw = await read_body(request, settings.max_request_bytes)
+    raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
     if bulk:
         items = _bulk_items(decode(raw, content_type), settings)

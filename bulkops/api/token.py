@@ -8,11 +8,10 @@ from starlette.routing import Route
 
 from bulkops.api.request_body import decode, read_body
 from bulkops.api.responses import ApiResponse
+from bulkops.auth.context import GUEST
 from bulkops.errors import InputError
 from bulkops.services.signature import Parameter, convert
 
-# Far above any real credentials; the route is anonymous, so nothing large is buffered.
-MAX_BODY_BYTES = 64 * 1024
 SIGNATURE = (Parameter("username", "string"), Parameter("password", "string"))
 """AdminTokenServiceInterface::createAdminAccessToken(string $username, string $password)."""
 
@@ -30,9 +29,11 @@ def credentials(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 async def create_admin_token(request: Request) -> Response:
     # Any Authorization header is ignored, as in Magento: the route is anonymous.
-    body = await read_body(request, MAX_BODY_BYTES)
+    state = request.app.state
+    await state.rate_limits.count(request, GUEST)
+    body = await read_body(request, state.settings.anonymous_max_request_bytes)
     username, password = credentials(body, request.headers.get("content-type"))
-    return ApiResponse(await request.app.state.auth.issue_admin_token(username, password))
+    return ApiResponse(await state.auth.issue_admin_token(username, password))
 
 
 routes = [Route("/V1/integration/admin/token", create_admin_token, methods=["POST"])]

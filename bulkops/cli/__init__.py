@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import typer
 import uvicorn
 
+from bulkops.api.deadlines import DeadlineHttpToolsProtocol
 from bulkops.cli import payloads, users, worker
 from bulkops.settings import Settings
 from bulkops.store.database import Database
@@ -40,7 +42,15 @@ def serve(
         "host": host or settings.host,
         "port": port or settings.port,
         "log_level": "info",
+        # The client's address and scheme from X-Forwarded-For/-Proto, from these proxies only.
         "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "timeout_keep_alive": settings.idle_timeout_seconds,
+        "http": partial(
+            DeadlineHttpToolsProtocol,
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+        ),
     }
     if processes == 1:
         uvicorn.run(create_app(settings, run_worker=run_worker), **options)

@@ -15,7 +15,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from pydantic import (
@@ -28,13 +28,14 @@ from pydantic import (
 )
 
 from bulkops.auth.context import ALL_RESOURCES
-from bulkops.errors import Parameters, render
+from bulkops.errors import InputError, Parameters, WebapiError, render
 from bulkops.handlers.base import (
     AsyncRoute,
     HandlerConfigError,
     NotRetriableError,
     OperationInput,
     RetriableError,
+    Validator,
 )
 
 log = logging.getLogger("bulkops.upstream")
@@ -194,7 +195,9 @@ class UpstreamHandler:
 
 
 def fill_path(path: str, payload: Any) -> str:
-    """`/V1/products/:sku` with `sku` taken from the payload, percent-encoded."""
+    """`/V1/products/:sku` with `sku` taken from the payload, percent-encoded as one segment
+    (`/`, `?`, `#` and `%` included). `.` and `..` are refused, encoded or not: the upstream
+    (or the client before it) would resolve them and reach another path."""
     segments = []
     for segment in path.split("/"):
         if segment.startswith(":"):
@@ -209,9 +212,41 @@ def fill_path(path: str, payload: Any) -> str:
                     '"%fieldName" must be a string or a number to be part of the URL.',
                     parameters={"fieldName": name},
                 )
+            if _is_dot_segment(str(value)):
+                raise NotRetriableError(
+                    # Magento's InputException::INVALID_FIELD_VALUE.
+                    'Invalid value of "%value" provided for the %fieldName field.',
+                    parameters={"fieldName": name, "value": str(value)},
+                )
             segment = quote(str(value), safe="")
         segments.append(segment)
     return "/".join(segments)
+
+
+def _is_dot_segment(value: str) -> bool:
+    """`.` or `..` once every layer of percent-encoding is removed (`%2E%2E`, `%252e.`): a
+    server that decodes the path more than once still finds no dot segment."""
+    while True:
+        if value in (".", ".."):
+            return True
+        decoded = unquote(value)
+        if decoded == value:
+            return False
+        value = decoded
+
+
+def path_validator(path: str) -> Validator:
+    """Refuses at submission an item whose path parameters cannot fill the route's path, with
+    the error its operation would otherwise fail with."""
+
+    def validate(item: Any) -> WebapiError | None:
+        try:
+            fill_path(path, item)
+        except NotRetriableError as error:
+            return InputError(error.message, error.parameters)
+        return None
+
+    return validate
 
 
 def outcome(response: httpx.Response) -> Any:
@@ -282,6 +317,7 @@ def load_upstreams(path: Path) -> list[AsyncRoute]:
                 service=route.service,
                 handler=UpstreamHandler(upstream, route),
                 resource=route.resource,
+                validate=path_validator(route.path),
                 max_attempts=config.max_attempts,
                 independent=route.independent,
                 ordering_key=route.ordering_key,

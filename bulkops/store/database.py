@@ -207,7 +207,7 @@ def _readonly(connection: Any) -> bool:
 
 
 def _configure_sqlite(
-    engine: AsyncEngine, limits: StatementLimits | None, busy_timeout_seconds: float
+    engine: AsyncEngine, limits: StatementLimits, busy_timeout_seconds: float
 ) -> None:
     sync_engine = engine.sync_engine
     # Every statement, BEGIN IMMEDIATE included, waits this long for another connection's

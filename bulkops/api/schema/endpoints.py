@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from bulkops.api.auth import caller
 from bulkops.api.formats import JSON
+from bulkops.api.hosts import public_base_url
 from bulkops.api.paths import REST_PREFIX_KEY
 from bulkops.api.schema.catalog import SYNC_METHODS, ServiceMethod, async_methods
 from bulkops.api.schema.openapi import openapi_document
@@ -28,9 +30,10 @@ async def _selected(request: Request, methods: list[ServiceMethod]) -> list[Serv
 
 
 def _origin(request: Request) -> tuple[str, str, str]:
-    """Scheme, host and REST prefix of the request, as Magento takes them for the schema."""
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return request.url.scheme, host, request.scope[REST_PREFIX_KEY]
+    """Scheme, host and REST prefix of the request, as Magento takes them for the schema (the
+    host only when it can be believed)."""
+    public = urlsplit(public_base_url(request))
+    return public.scheme, public.netloc, request.scope[REST_PREFIX_KEY]
 
 
 def _swagger(variant: Variant, suffix: str) -> Callable[[Request], Awaitable[Response]]:
