@@ -15,6 +15,7 @@ from bulkops.store.migrate import upgrade
 from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
+from tests.fuzzing import Tally
 from tests.servers import RunningServer, start_server
 
 
@@ -94,3 +95,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
     )
     yield running
     running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in Tally.lines():
+        terminalreporter.write_line(line)
