@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from bulkops.criteria import Condition
-from bulkops.searchable import SEARCHABLE_FIELDS
+from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
 
 FUZZ_PROFILE = "fuzz"
 FUZZ_EXAMPLES = int(os.environ.get("BULKOPS_FUZZ_EXAMPLES", "50000"))
@@ -76,6 +76,8 @@ ODD_VALUES = st.one_of(
 )
 FIELDS = st.sampled_from(list(SEARCHABLE_FIELDS))
 CONDITIONS = st.sampled_from([c.value for c in Condition] + ["EQ", "In", ""])
+TEXT_FIELDS = [name for name, kind in SEARCHABLE_FIELDS.items() if kind is FieldKind.TEXT]
+TEXT_CONDITIONS = ["regexp", "regexp", "in", "nin", "like", "finset", "fulltext"]
 
 # Regular expressions: valid, invalid, and valid in Python but not in every database. Nested
 # quantifiers (`(a+)+`) are left out: SQLite runs patterns with a backtracking engine, where
@@ -112,8 +114,10 @@ FILTER_VALUES = st.one_of(
     regexps(),
     _REGEXP_SPECIALS,
     st.sampled_from([str(2**63), str(-(2**63) - 1), "1e308", "9" * 40, "0x10", "NaN"]),
-    # Long lists for `in`: beyond what one statement may bind on some databases.
-    st.sampled_from([40, 1000, 40_000]).map(_number_list),
+    # Long lists for `in`, up to beyond what one statement may bind on PostgreSQL (32,767
+    # parameters); a URL holds no more than 64 KiB, so the longest have empty elements.
+    st.sampled_from([40, 1000, 10_000]).map(_number_list),
+    st.just("," * 33_000),
 )
 
 
@@ -152,6 +156,15 @@ def query_strings(odd: bool) -> st.SearchStrategy[str]:
         st.tuples(
             st.just(()),
             st.tuples(st.tuples(spellings("page_size", "current_page"), mostly(sizes))),
+        ),
+        # Text conditions are where databases differ most: offered on their own as well.
+        st.tuples(
+            st.tuples(spellings("filter_groups"), index, spellings("filters"), index),
+            st.tuples(
+                st.tuples(spellings("field"), st.sampled_from(TEXT_FIELDS)),
+                st.tuples(spellings("value"), FILTER_VALUES),
+                st.tuples(spellings("condition_type"), st.sampled_from(TEXT_CONDITIONS)),
+            ),
         ),
     ]
     if odd:

@@ -253,3 +253,32 @@ def _writes(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
 def test_writes_never_fail(alive: Fuzzed, request: tuple[str, str, dict[str, str], bytes]) -> None:
     method, path, sent_headers, body = request
     alive.send("writes", method, path, "", sent_headers, body)
+
+
+_FILTER = "searchCriteria[filter_groups][0][filters][0]"
+
+
+def _search(field: str, condition: str, value: str) -> str:
+    return (
+        f"{_FILTER}[field]={field}&{_FILTER}[condition_type]={condition}&{_FILTER}[value]={value}"
+    )
+
+
+KNOWN_ATTACKS = {
+    # Regular expressions Python accepts and a database refuses.
+    "regexp repetition beyond 255": _search("bulk_uuid", "regexp", "a{1,256}"),
+    "regexp ascii flag": _search("bulk_uuid", "regexp", "(?a)x"),
+    "regexp named character": _search("bulk_uuid", "regexp", "%5CN%7BDIGIT%20ONE%7D"),
+    # More values than one PostgreSQL statement may bind (32,767).
+    "in beyond 32767 values": _search("topic_name", "in", "," * 33_000),
+    "nin beyond 32767 values": _search("bulk_uuid", "nin", "," * 33_000),
+}
+"""Searches that once answered 5xx on some backend: tried on every run."""
+
+
+@pytest.mark.parametrize("query", KNOWN_ATTACKS.values(), ids=KNOWN_ATTACKS.keys())
+def test_known_attacks_answer_no_server_error(alive: Fuzzed, query: str) -> None:
+    # A backend that can run the search answers it; one that cannot, a 400.
+    alive.send(
+        "known attacks", "GET", "/rest/V1/bulk", query, {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
