@@ -30,12 +30,12 @@ _SUPPRESSED = [
 ]
 
 
-def fuzz_settings(short_examples: int) -> settings:
-    """Settings of a fuzz suite: `short_examples` reproducible inputs, or many at random
-    under the fuzz profile."""
+def fuzz_settings(short_examples: int, fuzz_examples: int = FUZZ_EXAMPLES) -> settings:
+    """Settings of a fuzz suite: `short_examples` reproducible inputs, or `fuzz_examples` at
+    random under the fuzz profile."""
     if FUZZING:
         return settings(
-            max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=_SUPPRESSED
+            max_examples=fuzz_examples, deadline=None, suppress_health_check=_SUPPRESSED
         )
     return settings(
         max_examples=short_examples,

@@ -178,7 +178,7 @@ _READ_PATHS = (
             "/rest/V1/bulk",
             "/rest/default/V1/bulk",
             "/rest/all/V1/bulk/",
-            "/rest/V1/openapi.json",
+            "/rest/openapi.json",
             "/rest/V1/store/storeConfigs",
             f"/rest/V1/bulk/{KNOWN_BULK_UUID}/detailed-status",
             "/rest/schema",
