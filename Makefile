@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint bench bench-quick wrk chromium
+.PHONY: install run test lint fuzz bench bench-quick wrk chromium
 
 $(BIN)/bulkops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: install chromium
 	$(BIN)/ruff check bulkops tests bench
 	$(BIN)/ruff format --check bulkops tests bench
 	$(BIN)/python -m pytest
+
+# The fuzz suites at length: BULKOPS_FUZZ_EXAMPLES inputs (50,000 by default) per suite and
+# backend, new ones each run; `make test` tries a few hundred, the same every time.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz_http.py tests/test_schemathesis.py
 
 # The benchmarks' own extras (matplotlib for the plots), on top of the test install.
 $(VENV)/.bench: $(BIN)/bulkops

@@ -15,6 +15,7 @@ from bulkops.store.migrate import upgrade
 from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
+from tests.fuzzing import Tally
 from tests.servers import WITHOUT_RATE_LIMITS, RunningServer, start_server
 
 # The same for apps built in the tests' own process.
@@ -107,3 +108,8 @@ def server(
     )
     yield running
     running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in Tally.lines():
+        terminalreporter.write_line(line)
