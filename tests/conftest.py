@@ -47,11 +47,11 @@ def database_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    """An exchange and a queue of this test's own on the local RabbitMQ."""
+    """An exchange and a queue of this test's own on the local RabbitMQ, behind a proxy of
+    its own."""
     require(brokers.unavailable_reason())
-    created = brokers.new_broker()
-    yield created
-    created.remove()
+    with brokers.proxied_broker() as created:
+        yield created
 
 
 @pytest.fixture(params=["db", "amqp"])
