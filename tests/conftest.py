@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from bulkops.store.migrate import upgrade
 from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
+from tests.faults import Figures
 from tests.servers import RunningServer, start_server
 
 
@@ -29,6 +30,34 @@ def require(unavailable: str | None) -> None:
         if os.environ.get("CI"):
             pytest.fail(unavailable)
         pytest.skip(unavailable)
+
+
+FAULT_FIGURES = "fault figures"
+
+
+@pytest.fixture
+def report_figures(request: pytest.FixtureRequest) -> Callable[[Figures], None]:
+    """Keeps a fault test's figures for the end of the run's output (and its JUnit XML)."""
+
+    def report(figures: Figures) -> None:
+        request.node.user_properties.append((FAULT_FIGURES, str(figures)))
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        f"{report.nodeid}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name == FAULT_FIGURES
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "faults: what became of the acknowledged operations")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -58,9 +58,7 @@ class RabbitNode:
                 start_new_session=True,
             )
         process = self._process
-        wait_for(
-            lambda: self._listening() or process.poll() is not None, 120, "RabbitMQ to start"
-        )
+        wait_for(lambda: self._listening() or process.poll() is not None, 120, "RabbitMQ to start")
         assert process.poll() is None, f"RabbitMQ did not start:\n{self.log_path.read_text()}"
         self._ctl("await_startup")
 
