@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     database_pool_pre_ping: bool = True
     """Check each connection as it leaves the pool, so a restarted server costs no failed
     request."""
+    sqlite_max_page_count: int | None = Field(default=None, ge=1)
+    """SQLite: the most pages (4 KiB each) the database may hold (`PRAGMA max_page_count`), a
+    size limit short of the disk's. Past it, as on a full disk, submissions get a 507 and the
+    worker leaves results unrecorded until space is freed. Unset: SQLite's own limit."""
     host: str = "127.0.0.1"
     port: int = 8080
 

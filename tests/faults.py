@@ -100,6 +100,14 @@ class Ledger:
     def wait_until_all_final(self, timeout: float = 180) -> None:
         wait_for(lambda: self.open_operations() == 0, timeout, "every operation to be final")
 
+    def statuses(self) -> set[int]:
+        rows = storage.query(self.database_url, "SELECT DISTINCT status FROM bulkops_operation")
+        return {status for (status,) in rows}
+
+    def wait_until_processing(self) -> None:
+        """Until the worker has run a handler: it is up, and the fault falls on its work."""
+        wait_for(lambda: bool(self.handler_runs()), 60, "the worker to process operations")
+
     def handler_runs(self) -> list[dict[str, Any]]:
         if not self.runs.exists():
             return []
@@ -152,6 +160,10 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
+
+    def refused(self) -> set[tuple[int, str]]:
+        """The distinct answers other than 202."""
+        return {(status, str(body)) for status, body in self.refusals}
 
     @property
     def failed(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -27,11 +28,17 @@ from tests.waiting import wait_for
 UNAVAILABLE = {"message": "The database is unavailable. Try again later."}
 
 
-def check(figures: Figures, report: Callable[[Figures], None]) -> None:
+def check(ledger: Ledger, load: Load, report: Callable[[Figures], None]) -> None:
+    """Once every operation is final: nothing acknowledged lost, nothing duplicated, and
+    every operation complete (the slow handler never fails: a failure would be the fault's
+    error recorded as the operation's outcome)."""
+    ledger.wait_until_all_final()
+    figures = ledger.figures(load.failed)
     report(figures)
     assert figures.acknowledged > 0
     assert figures.stored == figures.final == figures.acknowledged, figures
     assert figures.duplicated == 0, figures
+    assert ledger.statuses() == {1}
 
 
 def test_api_processes_killed_under_load_lose_nothing_acknowledged(
@@ -48,6 +55,7 @@ def test_api_processes_killed_under_load_lose_nothing_acknowledged(
     processes.append(start_worker(tmp_path, "worker.log", settings))
     ledger = Ledger(database_url, tmp_path / "runs.jsonl")
     with Load(ledger, lambda: servers[-1], servers[0].admin_token()) as load:
+        ledger.wait_until_processing()
         for _ in range(ROUNDS):
             load.wait_acknowledged(2 * 10, "submissions before the kill")
             kill_an_api_process(servers[0])
@@ -57,9 +65,8 @@ def test_api_processes_killed_under_load_lose_nothing_acknowledged(
         servers.append(start_server(tmp_path / "api-again", "--no-worker", **settings))
         processes.append(servers[-1].process)
         load.wait_acknowledged(2 * 10, "submissions to the new server")
-    assert {status for status, _ in load.refusals} <= {503}, load.refusals
-    ledger.wait_until_all_final()
-    check(ledger.figures(load.failed), report_figures)
+    assert load.refused() <= {(503, str(UNAVAILABLE))}
+    check(ledger, load, report_figures)
     for server in servers:
         assert "internal error" not in server.log()
 
@@ -97,16 +104,16 @@ def test_database_restart_under_load_loses_nothing_acknowledged(
         processes.append(start_worker(tmp_path, "worker.log", settings, database_url))
         ledger = Ledger(database_url, tmp_path / "runs.jsonl")
         with Load(ledger, lambda: server, server.admin_token()) as load:
+            ledger.wait_until_processing()
             for _ in range(ROUNDS):
                 load.wait_acknowledged(2 * 10, "submissions before the outage")
                 proxy.cut()
                 load.wait_failed(3, "submissions to fail during the outage")
                 proxy.restore()
                 load.wait_acknowledged(2 * 10, "submissions after the outage")
+        check(ledger, load, report_figures)
         server.stop()
-    assert load.refusals and all(answer == (503, UNAVAILABLE) for answer in load.refusals)
-    ledger.wait_until_all_final()
-    check(ledger.figures(load.failed), report_figures)
+    assert load.refused() == {(503, str(UNAVAILABLE))}
     assert "internal error" not in server.log()
 
 
@@ -129,14 +136,61 @@ def test_broker_restart_under_load_loses_nothing_acknowledged(
         processes.append(start_worker(tmp_path, "worker.log", settings))
         ledger = Ledger(database_url, tmp_path / "runs.jsonl")
         with Load(ledger, lambda: server, server.admin_token()) as load:
+            ledger.wait_until_processing()
             for _ in range(ROUNDS):
                 load.wait_acknowledged(2 * 10, "submissions before the broker stops")
                 node.stop()
                 load.wait_acknowledged(2 * 10, "submissions while the broker is stopped")
                 node.start()
                 load.wait_acknowledged(2 * 10, "submissions after the broker is back")
-        ledger.wait_until_all_final()
+        check(ledger, load, report_figures)
         server.stop()
-    assert not load.refusals, load.refusals
-    check(ledger.figures(load.failed), report_figures)
+    assert load.refused() <= {(503, str(UNAVAILABLE))}  # SQLite busy past its timeout
+    assert "internal error" not in server.log()
+
+
+FULL = {"message": "The database is full. Try again later."}
+MAX_PAGES = 2000
+
+
+def fill(database: Path, pages: int) -> None:
+    """Other data takes the SQLite database up to `pages` pages (written behind bulkops'
+    back, as any other file fills a disk)."""
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS filler (data BLOB)")
+        while connection.execute("PRAGMA page_count").fetchone()[0] < pages:
+            connection.execute("INSERT INTO filler VALUES (zeroblob(65536))")
+            connection.commit()
+
+
+def free(database: Path) -> None:
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.execute("DELETE FROM filler")
+
+
+def test_a_full_sqlite_database_refuses_submissions_with_507_and_recovers(
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+    report_figures: Callable[[Figures], None],
+) -> None:
+    """A size limit (`BULKOPS_SQLITE_MAX_PAGE_COUNT`) stands for the disk: filled by other
+    data all but a few pages, then freed."""
+    database = tmp_path / "bulkops.sqlite3"
+    database_url = f"sqlite+aiosqlite:///{database}"
+    settings = service_settings(database_url) | {"SQLITE_MAX_PAGE_COUNT": str(MAX_PAGES)}
+    server = start_server(tmp_path / "api", "--no-worker", **settings)
+    processes.append(server.process)
+    processes.append(start_worker(tmp_path, "worker.log", settings))
+    ledger = Ledger(database_url, tmp_path / "runs.jsonl")
+    with Load(ledger, lambda: server, server.admin_token()) as load:
+        ledger.wait_until_processing()
+        for _ in range(ROUNDS):
+            fill(database, MAX_PAGES - 40)
+            load.wait_failed(3, "submissions to be refused for want of space")
+            free(database)
+            load.wait_acknowledged(2 * 10, "submissions once space is back")
+    assert load.refused() == {(507, str(FULL))}
+    assert not load.transport_errors
+    check(ledger, load, report_figures)
+    server.stop()
     assert "internal error" not in server.log()

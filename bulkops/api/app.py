@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,6 +23,7 @@ from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
 from bulkops.errors import (
+    InsufficientStorageError,
     InternalError,
     RouteNotFoundError,
     ServiceUnavailableError,
@@ -32,7 +33,7 @@ from bulkops.handlers.loading import load_routes
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
 from bulkops.settings import Settings
-from bulkops.store.database import Database
+from bulkops.store.database import Database, is_storage_full
 from bulkops.store.migrate import upgrade
 from bulkops.worker import Worker
 
@@ -51,8 +52,20 @@ async def _http_error(_request: Request, error: Exception) -> Response:
 
 
 async def _database_error(_request: Request, error: Exception) -> Response:
+    if is_storage_full(error):
+        log.warning("database full: %s", error)
+        return error_response(InsufficientStorageError("The database is full. Try again later."))
     log.warning("database unavailable: %s", error)
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
+
+
+async def _driver_error(request: Request, error: Exception) -> Response:
+    # A connection lost in the middle of a statement comes as the driver's generic error
+    # (asyncpg's), which SQLAlchemy recognises as a disconnect; any other is a bug.
+    assert isinstance(error, DBAPIError)
+    if not error.connection_invalidated:
+        raise error
+    return await _database_error(request, error)
 
 
 class InternalErrorMiddleware:
@@ -143,6 +156,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             HTTPException: _http_error,
             OperationalError: _database_error,
             InterfaceError: _database_error,
+            DBAPIError: _driver_error,
             PoolTimeoutError: _database_error,
             # Drivers raise their own socket errors while connecting (asyncpg's refused
             # connection); in a request, the only I/O besides the client is the database.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -115,9 +116,17 @@ class Database:
       COMMITTED, which takes no gap locks, so workers leasing and settling messages while
       others enqueue do not deadlock on index ranges.
 
-    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings."""
+    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings; `sqlite_max_page_count` limits
+    the size of a SQLite database."""
 
-    def __init__(self, url: str | URL, pool: PoolOptions | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        pool: PoolOptions | None = None,
+        *,
+        sqlite_max_page_count: int | None = None,
+        **options: Any,
+    ) -> None:
         self.url = async_url(url)
         self.backend = self.url.get_backend_name()
         engine_options: dict[str, Any] = {}
@@ -132,13 +141,17 @@ class Database:
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
         self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
         if self.backend == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_max_page_count)
         elif self.backend in MYSQL_BACKENDS:
             _configure_mysql(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.database_url, PoolOptions.from_settings(settings))
+        return cls(
+            settings.database_url,
+            PoolOptions.from_settings(settings),
+            sqlite_max_page_count=settings.sqlite_max_page_count,
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -164,7 +177,13 @@ def _ensure_sqlite_directory(url: URL) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def is_storage_full(error: BaseException) -> bool:
+    """The database refused a write for want of space (SQLite: its disk, or its size limit)."""
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _configure_sqlite(engine: AsyncEngine, max_page_count: int | None) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -175,6 +194,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if max_page_count is not None:
+            cursor.execute(f"PRAGMA max_page_count={int(max_page_count)}")
         cursor.close()
         dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
         dbapi_connection.create_function(
