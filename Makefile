@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint fuzz bench bench-quick wrk chromium
+.PHONY: install run test lint fuzz faults soak bench bench-quick wrk chromium
 
 $(BIN)/bulkops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ test: install chromium
 # backend, new ones each run; `make test` tries a few hundred, the same every time.
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz_http.py tests/test_schemathesis.py
+
+# The fault tests, each fault repeated: SIGKILLed API processes and workers, the database and
+# the broker gone and back, a full SQLite database.
+FAULT_ROUNDS ?= 5
+faults: install
+	BULKOPS_TEST_FAULT_ROUNDS=$(FAULT_ROUNDS) $(BIN)/python -m pytest tests/test_faults.py tests/test_worker_kill.py
+
+# A long mixed load against one server (not in CI): errors, latency, memory.
+SOAK_SECONDS ?= 1800
+SOAK_BACKEND ?= sqlite
+soak: $(VENV)/.bench
+	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS) --backend $(SOAK_BACKEND)
 
 # The benchmarks' own extras (matplotlib for the plots), on top of the test install.
 $(VENV)/.bench: $(BIN)/bulkops
@@ -53,3 +65,4 @@ bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/processing.py --quick
 	$(BIN)/python bench/http_load.py --quick
+	$(BIN)/python bench/soak.py --quick

@@ -139,6 +139,12 @@ def new_report_id() -> str:
     return f"webapi-{uuid.uuid4().hex[:13]}"
 
 
+class InsufficientStorageError(WebapiError):
+    """507: the database has no room for what the request would store."""
+
+    status_code = 507
+
+
 class InternalError(WebapiError):
     """500: a bug. Magento (ErrorProcessor::maskException) sends its text with the report id
     already in it, and no parameters."""

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_seconds: float = Field(default=30.0, ge=0)
     """SQLite: how long a statement waits for another connection's write lock before it fails
     (`PRAGMA busy_timeout`): a request then gets a 503, a worker gives its operation back."""
+    sqlite_max_page_count: int | None = Field(default=None, ge=1)
+    """SQLite: the most pages (4 KiB each) the database may hold (`PRAGMA max_page_count`), a
+    size limit short of the disk's. Past it, as on a full disk, submissions get a 507 and the
+    worker leaves results unrecorded until space is freed. Unset: SQLite's own limit."""
     host: str = "127.0.0.1"
     port: int = 8080
 

@@ -1,12 +1,13 @@
 """RabbitMQ for tests: an exchange and a queue of each test's own on the local broker (so
-tests cannot see each other's messages), and stopping the broker's application for a while."""
+tests cannot see each other's messages), reached through a proxy of the test's own that can be
+cut to take the broker away from the processes under test (the broker itself, shared, runs on).
+A broker that a test really stops and starts is a node of its own: tests/rabbitmq_node.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import subprocess
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from yarl import URL
+
+from tests.proxy import Proxy, proxy_to
 
 AMQP_URL = os.environ.get("BULKOPS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -34,6 +38,7 @@ class Broker:
     url: str
     exchange: str
     queue: str
+    proxy: Proxy | None = None
 
     def settings(self) -> dict[str, str]:
         """The BULKOPS_* settings (without the prefix) of the `amqp` transport on this queue;
@@ -70,14 +75,14 @@ class Broker:
 
     @contextlib.contextmanager
     def stopped(self) -> Iterator[None]:
-        """The broker's application stopped (`rabbitmqctl stop_app`), and started again after,
-        whatever happens."""
-        _rabbitmqctl("stop_app")
+        """The broker gone for the processes under test (their connections reset, new ones
+        refused), and back after, whatever happens."""
+        assert self.proxy is not None, "a broker without a proxy cannot be taken away"
+        self.proxy.cut()
         try:
             yield
         finally:
-            _rabbitmqctl("start_app")
-            _rabbitmqctl("await_startup")
+            self.proxy.restore()
 
     def remove(self) -> None:
         """Delete the test's queue and exchange."""
@@ -87,10 +92,6 @@ class Broker:
             await channel.exchange_delete(self.exchange)
 
         _on_channel(self.url, delete)
-
-
-def _rabbitmqctl(command: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", command], check=True, capture_output=True, timeout=120)
 
 
 def unavailable_reason() -> str | None:
@@ -104,6 +105,20 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def new_broker() -> Broker:
+def new_broker(url: str = AMQP_URL, proxy: Proxy | None = None) -> Broker:
     suffix = uuid.uuid4().hex[:12]
-    return Broker(AMQP_URL, f"magento.test.{suffix}", f"async.operations.all.test.{suffix}")
+    return Broker(url, f"magento.test.{suffix}", f"async.operations.all.test.{suffix}", proxy)
+
+
+@contextlib.contextmanager
+def proxied_broker() -> Iterator[Broker]:
+    """A new exchange and queue on the local broker, reached through a proxy of their own;
+    both removed at the end."""
+    target = URL(AMQP_URL)
+    with proxy_to(target.host or "127.0.0.1", target.port or 5672) as proxy:
+        url = target.with_host("127.0.0.1").with_port(proxy.port)
+        created = new_broker(str(url), proxy)
+        try:
+            yield created
+        finally:
+            created.remove()

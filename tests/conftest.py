@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from bulkops.store.migrate import upgrade
 from tests import brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
+from tests.faults import Figures
 from tests.fuzzing import Tally
 from tests.servers import WITHOUT_RATE_LIMITS, RunningServer, start_server
 
@@ -36,6 +37,34 @@ def require(unavailable: str | None) -> None:
         pytest.skip(unavailable)
 
 
+FAULT_FIGURES = "fault figures"
+
+
+@pytest.fixture
+def report_figures(request: pytest.FixtureRequest) -> Callable[[Figures], None]:
+    """Keeps a fault test's figures for the end of the run's output (and its JUnit XML)."""
+
+    def report(figures: Figures) -> None:
+        request.node.user_properties.append((FAULT_FIGURES, str(figures)))
+
+    return report
+
+
+def _report_fault_figures(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        f"{report.nodeid}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name == FAULT_FIGURES
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "faults: what became of the acknowledged operations")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest) -> Backend:
     require(unavailable_reason(request.param))
@@ -52,11 +81,11 @@ def database_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    """An exchange and a queue of this test's own on the local RabbitMQ."""
+    """An exchange and a queue of this test's own on the local RabbitMQ, behind a proxy of
+    its own."""
     require(brokers.unavailable_reason())
-    created = brokers.new_broker()
-    yield created
-    created.remove()
+    with brokers.proxied_broker() as created:
+        yield created
 
 
 @pytest.fixture(params=["db", "amqp"])
@@ -111,5 +140,6 @@ def server(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    _report_fault_figures(terminalreporter)
     for line in Tally.lines():
         terminalreporter.write_line(line)

@@ -21,7 +21,7 @@ from bulkops.handlers import HandlerRegistry, OperationInput
 from bulkops.handlers.customers import customers_route
 from bulkops.settings import Settings
 from bulkops.status import OperationStatus
-from bulkops.store.database import Database
+from bulkops.store.database import Database, SqliteOptions
 from bulkops.store.migrate import upgrade
 from bulkops.store.tables import demo_customer
 from tests.backends import Backend
@@ -70,7 +70,7 @@ def write_lock(sqlite_url: str) -> Iterator[WriteLock]:
 async def test_a_handler_meeting_the_lock_has_its_operation_delivered_again(
     sqlite_url: str, write_lock: WriteLock
 ) -> None:
-    database = Database(sqlite_url, sqlite_busy_timeout_seconds=SHORT_BUSY_TIMEOUT)
+    database = Database(sqlite_url, sqlite=SqliteOptions(busy_timeout_seconds=SHORT_BUSY_TIMEOUT))
     await upgrade(database)
     customers = customers_route(Settings(database_url=sqlite_url), database)
     handler_called, lock_taken = asyncio.Event(), asyncio.Event()
@@ -131,7 +131,7 @@ async def busy_timeout(database: Database) -> int:
 
 
 async def test_every_connection_waits_the_busy_timeout(sqlite_url: str) -> None:
-    configured = Database(sqlite_url, sqlite_busy_timeout_seconds=7.5)
+    configured = Database(sqlite_url, sqlite=SqliteOptions(busy_timeout_seconds=7.5))
     from_settings = Database.from_settings(
         Settings(database_url=sqlite_url, sqlite_busy_timeout_seconds=12)
     )

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
 from tests import storage
+from tests.faults import Figures, Ledger
 from tests.servers import start_bulkops
 from tests.waiting import wait_for
 
@@ -99,7 +101,10 @@ def add_bulk(store: Store, size: int) -> None:
 
 
 def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
-    store: Store, processes: list[subprocess.Popen[bytes]], queue_settings: dict[str, str]
+    store: Store,
+    processes: list[subprocess.Popen[bytes]],
+    queue_settings: dict[str, str],
+    report_figures: Callable[[Figures], None],
 ) -> None:
     size = 600
     add_bulk(store, size)
@@ -149,6 +154,11 @@ def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
                 assert made[1]["time"] > killed_at
                 redone += 1
     assert redone >= 1, "the kill landed between operations"
+    ledger = Ledger(store.url, store.calls)
+    ledger.acknowledge(BULK, size)
+    figures = ledger.figures()
+    report_figures(figures)
+    assert (figures.final, figures.duplicated) == (size, 0)
     assert peak_concurrency(store.records(), survivor.pid) == CONCURRENCY
 
 

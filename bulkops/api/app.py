@@ -35,6 +35,7 @@ from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
 from bulkops.errors import (
     InputError,
+    InsufficientStorageError,
     InternalError,
     RouteNotFoundError,
     ServiceUnavailableError,
@@ -47,7 +48,7 @@ from bulkops.services.data_hash import DataHasher
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
 from bulkops.store import statement_limits
-from bulkops.store.database import Database
+from bulkops.store.database import Database, is_storage_full
 from bulkops.store.migrate import upgrade
 from bulkops.worker import Worker
 
@@ -75,7 +76,16 @@ async def _database_error(request: Request, error: Exception) -> Response:
         return error_response(
             InputError("The regular expression is not valid: %reason.", {"reason": reason})
         )
-    if isinstance(error, DBAPIError) and not isinstance(error, OperationalError | InterfaceError):
+    if is_storage_full(error):
+        log.warning("database full: %s", error)
+        return error_response(InsufficientStorageError("The database is full. Try again later."))
+    # A connection lost in the middle of a statement comes as the driver's generic error
+    # (asyncpg's), which SQLAlchemy recognises as a disconnect; any other is a bug.
+    if (
+        isinstance(error, DBAPIError)
+        and not isinstance(error, OperationalError | InterfaceError)
+        and not error.connection_invalidated
+    ):
         raise error
     log.warning("database unavailable: %s", error)
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))

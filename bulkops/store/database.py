@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -93,6 +94,21 @@ class PoolOptions:
         }
 
 
+@dataclass(frozen=True)
+class SqliteOptions:
+    """How a SQLite database waits for locks and how large it may grow."""
+
+    busy_timeout_seconds: float = 30.0
+    max_page_count: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteOptions:
+        return cls(
+            busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
+            max_page_count=settings.sqlite_max_page_count,
+        )
+
+
 def async_url(url: str | URL) -> URL:
     """`postgresql://...` -> `postgresql+asyncpg://...` and so on; explicit drivers are kept.
     MySQL and MariaDB connections speak utf8mb4 unless the URL says otherwise."""
@@ -126,17 +142,16 @@ class Database:
       COMMITTED, which takes no gap locks, so workers leasing and settling messages while
       others enqueue do not deadlock on index ranges.
 
-    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings; `limits` bound the time of
-    reads' statements (none by default, see `statement_limits`); `sqlite_busy_timeout_seconds`
-    defaults to `BULKOPS_SQLITE_BUSY_TIMEOUT_SECONDS`."""
+    `pool` defaults to the `BULKOPS_DATABASE_POOL_*` settings, `sqlite` to the
+    `BULKOPS_SQLITE_*` ones; `limits` bound the time of reads' statements (none by default,
+    see `statement_limits`)."""
 
     def __init__(
         self,
         url: str | URL,
         pool: PoolOptions | None = None,
         limits: StatementLimits | None = None,
-        *,
-        sqlite_busy_timeout_seconds: float | None = None,
+        sqlite: SqliteOptions | None = None,
         **options: Any,
     ) -> None:
         self.url = async_url(url)
@@ -154,9 +169,9 @@ class Database:
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
         self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
         if self.backend == "sqlite":
-            if sqlite_busy_timeout_seconds is None:
-                sqlite_busy_timeout_seconds = Settings().sqlite_busy_timeout_seconds
-            _configure_sqlite(self.engine, limits, sqlite_busy_timeout_seconds)
+            _configure_sqlite(
+                self.engine, limits, sqlite or SqliteOptions.from_settings(Settings())
+            )
         elif self.backend in MYSQL_BACKENDS:
             _configure_mysql(self.engine, limits)
 
@@ -170,7 +185,7 @@ class Database:
             settings.database_url,
             PoolOptions.from_settings(settings),
             limits,
-            sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
+            SqliteOptions.from_settings(settings),
         )
 
     @asynccontextmanager
@@ -206,13 +221,19 @@ def _readonly(connection: Any) -> bool:
     return bool(connection.get_execution_options().get("bulkops_readonly", False))
 
 
-def _configure_sqlite(
-    engine: AsyncEngine, limits: StatementLimits, busy_timeout_seconds: float
-) -> None:
+def is_storage_full(error: BaseException) -> bool:
+    """The database refused a write for want of space (SQLite: its disk, or its size limit)."""
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: SqliteOptions) -> None:
     sync_engine = engine.sync_engine
     # Every statement, BEGIN IMMEDIATE included, waits this long for another connection's
     # lock before it fails with "database is locked".
-    busy_timeout = f"PRAGMA busy_timeout={round(busy_timeout_seconds * 1000)}"
+    pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={round(options.busy_timeout_seconds * 1000)}")
+    if options.max_page_count is not None:
+        pragmas = (*pragmas, f"PRAGMA max_page_count={options.max_page_count}")
 
     @event.listens_for(sync_engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -220,7 +241,7 @@ def _configure_sqlite(
         # transactions would start none for reads).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (*SQLITE_PRAGMAS, busy_timeout):
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
         dbapi_connection.create_function("regexp", 2, regexps.search, deterministic=True)

@@ -1,5 +1,7 @@
 """A slow handler that records every call it gets, and whether its operation was still open
-then, in a JSON-lines file named by SLOW_HANDLER_CALLS. Each call takes SLOW_HANDLER_SECONDS."""
+then, in a JSON-lines file named by SLOW_HANDLER_CALLS. Each call takes SLOW_HANDLER_SECONDS.
+It reads the status at SLOW_HANDLER_DATABASE_URL if set (a database its process reaches through
+a proxy a test cuts), else at the process's own BULKOPS_DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def _record(**fields: Any) -> None:
 
 @cache
 def _engine() -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(sync_url(os.environ["BULKOPS_DATABASE_URL"]))
+    url = os.environ.get("SLOW_HANDLER_DATABASE_URL") or os.environ["BULKOPS_DATABASE_URL"]
+    return sqlalchemy.create_engine(sync_url(url))
 
 
 def _status(operation_id: int) -> int:
