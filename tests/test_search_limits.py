@@ -17,13 +17,17 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
+from sqlalchemy import literal, select
+from sqlalchemy.exc import DBAPIError
 
 from bulkops.api import xml
 from bulkops.api.bulk import STREAMED_PAGE_SIZE
 from bulkops.criteria import MAX_LISTED_VALUES
 from bulkops.regexps import MAX_REPEAT
 from bulkops.status import OperationStatus, UserType
+from bulkops.store import statement_limits
 from bulkops.store.bulks import NewBulk, NewOperation
+from bulkops.store.database import Database
 from tests.backends import Backend
 from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
@@ -141,6 +145,9 @@ def test_a_catastrophic_regexp_neither_freezes_the_server_nor_ignores_sigterm(
         ("[[.a.]]", "'[.' in a bracket expression is not supported"),
         ("a{", "a { starts no repetition {m}, {m,} or {m,n} (write \\{ for the brace)"),
         ("a++", "bad repetition operator: ++"),
+        # PostgreSQL refuses these, where RE2 reads them.
+        (r"[\d-z]", r"a range cannot start at \d"),
+        ("^*", "^ cannot be repeated"),
     ],
 )
 def test_regexps_outside_the_dialect_are_the_same_400_on_every_backend(
@@ -176,6 +183,22 @@ def test_regexps_of_the_dialect_match_alike_on_every_backend(
     response = search(loaded, filters((field, "regexp", pattern)) + "&searchCriteria[pageSize]=1")
     assert response.status_code == 200, response.text
     assert response.json()["total_count"] == expected
+
+
+@pytest.mark.parametrize(
+    ("backend_name", "pattern"), [("postgresql", r"[\d-z]"), ("mariadb", "(?<n")]
+)
+async def test_a_regexp_the_database_refuses_is_told_apart(
+    backend: Backend, database: Database, backend_name: str, pattern: str
+) -> None:
+    """Should one pass the dialect check, the database's refusal is an input error (400)."""
+    if backend.name != backend_name:
+        pytest.skip(f"a pattern {backend_name} refuses")
+    with pytest.raises(DBAPIError) as raised:
+        async with database.read() as connection:
+            await connection.execute(select(literal("abc").regexp_match(pattern)))
+    assert statement_limits.invalid_regexp(raised.value)
+    assert not statement_limits.timed_out(raised.value)
 
 
 # Time limits -----------------------------------------------------------------------------
