@@ -78,8 +78,9 @@ def search(client: httpx.Client, query: str, **options: Any) -> httpx.Response:
 def server_with_bulks(
     backend: Backend, directory: Path, bulks: list[NewBulk], **settings: str
 ) -> Iterator[RunningServer]:
+    """A server without a worker, which would delete bulks dated years ago."""
     url = backend.create_database(directory)
-    running = start_server(directory / "server", DATABASE_URL=url, **settings)
+    running = start_server(directory / "server", "--no-worker", DATABASE_URL=url, **settings)
     try:
         insert_bulks(url, bulks)
         yield running
