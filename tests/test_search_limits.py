@@ -107,7 +107,7 @@ CATASTROPHIC = "^([0-9a-f-]+)+!"
 def test_a_catastrophic_regexp_neither_freezes_the_server_nor_ignores_sigterm(
     tmp_path: Path,
 ) -> None:
-    server = start_server(tmp_path / "server")
+    server = start_server(tmp_path / "server", "--no-worker")
     try:
         insert_bulks(server.database_url, [new_bulk(1, 5)])
         answers: list[httpx.Response] = []
