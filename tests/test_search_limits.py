@@ -214,7 +214,8 @@ def expensive_search() -> str:
 @pytest.fixture(scope="module")
 def limited(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server whose read statements (and streams, on MariaDB) may last 0.2 s, over 30,000
-    operations."""
+    operations, with a single database connection: one a stopped statement kept would leave
+    the next request none."""
     with server_with_bulks(
         backend,
         tmp_path_factory.mktemp("limited"),
@@ -222,6 +223,8 @@ def limited(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
         STATEMENT_TIMEOUT_SECONDS="0.2",
         SEARCH_STREAM_TIMEOUT_SECONDS="0.2",
         TOKEN_CACHE_SECONDS="3600",
+        DATABASE_POOL_SIZE="1",
+        DATABASE_POOL_MAX_OVERFLOW="0",
     ) as server:
         yield server
 
