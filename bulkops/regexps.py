@@ -10,7 +10,8 @@ so a pattern means one thing on every backend and none can backtrack on SQLite:
 - backslash escapes: `\\d \\D \\s \\S \\w \\W`, `\\n \\t \\r \\f \\v`, and any other character
   that is not a letter or digit, taken literally;
 - bracket expressions, with POSIX classes such as `[[:alpha:]]` but no collating elements
-  (`[[.a.]]`) nor equivalence classes (`[[=a=]]`).
+  (`[[.a.]]`) nor equivalence classes (`[[=a=]]`), and no range from a class (`[\\d-z]`);
+- no repetition of an anchor (`^*`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MAX_REPEAT = 255
 MAX_NESTING = 100
 # Letters and digits that follow a backslash: the classes, then the control characters.
 _ESCAPES = frozenset("dDsSwWntrfv")
+_CLASSES = frozenset("dDsSwW")
 
 
 class DialectError(ValueError):
@@ -56,8 +58,12 @@ def _scan(pattern: str) -> None:
     depth = 0
     index = 0
     end = len(pattern)
+    previous = ""
     while index < end:
         char = pattern[index]
+        if char in "*+?{" and previous in ("^", "$"):
+            raise DialectError(f"{previous} cannot be repeated")
+        previous = char
         if char == "\\":
             index = _escape(pattern, index)
             continue
@@ -97,7 +103,14 @@ def _bracket(pattern: str, index: int) -> int:
         index += 1  # a leading `]` is literal
     while index < len(pattern) and pattern[index] != "]":
         if pattern[index] == "\\":
+            escape = pattern[index : index + 2]
             index = _escape(pattern, index)
+            if (
+                escape[1:] in _CLASSES
+                and pattern.startswith("-", index)
+                and not pattern.startswith("-]", index)
+            ):
+                raise DialectError(f"a range cannot start at {escape}")
         elif pattern.startswith(("[.", "[="), index):
             raise DialectError(
                 f"{pattern[index : index + 2]!r} in a bracket expression is not supported"

@@ -17,13 +17,17 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
+from sqlalchemy import literal, select
+from sqlalchemy.exc import DBAPIError
 
 from bulkops.api import xml
 from bulkops.api.bulk import STREAMED_PAGE_SIZE
 from bulkops.criteria import MAX_LISTED_VALUES
 from bulkops.regexps import MAX_REPEAT
 from bulkops.status import OperationStatus, UserType
+from bulkops.store import statement_limits
 from bulkops.store.bulks import NewBulk, NewOperation
+from bulkops.store.database import Database
 from tests.backends import Backend
 from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
@@ -74,8 +78,9 @@ def search(client: httpx.Client, query: str, **options: Any) -> httpx.Response:
 def server_with_bulks(
     backend: Backend, directory: Path, bulks: list[NewBulk], **settings: str
 ) -> Iterator[RunningServer]:
+    """A server without a worker, which would delete bulks dated years ago."""
     url = backend.create_database(directory)
-    running = start_server(directory / "server", DATABASE_URL=url, **settings)
+    running = start_server(directory / "server", "--no-worker", DATABASE_URL=url, **settings)
     try:
         insert_bulks(url, bulks)
         yield running
@@ -102,7 +107,7 @@ CATASTROPHIC = "^([0-9a-f-]+)+!"
 def test_a_catastrophic_regexp_neither_freezes_the_server_nor_ignores_sigterm(
     tmp_path: Path,
 ) -> None:
-    server = start_server(tmp_path / "server")
+    server = start_server(tmp_path / "server", "--no-worker")
     try:
         insert_bulks(server.database_url, [new_bulk(1, 5)])
         answers: list[httpx.Response] = []
@@ -141,6 +146,9 @@ def test_a_catastrophic_regexp_neither_freezes_the_server_nor_ignores_sigterm(
         ("[[.a.]]", "'[.' in a bracket expression is not supported"),
         ("a{", "a { starts no repetition {m}, {m,} or {m,n} (write \\{ for the brace)"),
         ("a++", "bad repetition operator: ++"),
+        # PostgreSQL refuses these, where RE2 reads them.
+        (r"[\d-z]", r"a range cannot start at \d"),
+        ("^*", "^ cannot be repeated"),
     ],
 )
 def test_regexps_outside_the_dialect_are_the_same_400_on_every_backend(
@@ -178,6 +186,22 @@ def test_regexps_of_the_dialect_match_alike_on_every_backend(
     assert response.json()["total_count"] == expected
 
 
+@pytest.mark.parametrize(
+    ("backend_name", "pattern"), [("postgresql", r"[\d-z]"), ("mariadb", "(?<n")]
+)
+async def test_a_regexp_the_database_refuses_is_told_apart(
+    backend: Backend, database: Database, backend_name: str, pattern: str
+) -> None:
+    """Should one pass the dialect check, the database's refusal is an input error (400)."""
+    if backend.name != backend_name:
+        pytest.skip(f"a pattern {backend_name} refuses")
+    with pytest.raises(DBAPIError) as raised:
+        async with database.read() as connection:
+            await connection.execute(select(literal("abc").regexp_match(pattern)))
+    assert statement_limits.invalid_regexp(raised.value)
+    assert not statement_limits.timed_out(raised.value)
+
+
 # Time limits -----------------------------------------------------------------------------
 
 
@@ -190,7 +214,8 @@ def expensive_search() -> str:
 @pytest.fixture(scope="module")
 def limited(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server whose read statements (and streams, on MariaDB) may last 0.2 s, over 30,000
-    operations."""
+    operations, with a single database connection: one a stopped statement kept would leave
+    the next request none."""
     with server_with_bulks(
         backend,
         tmp_path_factory.mktemp("limited"),
@@ -198,6 +223,8 @@ def limited(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
         STATEMENT_TIMEOUT_SECONDS="0.2",
         SEARCH_STREAM_TIMEOUT_SECONDS="0.2",
         TOKEN_CACHE_SECONDS="3600",
+        DATABASE_POOL_SIZE="1",
+        DATABASE_POOL_MAX_OVERFLOW="0",
     ) as server:
         yield server
 
