@@ -34,8 +34,8 @@ async def search_operations(request: Request) -> Response:
     criteria = parse_search_criteria(
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
-    # Filters and sorts on `id` mean the `id` the answer shows.
     state.payloads.check_search(criteria)
+    # Filters and sorts on `id` mean the `id` the answer shows.
     applied = criteria.aliased("id", state.operation_view.id_field)
     if not criteria.page_size:
         return await _stream_all(request, criteria, applied)
