@@ -26,7 +26,7 @@ EVERY_OPERATION = "/rest/V1/bulk?searchCriteria="
 @pytest.fixture(scope="module")
 def api(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server without a worker: accepted operations stay open, with their serialized_data
-    (a completed operation's is cleared, as in Magento)."""
+    (a completed operation's is cleared, as in Magento), shown as stored: secrets unmasked."""
     directory = tmp_path_factory.mktemp("decoding")
     url = backend.create_database(directory)
     running = start_server(
@@ -34,6 +34,7 @@ def api(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "--no-worker",
         DATABASE_URL=url,
         HANDLER_MODULES='["tests.handler_fixtures.products"]',
+        REDACT_KEYS="[]",
     )
     yield running
     running.stop()
