@@ -145,3 +145,21 @@ def test_an_endless_anonymous_body_is_refused_once_past_the_limit(
         assert answer.startswith(b"HTTP/1.1 413 "), answer
     finally:
         server.stop()
+
+
+def test_an_unreachable_store_leaves_requests_uncounted(database_url: str, tmp_path: Path) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"redis://127.0.0.1:{unused.getsockname()[1]}"
+    server = start_server(
+        tmp_path / "server",
+        DATABASE_URL=database_url,
+        RATE_LIMIT_PER_CALLER="1/minute",
+        RATE_LIMIT_STORAGE_URL=nobody,
+    )
+    try:
+        with server.admin_client() as admin:
+            assert [admin.get(WEBSITES).status_code for _ in range(3)] == [200] * 3
+        assert server.log().count("rate limit store unavailable") == 1
+    finally:
+        server.stop()
