@@ -92,7 +92,11 @@ def test_servers_sharing_redis_share_one_budget(database_url: str, tmp_path: Pat
         "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
     }
     first = start_server(tmp_path / "first", **shared)
-    second = start_server(tmp_path / "second", **shared)
+    try:
+        second = start_server(tmp_path / "second", **shared)
+    except RuntimeError:
+        first.stop()
+        raise
     try:
         with first.client() as one, second.client() as two:
             answers = [client.get(WEBSITES).status_code for client in (one, two, one, two, one)]
