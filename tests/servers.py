@@ -120,7 +120,8 @@ def start_server(workdir: Path, *options: str, **env: str) -> RunningServer:
     return server
 
 
-def _wait_until_ready(server: RunningServer, timeout: float = 60.0) -> None:
+def _wait_until_ready(server: RunningServer, timeout: float = 120.0) -> None:
+    # Generous: a machine busy with other suites takes long to import and migrate.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -63,10 +63,14 @@ def test_forwarded_headers_count_only_from_trusted_proxies(
     settings = {
         "DATABASE_URL": database_url,
         "TRUSTED_HOSTS": json.dumps(["shop.example.com", "127.0.0.1"]),
-        "RATE_LIMIT_PER_ADDRESS": "3/minute",
+        "RATE_LIMIT_PER_ADDRESS": "3/day",
     }
     untrusting = start_server(tmp_path / "direct", **settings, FORWARDED_ALLOW_IPS="10.9.9.9")
-    trusting = start_server(tmp_path / "proxied", **settings)
+    try:
+        trusting = start_server(tmp_path / "proxied", **settings)
+    except RuntimeError:
+        untrusting.stop()
+        raise
     try:
         assert (
             base_url(untrusting, host="shop.example.com", x_forwarded_proto="https")

@@ -31,6 +31,7 @@ class RateLimits:
         self.prefix = settings.rate_limit_key_prefix
         self.storage = _async_storage(settings.rate_limit_storage_url)
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.store_down = False
 
     async def count(self, request: Request, user: UserContext) -> None:
         """Counts the request against its caller's budget (a guest's: its address's), or
@@ -46,12 +47,19 @@ class RateLimits:
             return
         keys = (self.prefix, kind, identity)
         try:
-            if await self.limiter.hit(limit, *keys):
-                return
-            stats = await self.limiter.get_window_stats(limit, *keys)
+            allowed = await self.limiter.hit(limit, *keys)
+            stats = None if allowed else await self.limiter.get_window_stats(limit, *keys)
         except StorageError as error:
-            # An unreachable shared store must not stop the service: requests go uncounted.
-            log.warning("rate limit store unavailable: %s", error.storage_error)
+            # An unreachable shared store must not stop the service: requests go uncounted,
+            # said once (not once a request) until the store answers again.
+            if not self.store_down:
+                log.warning("rate limit store unavailable: %s", error.storage_error)
+                self.store_down = True
+            return
+        if self.store_down:
+            log.warning("rate limit store available again")
+            self.store_down = False
+        if stats is None:
             return
         raise TooManyRequestsError(max(1, math.ceil(stats.reset_time - time.time())))
 
