@@ -45,7 +45,7 @@ def test_concurrent_submissions_all_wait_for_the_lock_and_complete(
         def none_open() -> bool:
             return storage.count(server.database_url, OPEN) == 0
 
-        wait_for(none_open, 60 + ITEMS * SUBMISSIONS / 50, "the worker to finish", 1)
+        wait_for(none_open, 60 + ITEMS * SUBMISSIONS / 20, "the worker to finish", 1)
         statuses = storage.query(server.database_url, STATUSES)
         assert statuses == [(1, None, SUBMISSIONS * ITEMS)]
     finally:
