@@ -120,7 +120,9 @@ def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"bulkops serve exited early:\n{server.log()}")
         try:
-            httpx.get(f"{server.base_url}/health", timeout=1)
+            # A busy machine may take seconds to answer the first request: cutting it short
+            # would only start it again.
+            httpx.get(f"{server.base_url}/health", timeout=max(deadline - time.monotonic(), 1))
             return
         except httpx.TransportError:
             time.sleep(0.1)
