@@ -114,7 +114,8 @@ def start_server(workdir: Path, *options: str, **env: str) -> RunningServer:
     return server
 
 
-def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
+def _wait_until_ready(server: RunningServer, timeout: float = 120.0) -> None:
+    # Generous: on a busy machine, importing and migrating alone can take half a minute.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
