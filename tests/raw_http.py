@@ -26,10 +26,26 @@ class RawClient:
     def request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
     ) -> RawResponse:
-        connection = self._connection or http.client.HTTPConnection(
-            self.host, self.port, timeout=60
-        )
+        kept = self._connection
         self._connection = None
+        if kept is not None:
+            try:
+                return self._exchange(kept, method, target, headers, body)
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # The server closed the idle connection (as after a request it could not
+                # parse): the request is sent again on a new one, as HTTP clients do.
+                kept.close()
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        return self._exchange(connection, method, target, headers, body)
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> RawResponse:
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for name, value in headers.items():
             connection.putheader(name, value.encode("utf-8", "surrogateescape"))

@@ -25,6 +25,7 @@ from bulkops.criteria import (
 from bulkops.errors import InputError
 from bulkops.querystring import parse_query_string
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from tests.fuzzing import CONDITIONS, FIELDS, KEYS, ODD_VALUES, SEARCH_QUERY_STRINGS, SPELLINGS
 from tests.seeds import ROUTE_STYLE, SERVICE_STYLE, seed_request, seed_response_text
 
 FILTER = "searchCriteria[filter_groups][0][filters][0]"
@@ -659,17 +660,6 @@ def test_without_limits_no_page_size_is_injected_or_capped() -> None:
 
 # The echo, end to end ----------------------------------------------------------------------
 
-_SPELLINGS = {
-    "filter_groups": ["filter_groups", "filterGroups", "FilterGroups", "FILTER_GROUPS"],
-    "filters": ["filters", "Filters"],
-    "field": ["field", "Field", "FIELD"],
-    "value": ["value", "Value"],
-    "condition_type": ["condition_type", "conditionType", "ConditionType", "conditiontype"],
-    "sort_orders": ["sort_orders", "sortOrders", "SortOrders"],
-    "direction": ["direction", "Direction"],
-    "page_size": ["page_size", "pageSize", "PageSize"],
-    "current_page": ["current_page", "currentPage", "CURRENT_PAGE"],
-}
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=12)
 # Array keys as clients may send them: gaps, any order, not even numbers.
 _INDEXES = st.lists(
@@ -712,7 +702,7 @@ def _sent_criteria(draw: st.DrawFn) -> tuple[list[tuple[str, str]], dict[str, An
     echo: dict[str, Any] = {"filter_groups": []}
 
     def key(name: str) -> str:
-        return draw(st.sampled_from(_SPELLINGS[name]))
+        return draw(st.sampled_from(SPELLINGS[name]))
 
     # One spelling per property: two spellings of one property are two keys, the later winning.
     base = draw(st.sampled_from(["searchCriteria", "search_criteria"]))
@@ -784,111 +774,6 @@ def test_the_echo_is_what_was_sent_reindexed(
 # Fuzzing: only InputError escapes, and what is accepted is sound ---------------------------
 
 
-def _spellings(*names: str) -> st.SearchStrategy[str]:
-    return st.sampled_from([spelling for name in names for spelling in _SPELLINGS[name]])
-
-
-_ODD_KEYS = [
-    "0",
-    "",
-    "01",
-    "-1",
-    " ",
-    "foo",
-    "filter",
-    "filterGroup",
-    "x]y",
-    "a[b",
-    "%5D",
-    "\u212a",
-]
-_KEYS = _spellings(*_SPELLINGS) | st.sampled_from(_ODD_KEYS)
-_ODD_VALUES = st.one_of(
-    st.sampled_from(["", "0", "-1", "1,2", " 3 , x", "2024-13-01", "%", "(", "a{2,1}", "\\"]),
-    st.sampled_from(["%00", "%ZZ", "%C3%A9", "%FF", "+", "&", "=", "[]", "(?i"]),
-    st.integers(-(2**70), 2**70).map(str),
-    st.text(max_size=6),
-)
-_FIELDS = st.sampled_from(list(SEARCHABLE_FIELDS))
-_CONDITIONS = st.sampled_from([c.value for c in Condition] + ["EQ", "In", ""])
-_FILTER_VALUES = st.sampled_from(
-    ["3", " 1, 2 ", "2024-01-02 03:04:05", "2024-01-02T03:04Z", "%exists%", "^a.*b$", ""]
-)
-
-
-def _query_strings(odd: bool) -> st.SearchStrategy[str]:
-    """searchCriteria query strings: plausible ones, or with odd keys, values and encodings
-    mixed in (`odd`), so that both the accepting and the rejecting paths are exercised."""
-
-    def mostly(plausible: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-        return st.one_of(plausible, plausible, plausible, _ODD_VALUES) if odd else plausible
-
-    def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        return strategy | st.none()
-
-    odd_property = maybe(st.tuples(_KEYS, _ODD_VALUES)) if odd else st.none()
-    value = st.tuples(_spellings("value"), mostly(_FILTER_VALUES))
-    index = st.sampled_from(["0", "1", "7", "a", "01", "-1"] + (["", " "] if odd else []))
-    # Each bundle is (path prefix, properties): one pair per property, under the prefix.
-    bundles = [
-        st.tuples(
-            st.tuples(_spellings("filter_groups"), index, _spellings("filters"), index),
-            st.tuples(
-                st.tuples(_spellings("field"), mostly(_FIELDS)),
-                maybe(value) if odd else value,
-                maybe(st.tuples(_spellings("condition_type"), mostly(_CONDITIONS))),
-                odd_property,
-            ),
-        ),
-        st.tuples(
-            st.tuples(_spellings("sort_orders"), index),
-            st.tuples(
-                maybe(st.tuples(_spellings("field"), mostly(_FIELDS))),
-                maybe(st.tuples(_spellings("direction"), mostly(st.sampled_from(["asc", "DESC"])))),
-            ),
-        ),
-        st.tuples(
-            st.just(()),
-            st.tuples(st.tuples(_spellings("page_size", "current_page"), mostly(st.just("5")))),
-        ),
-    ]
-    if odd:
-        bundles.append(st.tuples(st.lists(_KEYS, max_size=18).map(tuple), st.tuples(odd_property)))
-    bases = ["searchCriteria", "searchCriteria", "search_criteria"] + (
-        ["x", "", " "] if odd else []
-    )
-    brackets = [("[", "]"), ("%5B", "%5D"), ("%5b", "%5d")] + ([("[", "")] if odd else [])
-    forms = ["quoted", "quoted", "raw"] + (["missing"] if odd else [])
-    pairs = st.builds(
-        _pairs,
-        st.sampled_from(bases),
-        st.one_of(bundles),
-        st.sampled_from(brackets),
-        st.sampled_from(forms),
-    )
-    return st.lists(pairs, max_size=6).map(
-        lambda bundles: "&".join(pair for pairs in bundles for pair in pairs)
-    )
-
-
-def _pairs(
-    base: str, bundle: tuple[tuple[str, ...], tuple[Any, ...]], brackets: str, form: str
-) -> list[str]:
-    prefix, properties = bundle
-    open_, close = brackets
-    pairs = []
-    for key, value in filter(None, properties):
-        name = base + "".join(f"{open_}{segment}{close}" for segment in (*prefix, key))
-        if form == "missing":
-            pairs.append(name)
-        else:
-            pairs.append(f"{name}={quote(value, safe='') if form == 'quoted' else value}")
-    return pairs
-
-
-_QUERY_STRINGS = _query_strings(odd=False) | _query_strings(odd=True)
-
-
 def _assert_sound(criteria: SearchCriteria) -> None:
     for group in criteria.filter_groups:
         for flt in group.filters:
@@ -925,7 +810,7 @@ def _assert_operand_typed(flt: Filter) -> None:
 
 
 @settings(max_examples=900, deadline=None)
-@given(_QUERY_STRINGS)
+@given(SEARCH_QUERY_STRINGS)
 def test_any_query_string_gives_sound_criteria_or_an_input_error(query: str) -> None:
     try:
         criteria = parse(query)
@@ -937,10 +822,10 @@ def test_any_query_string_gives_sound_criteria_or_an_input_error(query: str) -> 
 
 
 _JSON_LIKE = st.recursive(
-    st.none() | st.booleans() | st.integers() | _FIELDS | _CONDITIONS | _ODD_VALUES,
+    st.none() | st.booleans() | st.integers() | FIELDS | CONDITIONS | ODD_VALUES,
     lambda children: (
         st.lists(children, max_size=3)
-        | st.dictionaries(_KEYS | st.text(max_size=4), children, max_size=4)
+        | st.dictionaries(KEYS | st.text(max_size=4), children, max_size=4)
     ),
     max_leaves=25,
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bulkops.errors import InputError
 from bulkops.querystring import MAX_DEPTH, MAX_PAIRS, parse_query_string
+from tests.fuzzing import QUERY_BYTES
 
 
 def test_flat_pairs_split_on_ampersand_and_the_first_equals_sign() -> None:
@@ -158,13 +158,8 @@ def test_nul_characters_are_an_input_error(query: str | bytes) -> None:
     assert "\0" not in raised.value.parameters["name"]
 
 
-_QUERY_ALPHABET = st.sampled_from(
-    [b"a", b"b", b"0", b"1", b"[", b"]", b"%5B", b"%5d", b"=", b"&", b"+", b" ", b".", b"%"]
-) | st.sampled_from([b"%00", b"%ff", b"%C3", b"\x00", b"\xff", b"-", b"9223372036854775807"])
-
-
 @settings(max_examples=1500, deadline=None)
-@given(st.one_of(st.binary(max_size=300), st.lists(_QUERY_ALPHABET, max_size=120).map(b"".join)))
+@given(QUERY_BYTES)
 def test_arbitrary_bytes_raise_nothing_but_input_errors(raw: bytes) -> None:
     try:
         parsed = parse_query_string(raw)

@@ -7,12 +7,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from bulkops.status import OperationStatus, UserType
 from bulkops.store import search
@@ -391,50 +388,3 @@ def test_bulk_status_errors(searchable: httpx.Client) -> None:
     bad = searchable.get(f"/rest/V1/bulk/{BULK_B}/operation-status/abc")
     assert bad.status_code == 400
     assert 'The "int" type was expected' in bad.json()["message"]
-
-
-# Pieces of query strings, plausible and not, for the fuzz test below.
-_KEYS = st.sampled_from(
-    [
-        "searchCriteria", "search_criteria", "searchCriteria[filter_groups]",
-        "searchCriteria[filterGroups][0][filters][0][field]",
-        "searchCriteria[filter_groups][0][filters][0][value]",
-        "searchCriteria[filter_groups][0][filters][0][condition_type]",
-        "searchCriteria[filter_groups][1][filters][][value]",
-        "searchCriteria[sortOrders][0][field]",
-        "searchCriteria[sortOrders][0][direction]", "searchCriteria[pageSize]",
-        "searchCriteria[currentPage]", "searchCriteria[page_size][x]", "searchCriteria[[",
-        "searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D", "a[b]]c",
-    ]
-)  # fmt: skip
-_VALUES = st.sampled_from(
-    [
-        "status", "start_time", "id", "bulk_uuid", "eq", "in", "like", "regexp", "finset", "3",
-        "-1", "0", "99999999999999999999", "2024-03-01", "ASC", "desc", "%", "%25", "\\", "(",
-        "[", "%00", "%FF", "1,2, 3", "", "é",
-    ]
-) | st.text(max_size=8)  # fmt: skip
-_pairs = st.lists(st.tuples(_KEYS | st.text(max_size=10), _VALUES), max_size=8)
-
-
-@settings(
-    max_examples=2000,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(pairs=_pairs)
-def test_no_query_string_produces_a_server_error(searchable: httpx.Client, pairs: Any) -> None:
-    query = "&".join(f"{key}={value}" for key, value in pairs)
-    response = searchable.get("/rest/V1/bulk", params=httpx.QueryParams(query))
-    # As typed, brackets and stray percent signs included; only what a URL cannot hold escaped.
-    raw_query = "".join(
-        quote(char) if not char.isprintable() or char in "# " else char for char in query
-    )
-    raw = searchable.get(f"/rest/V1/bulk?{raw_query}")
-    for answer in (response, raw):
-        assert answer.status_code in (200, 400), (query, answer.text)
-        body = answer.json()
-        if answer.status_code == 400:
-            assert isinstance(body["message"], str)
-        else:
-            assert list(body) == ["items", "search_criteria", "total_count"]
