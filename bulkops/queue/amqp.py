@@ -292,6 +292,7 @@ def _on_open_channel(message: AbstractIncomingMessage) -> bool:
 
 async def _tell(answer: Awaitable[None]) -> None:
     """Acknowledge or reject; a closed channel or connection is no error here: the broker
-    then delivers the message again."""
-    with contextlib.suppress(AMQPError, ConnectionError):
+    then delivers the message again. (aio-pika says a channel is closed with a RuntimeError,
+    not an AMQPError.)"""
+    with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
         await answer
