@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ ROUNDS = int(os.environ.get("BULKOPS_TEST_FAULT_ROUNDS", "1"))
 # Small loads: the fault has to fall in the middle of them, not to measure anything.
 THREADS = 3
 BULK_SIZE = 10
+PAUSE_SECONDS = 0.1
 
 
 def service_settings(database_url: str) -> dict[str, str]:
@@ -186,12 +186,13 @@ class Load:
                     response = client.post(self.target().base_url + SUBMIT, json=items)
                 except httpx.TransportError as error:
                     self.transport_errors[type(error).__name__] += 1
-                    time.sleep(0.05)  # a server being replaced: do not spin on its port
+                    self._stop.wait(PAUSE_SECONDS)
                     continue
                 if response.status_code == 202:
                     self.ledger.acknowledge(response.json()["bulk_uuid"], len(items))
                 else:
                     self.refusals.append((response.status_code, response.json()))
+                self._stop.wait(PAUSE_SECONDS)
 
 
 def start_worker(

@@ -188,7 +188,9 @@ class AmqpTransport(Transport):
                 connection, [d.operation_id for d in received], now + self.republish_after
             )
             kept = await queue.extend_leases(connection, self.owner, followers, now + self.lease)
-        return kept + sum(_on_open_channel(self._held[d.message_id]) for d in received)
+        # Deliveries confirmed meanwhile are no longer held: not to be counted.
+        held = [self._held.get(d.message_id) for d in received]
+        return kept + sum(_on_open_channel(message) for message in held if message is not None)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         followers = [
@@ -290,6 +292,7 @@ def _on_open_channel(message: AbstractIncomingMessage) -> bool:
 
 async def _tell(answer: Awaitable[None]) -> None:
     """Acknowledge or reject; a closed channel or connection is no error here: the broker
-    then delivers the message again."""
-    with contextlib.suppress(AMQPError, ConnectionError):
+    then delivers the message again. (aio-pika says a channel is closed with a RuntimeError,
+    not an AMQPError.)"""
+    with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
         await answer
