@@ -269,6 +269,8 @@ KNOWN_ATTACKS = {
     "regexp repetition beyond 255": _search("bulk_uuid", "regexp", "a{1,256}"),
     "regexp ascii flag": _search("bulk_uuid", "regexp", "(?a)x"),
     "regexp named character": _search("bulk_uuid", "regexp", "%5CN%7BDIGIT%20ONE%7D"),
+    # Nested quantifiers: exponential time for a backtracking engine (SQLite's was Python's).
+    "regexp nested quantifiers": _search("bulk_uuid", "regexp", "%5E%28%5B0-9a-f-%5D%2B%29%2B%21"),
     # More values than one PostgreSQL statement may bind (32,767).
     "in beyond 32767 values": _search("topic_name", "in", "," * 33_000),
     "nin beyond 32767 values": _search("bulk_uuid", "nin", "," * 33_000),
