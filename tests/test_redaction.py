@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.services.redaction import MASK, Redactor
 from bulkops.services.submission import serialized_data
 from bulkops.settings import DEFAULT_REDACT_KEYS, Settings
 from tests.backends import Backend
+from tests.integrations import create_integration
 from tests.seeds import ROUTE_STYLE, seed_response_text
 from tests.servers import RunningServer, start_server
 from tests.test_submission import wait_until_final
@@ -157,7 +159,34 @@ def test_payload_content_cannot_be_searched(admin: httpx.Client, params: dict) -
     assert response.json()["parameters"]["reason"] == "secrets in payloads are masked"
 
 
+def test_an_integration_limited_to_its_bulks_searches_its_own_payloads(
+    server: RunningServer, admin: httpx.Client
+) -> None:
+    # It sent those values itself, and sees nobody else's: the admin's bulk stays unseen.
+    credentials = create_integration(
+        server.database_url, "own", "Vendor_Echo::echo", BULK_OPERATIONS
+    )
+    headers = {"Authorization": f"Bearer {credentials.access_token}"}
+    # A failed operation keeps its payload (a completed one's is cleared).
+    mine = {"name": "mine", "fail": True, "password": "Own-secret"}
+    with httpx.Client(base_url=server.base_url, headers=headers) as own:
+        submitted = own.post("/rest/default/async/bulk/V1/echo/byName", json=[mine])
+        assert submitted.status_code == 202, submitted.text
+        wait_until_final(admin, submitted.json()["bulk_uuid"])
+        for secret in ("Own-secret", SECRETS[0]):
+            found = own.get(
+                "/rest/V1/bulk", params=payload_filter("serialized_data", "like", f"%{secret}%")
+            )
+            assert found.status_code == 200, found.text
+            assert found.json()["total_count"] == (1 if secret == "Own-secret" else 0)
+    # The admin reads every bulk: for it the same search would probe others' secrets.
+    refused = admin.get(
+        "/rest/V1/bulk", params=payload_filter("serialized_data", "like", "%Own-secret%")
+    )
+    assert refused.status_code == 400, refused.text
+
+
 def test_whether_a_payload_is_kept_can_be_searched(admin: httpx.Client) -> None:
     response = admin.get("/rest/V1/bulk", params=payload_filter("serialized_data", "notnull"))
     assert response.status_code == 200, response.text
-    assert [item["status"] for item in response.json()["items"]] == [3]
+    assert {item["status"] for item in response.json()["items"]} == {3}

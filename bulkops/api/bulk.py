@@ -40,7 +40,7 @@ async def search_operations(request: Request) -> Response:
     )
     # Filters and sorts on `id` mean the `id` the answer shows; only the caller's bulks are
     # searched (and counted) unless it reads every bulk.
-    state.payloads.check_search(criteria)
+    state.payloads.check_search(criteria, reads_others=user.all_bulks)
     applied = visible_to(user, criteria.aliased("id", state.operation_view.id_field))
     if not criteria.page_size or criteria.page_size > STREAMED_PAGE_SIZE:
         return await _stream(request, criteria, applied)

@@ -41,14 +41,16 @@ class Payloads:
             return None
         return self.redactor.document(self.sealer.unseal(stored))
 
-    def check_search(self, criteria: SearchCriteria) -> None:
+    def check_search(self, criteria: SearchCriteria, reads_others: bool) -> None:
         """Refuses a search that filters or sorts on a payload's content when that content is
-        ciphertext (SQL cannot read it), or when secrets are masked: a match or an order on
-        the stored text would tell a masked value bit by bit."""
+        ciphertext (SQL cannot read it), or when secrets are masked and the caller reads
+        others' bulks (`reads_others`): a match or an order on the stored text would tell
+        their masked values bit by bit. A caller limited to its own bulks searches only what
+        it sent itself."""
         reasons = []
         if self.sealer.encrypts:
             reasons.append("payloads are encrypted")
-        if self.redactor.redacts:
+        if self.redactor.redacts and reads_others:
             reasons.append("secrets in payloads are masked")
         refused = sorted(_content_fields(criteria) & PAYLOAD_FIELDS)
         if reasons and refused:
