@@ -16,10 +16,15 @@ install: $(BIN)/bulkops
 run: install
 	$(BIN)/bulkops serve
 
+# Much of the suite waits on servers it starts: three test processes at once take far less
+# time than one; each module stays in one process (its servers are shared by its tests).
+# `make test PYTEST_PARALLEL=` runs in one process.
+PYTEST_PARALLEL ?= -n 3 --dist loadscope
+
 test: install chromium
 	$(BIN)/ruff check bulkops tests bench
 	$(BIN)/ruff format --check bulkops tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The fuzz suites at length: BULKOPS_FUZZ_EXAMPLES inputs (50,000 by default) per suite and
 # backend, new ones each run; `make test` tries a few hundred, the same every time.

@@ -78,8 +78,10 @@ def search(client: httpx.Client, query: str, **options: Any) -> httpx.Response:
 def server_with_bulks(
     backend: Backend, directory: Path, bulks: list[NewBulk], **settings: str
 ) -> Iterator[RunningServer]:
-    """A server without a worker, which would delete bulks dated years ago."""
+    """A server without a worker, which would delete bulks dated years ago, and with payloads
+    shown and searched as stored (the searches here read them; masking has tests of its own)."""
     url = backend.create_database(directory)
+    settings = {"REDACT_KEYS": "[]", **settings}
     running = start_server(directory / "server", "--no-worker", DATABASE_URL=url, **settings)
     try:
         insert_bulks(url, bulks)
