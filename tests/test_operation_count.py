@@ -125,15 +125,14 @@ async def test_migration_leaves_rejected_rows_out_of_the_count(database_url: str
         await database.dispose()
 
 
-def test_a_rejected_operation_retried_is_counted(server: RunningServer) -> None:
-    """Retried, a rejected operation is accepted: the bulk counts it, once."""
+def test_a_rejected_operation_is_not_retried_nor_counted(server: RunningServer) -> None:
+    """A rejected item needs new input: retrying it is refused, and the bulk's count and the
+    item's status stay as they were."""
     bulk_uuid = submit(server, [VALID[0], INVALID])
     with server.admin_client() as admin:
         assert wait_as_a_client_does(admin, bulk_uuid) == 1
-        retry = f"/rest/V1/bulk/{bulk_uuid}/retry"
-        assert admin.post(retry, json={"statuses": [5]}).json() == 1
-        assert admin.post(retry, json={"statuses": [5]}).json() == 0
-        assert wait_as_a_client_does(admin, bulk_uuid) == 2
+        refused = admin.post(f"/rest/V1/bulk/{bulk_uuid}/retry", json={"statuses": [5]})
+        assert refused.status_code == 400, refused.text
+        assert wait_as_a_client_does(admin, bulk_uuid) == 1
         status = admin.get(f"/rest/V1/bulk/{bulk_uuid}/status").json()
-    # The demo handler fails the invalid item it now gets.
-    assert [operation["status"] for operation in status["operations_list"]] == [1, 3]
+    assert [operation["status"] for operation in status["operations_list"]] == [1, 5]

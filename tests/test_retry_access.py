@@ -17,6 +17,7 @@ from bulkops.auth.context import ALL_RESOURCES, BULK_OPERATIONS
 from bulkops.cli import app as cli
 from bulkops.handlers.customers import customers_route
 from bulkops.handlers.registry import HandlerRegistry
+from bulkops.services.payloads import Payloads
 from bulkops.services.submission import serialized_data
 from bulkops.settings import Settings
 from bulkops.status import OperationStatus, UserType
@@ -220,7 +221,8 @@ async def test_a_handler_never_sees_an_item_its_route_refuses(database: Database
     async with database.write() as connection:
         ids = list((await connection.execute(select(operation.c.id))).scalars())
         (row,) = await start_operations(connection, ids, datetime(2030, 1, 1))
-    result = await Executor(routes, retry_backoff_seconds=1).run(row, 1)
+    executor = Executor(routes, 1, Payloads.from_settings(Settings()))
+    result = await executor.run(row, 1)
     assert result.status == OperationStatus.NOT_RETRIABLY_FAILED
     assert result.result_message == '"Email" is not a valid email address.'
     async with database.read() as connection:
