@@ -119,12 +119,6 @@ def test_database_restart_under_load_loses_nothing_acknowledged(
     assert "internal error" not in server.log()
 
 
-@pytest.mark.xfail(
-    reason="a message the outbox publishes again after the broker's restart (unconfirmed, yet "
-    "received) can reach one worker twice at once: both deliveries start before the first "
-    "result is recorded, and the handler runs again for an operation final by then",
-    strict=False,
-)
 def test_broker_restart_under_load_loses_nothing_acknowledged(
     database_url: str,
     tmp_path: Path,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.engine import Row
@@ -69,6 +69,10 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._held: dict[int, Delivery] = {}
         """Leased and not yet settled, by message id."""
+        self._in_hand: dict[int, list[Delivery]] = {}
+        """Operations handed to a handler (or with an outcome) whose outcome is not recorded
+        yet, by id, each with the further deliveries of it received meanwhile: those wait for
+        the outcome, they never run the handler a second time."""
         self._processing: set[asyncio.Task[None]] = set()
         """Runs in progress: an operation, or an order group's operations one after another."""
         self._outcomes: list[tuple[Delivery, Outcome | None]] = []
@@ -185,18 +189,25 @@ class Worker:
         deliveries: Sequence[Delivery] = []
         try:
             async with self.database.write() as connection:
-                deliveries = await self.transport.receive(connection, limit)
+                deliveries = await self.transport.receive(connection, limit, self._in_hand)
                 if not deliveries:
                     return 0
-                operation_ids = [delivery.operation_id for delivery in deliveries]
+                fresh, again = _split_repeats(deliveries, self._in_hand)
+                operation_ids = [delivery.operation_id for delivery in fresh]
                 rows = await start_operations(connection, operation_ids, self.clock())
         except Exception:
             with contextlib.suppress(Exception):
                 await self.transport.release(deliveries)
             raise
+        for delivery in fresh:
+            self._in_hand[delivery.operation_id] = []
+        for delivery in again:
+            # A broker's restart, or the relay, delivered it again while it is in hand here.
+            self._held[delivery.message_id] = delivery
+            self._in_hand[delivery.operation_id].append(delivery)
         by_id = {row.id: row for row in rows}
         chains: dict[object, list[tuple[Delivery, Row]]] = {}
-        for delivery in deliveries:
+        for delivery in fresh:
             self._held[delivery.message_id] = delivery
             row = by_id.get(delivery.operation_id)
             if row is None:
@@ -241,6 +252,8 @@ class Worker:
         self._room.set()
 
     async def _give_back(self, deliveries: list[Delivery]) -> None:
+        for delivery in list(deliveries):
+            deliveries.extend(self._in_hand.pop(delivery.operation_id, []))
         await self._uncount(deliveries)
         try:
             await self.transport.release(deliveries)
@@ -287,7 +300,24 @@ class Worker:
 
     async def _write(self, batch: list[tuple[Delivery, Outcome | None]]) -> None:
         results = [outcome for _, outcome in batch if isinstance(outcome, Result)]
-        done = [delivery for delivery, outcome in batch if not isinstance(outcome, Retry)]
+        repeats = {
+            delivery.operation_id: list(self._in_hand.get(delivery.operation_id, []))
+            for delivery, _ in batch
+        }
+        # Deliveries received again are settled with the first: finished with once their
+        # operation is final; dropped if it is to be retried (its retry has its own message).
+        done = [
+            settled
+            for delivery, outcome in batch
+            if not isinstance(outcome, Retry)
+            for settled in (delivery, *repeats[delivery.operation_id])
+        ]
+        dropped = [
+            repeat
+            for delivery, outcome in batch
+            if isinstance(outcome, Retry)
+            for repeat in repeats[delivery.operation_id]
+        ]
         requeued = [
             Requeue(
                 delivery,
@@ -303,9 +333,20 @@ class Worker:
             await uncount_deliveries(connection, [r.delivery.operation_id for r in requeued])
             await self.transport.settle(connection, done, requeued)
         await self.transport.confirm(done, requeued)
-        for delivery, _ in batch:
+        await self.transport.drop(dropped)
+        for delivery in [*done, *dropped, *(requeue.delivery for requeue in requeued)]:
             # A message leased again after its lease ran out is in a batch twice.
             self._held.pop(delivery.message_id, None)
+        for delivery, outcome in batch:
+            received = self._in_hand.pop(delivery.operation_id, [])
+            late = received[len(repeats[delivery.operation_id]) :]
+            if isinstance(outcome, Retry):
+                await self.transport.drop(late)
+                for repeat in late:
+                    self._held.pop(repeat.message_id, None)
+            else:
+                for repeat in late:  # its operation is final now
+                    self._add_outcome(repeat, None)
         self._room.set()
 
     async def _renew_leases(self) -> None:
@@ -321,3 +362,17 @@ class Worker:
             still_held = sum(delivery.message_id in self._held for delivery in held)
             if kept < still_held:
                 log.warning("%d leases ran out before they were renewed", still_held - kept)
+
+
+def _split_repeats(
+    deliveries: Sequence[Delivery], in_hand: Mapping[int, object]
+) -> tuple[list[Delivery], list[Delivery]]:
+    """The deliveries of operations not in hand (each operation's first), and the others."""
+    fresh: list[Delivery] = []
+    again: list[Delivery] = []
+    seen: set[int] = set()
+    for delivery in deliveries:
+        repeated = delivery.operation_id in in_hand or delivery.operation_id in seen
+        (again if repeated else fresh).append(delivery)
+        seen.add(delivery.operation_id)
+    return fresh, again
