@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bulkops import regexps
+from bulkops.outages import Outage
 from bulkops.settings import Settings
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
@@ -24,6 +26,8 @@ from bulkops.store.statement_limits import (
     SqliteStatementClock,
     StatementLimits,
 )
+
+log = logging.getLogger("bulkops.store")
 
 # Async drivers for the URLs users write.
 ASYNC_DRIVERS = {
@@ -156,6 +160,8 @@ class Database:
     ) -> None:
         self.url = async_url(url)
         self.backend = self.url.get_backend_name()
+        self.outage = Outage("the database", log)
+        """Logs, once, that the database is away, for every background job of the process."""
         self.limits = limits = limits or StatementLimits()
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":

@@ -21,7 +21,7 @@ from bulkops.handlers.registry import HandlerRegistry
 from bulkops.queue import Delivery, Requeue, Transport, create_transport
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
-from bulkops.store.database import Database
+from bulkops.store.database import UNAVAILABLE_ERRORS, Database
 from bulkops.store.lifecycle import (
     Result,
     record_results,
@@ -112,9 +112,9 @@ class Worker:
         if self.maintenance is not None:
             try:
                 await self.maintenance.relay()
-            except Exception:
+            except Exception as error:
                 # Not a reason to stay down: the relay runs again every interval.
-                log.exception("relay failed")
+                self._failed(error, "relay failed")
             loops.append(self.maintenance.run_forever())
         self._loops = [asyncio.create_task(loop) for loop in loops]
 
@@ -162,8 +162,9 @@ class Worker:
             try:
                 room = self.capacity - len(self._processing)
                 taken = await self._take(min(self.batch_size, room))
-            except Exception:
-                log.exception("cannot take messages")
+                self.database.outage.ended()
+            except Exception as error:
+                self._failed(error, "cannot take messages")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
                 continue
@@ -274,8 +275,15 @@ class Worker:
         try:
             async with self.database.write() as connection:
                 await uncount_deliveries(connection, [d.operation_id for d in deliveries])
-        except Exception:
-            log.exception("cannot uncount %d deliveries given back", len(deliveries))
+        except Exception as error:
+            self._failed(error, f"cannot uncount {len(deliveries)} deliveries given back")
+
+    def _failed(self, error: Exception, doing: str) -> None:
+        """Log a failure the loops try again after: quietly if the database is away."""
+        if isinstance(error, UNAVAILABLE_ERRORS):
+            self.database.outage.failed(error, doing)
+        else:
+            log.error("%s", doing, exc_info=error)
 
     def _add_outcome(self, delivery: Delivery, outcome: Outcome | None) -> None:
         self._outcomes.append((delivery, outcome))
@@ -293,8 +301,9 @@ class Worker:
             batch, self._outcomes = self._outcomes, []
             try:
                 await self._write(batch)
-            except Exception:
-                log.exception("cannot record %d results; trying again", len(batch))
+                self.database.outage.ended()
+            except Exception as error:
+                self._failed(error, f"cannot record {len(batch)} results")
                 self._outcomes[:0] = batch
                 await asyncio.sleep(self.poll_seconds)
 
@@ -355,8 +364,8 @@ class Worker:
             held = list(self._held.values())
             try:
                 kept = await self.transport.extend(held)
-            except Exception:
-                log.exception("cannot renew leases")
+            except Exception as error:
+                self._failed(error, "cannot renew leases")
                 continue
             # Messages settled meanwhile are not lost leases.
             still_held = sum(delivery.message_id in self._held for delivery in held)
