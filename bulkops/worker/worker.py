@@ -204,6 +204,10 @@ class Worker:
             self._in_hand[delivery.operation_id] = []
         for delivery in again:
             # A broker's restart, or the relay, delivered it again while it is in hand here.
+            log.info(
+                "operation %s delivered again while in hand: settled with its first delivery",
+                delivery.operation_id,
+            )
             self._held[delivery.message_id] = delivery
             self._in_hand[delivery.operation_id].append(delivery)
         by_id = {row.id: row for row in rows}
