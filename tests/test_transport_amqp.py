@@ -360,7 +360,7 @@ async def test_an_operation_delivered_again_while_in_hand_runs_its_handler_once(
         batch_size=10,
         poll_seconds=0.05,
         lease_seconds=300,
-        max_deliveries=1,
+        max_deliveries=5,
     )
     try:
         await worker.start()
