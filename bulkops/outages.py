@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 REMINDER_SECONDS = 60.0
 
 
-def reason(error: BaseException) -> str:
+def driver_message(error: BaseException) -> str:
     """The driver's message, first line only: a DBAPIError's text would add the statement
     and its parameters."""
     cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
@@ -47,7 +47,10 @@ class Outage:
         if self._since is None:
             self._since = self._reminded = now
             self.logger.warning(
-                "%s is unavailable (%s: %s); retrying quietly", self.what, doing, reason(error)
+                "%s is unavailable (%s: %s); retrying quietly",
+                self.what,
+                doing,
+                driver_message(error),
             )
         elif now - self._reminded >= REMINDER_SECONDS:
             self._reminded = now
@@ -56,7 +59,7 @@ class Outage:
                 self.what,
                 now - self._since,
                 doing,
-                reason(error),
+                driver_message(error),
             )
 
     def ended(self) -> None:

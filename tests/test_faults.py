@@ -122,11 +122,11 @@ def test_database_restart_under_load_loses_nothing_acknowledged(
                 proxy.restore()
                 load.wait_acknowledged(2 * 10, "submissions after the outage")
         check(ledger, load, report_figures)
+        logged = worker_log.read_text()  # before the proxy goes with the database
         server.stop()
     assert load.refused() == {(503, str(UNAVAILABLE))}
     assert "internal error" not in server.log()
     # The worker tried again all along the outages, and said so once each, quietly.
-    logged = worker_log.read_text()
     assert "Traceback" not in logged
     assert "[SQL:" not in logged and "[parameters:" not in logged
     assert logged.count(OUTAGE_STARTS) == logged.count(OUTAGE_ENDS) >= ROUNDS

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -57,6 +57,16 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 """What a statement raises when the database cannot serve it now, rather than because of
 the statement: worth trying again later."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve now: one of `UNAVAILABLE_ERRORS`, or a
+    connection lost in the middle of a statement, which comes as the driver's generic error
+    (asyncpg's) that SQLAlchemy recognises as a disconnect."""
+    return isinstance(error, UNAVAILABLE_ERRORS) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the writer, nor the writer readers

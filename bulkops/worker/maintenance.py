@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
-from bulkops.store.database import UNAVAILABLE_ERRORS, Database
+from bulkops.store.database import Database, is_unavailable
 from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
 
 log = logging.getLogger("bulkops.worker")
@@ -71,10 +71,11 @@ class Maintenance:
             name = job.__name__.strip("_")
             try:
                 await job()
-            except UNAVAILABLE_ERRORS as error:
-                self.database.outage.failed(error, f"maintenance job {name}")
-            except Exception:
-                log.exception("maintenance job %s failed", name)
+            except Exception as error:
+                if is_unavailable(error):
+                    self.database.outage.failed(error, f"maintenance job {name}")
+                else:
+                    log.exception("maintenance job %s failed", name)
 
     async def _mark_incomplete(self) -> None:
         marked = await mark_incomplete_operations(self.database, self.clock(), self.open_timeout)

@@ -21,7 +21,7 @@ from bulkops.handlers.registry import HandlerRegistry
 from bulkops.queue import Delivery, Requeue, Transport, create_transport
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
-from bulkops.store.database import UNAVAILABLE_ERRORS, Database
+from bulkops.store.database import Database, is_unavailable
 from bulkops.store.lifecycle import (
     Result,
     record_results,
@@ -284,7 +284,7 @@ class Worker:
 
     def _failed(self, error: Exception, doing: str) -> None:
         """Log a failure the loops try again after: quietly if the database is away."""
-        if isinstance(error, UNAVAILABLE_ERRORS):
+        if is_unavailable(error):
             self.database.outage.failed(error, doing)
         else:
             log.error("%s", doing, exc_info=error)
