@@ -159,10 +159,10 @@ def test_broker_restart_under_load_loses_nothing_acknowledged(
                 node.start()
                 load.wait_acknowledged(2 * 10, "submissions after the broker is back")
         check(ledger, load, report_figures)
+        logged = (tmp_path / "worker.log").read_text()  # before the node goes
         server.stop()
     assert load.refused() <= {(503, str(UNAVAILABLE))}  # SQLite busy past its timeout
     assert "internal error" not in server.log()
-    logged = (tmp_path / "worker.log").read_text()
     # Leases are kept in the database: renewing them never depends on the broker.
     assert "cannot renew leases" not in logged
     # Each outage said once, quietly, when it started and when it ended.

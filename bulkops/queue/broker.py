@@ -59,6 +59,8 @@ class QuietReconnects(logging.Filter):
         if record.name == "aio_pika.robust_connection" and "Reconnecting after" in str(record.msg):
             OUTAGE.failed(ConnectionError(record.getMessage()), "connection")
             return False
+        if OUTAGE.ongoing:
+            return False  # each attempt's failure, said by the outage's start and reminders
         record.exc_info, record.exc_text = None, None
         return True
 
