@@ -193,13 +193,15 @@ class Worker:
                 deliveries = await self.transport.receive(connection, limit, self._in_hand)
                 if not deliveries:
                     return 0
-                fresh, again = _split_repeats(deliveries, self._in_hand)
-                operation_ids = [delivery.operation_id for delivery in fresh]
+                operation_ids = [delivery.operation_id for delivery in deliveries]
                 rows = await start_operations(connection, operation_ids, self.clock())
         except Exception:
             with contextlib.suppress(Exception):
                 await self.transport.release(deliveries)
             raise
+        # Told apart only now, with no pause before they are registered: a result recorded
+        # while this transaction ran lets its operation's next delivery (a retry) run.
+        fresh, again = _split_repeats(deliveries, self._in_hand)
         for delivery in fresh:
             self._in_hand[delivery.operation_id] = []
         for delivery in again:
@@ -249,7 +251,10 @@ class Worker:
                 outcome = await self.executor.run(operation, delivery.attempts)
             self._add_outcome(delivery, outcome)
             if isinstance(outcome, Retry) and position + 1 < len(chain):
-                await self._give_back([held for held, _ in chain[position + 1 :]])
+                behind = [held for held, _ in chain[position + 1 :]]
+                for held in list(behind):
+                    behind.extend(self._in_hand.pop(held.operation_id, []))
+                await self._give_back(behind)
                 return
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -257,8 +262,6 @@ class Worker:
         self._room.set()
 
     async def _give_back(self, deliveries: list[Delivery]) -> None:
-        for delivery in list(deliveries):
-            deliveries.extend(self._in_hand.pop(delivery.operation_id, []))
         await self._uncount(deliveries)
         try:
             await self.transport.release(deliveries)
@@ -344,21 +347,27 @@ class Worker:
             await record_results(connection, results, self.clock())
             # A delivery to be made again ended with an outcome: its worker did not die.
             await uncount_deliveries(connection, [r.delivery.operation_id for r in requeued])
+            await uncount_deliveries(connection, [d.operation_id for d in dropped])
             await self.transport.settle(connection, done, requeued)
+        # No longer in hand from the commit on, before anything else can be received.
+        late = {
+            delivery.operation_id: self._in_hand.pop(delivery.operation_id, [])[
+                len(repeats[delivery.operation_id]) :
+            ]
+            for delivery, _ in batch
+        }
         await self.transport.confirm(done, requeued)
         await self.transport.drop(dropped)
         for delivery in [*done, *dropped, *(requeue.delivery for requeue in requeued)]:
             # A message leased again after its lease ran out is in a batch twice.
             self._held.pop(delivery.message_id, None)
         for delivery, outcome in batch:
-            received = self._in_hand.pop(delivery.operation_id, [])
-            late = received[len(repeats[delivery.operation_id]) :]
+            received_meanwhile = late.pop(delivery.operation_id, [])
             if isinstance(outcome, Retry):
-                await self.transport.drop(late)
-                for repeat in late:
-                    self._held.pop(repeat.message_id, None)
+                # Perhaps the retry's own delivery: given back rather than dropped.
+                await self._give_back(received_meanwhile)
             else:
-                for repeat in late:  # its operation is final now
+                for repeat in received_meanwhile:  # its operation is final now
                     self._add_outcome(repeat, None)
         self._room.set()
 
