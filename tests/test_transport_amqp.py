@@ -365,6 +365,8 @@ async def test_an_operation_delivered_again_while_in_hand_runs_its_handler_once(
     try:
         await worker.start()
         await started.wait()
+        # Its first publication confirmed (the confirmation can come after the delivery).
+        await eventually(lambda: store.outbox() == 0)
         async with database.write() as connection:
             assert await enqueue_operations(connection, calls, utc_now()) == 1
         assert await transport.relay() == 1
