@@ -4,6 +4,8 @@ the in-process worker carry on by themselves, with nothing accepted lost."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.backends import Backend
 from tests.proxy import proxy_to
-from tests.servers import start_server
+from tests.servers import start_bulkops, start_server
 from tests.test_submission import customer, wait_until_final
 from tests.waiting import wait_for
 
@@ -67,3 +69,35 @@ def test_outage_answers_503_and_recovers(
         finally:
             server.stop()
         assert "internal error" not in server.log()
+
+
+def test_a_worker_started_while_the_database_is_away_waits_for_it(
+    backend: Backend,
+    database_url: str,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """It says so once, quietly, and starts when the database answers."""
+    if backend.name == "sqlite":
+        pytest.skip("SQLite is a file in the process: there is no server to lose")
+    url = make_url(database_url)
+    log = tmp_path / "worker.log"
+    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
+        proxy.cut()
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        worker = start_bulkops(["worker"], tmp_path, log, {"DATABASE_URL": proxied})
+        processes.append(worker)
+        wait_for(
+            lambda: "the database is unavailable (" in log.read_text() or worker.poll() is not None,
+            60,
+            "the worker to meet the outage",
+        )
+        assert worker.poll() is None, log.read_text()
+        proxy.restore()
+        wait_for(lambda: "worker started" in log.read_text(), 60, "the worker to start")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    logged = log.read_text()
+    assert "Traceback" not in logged
+    assert logged.count("the database is unavailable (") == 1
+    assert logged.count("the database is available again") == 1

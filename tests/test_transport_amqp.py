@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import signal
 import subprocess
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,13 +25,17 @@ from typing import Any
 import aio_pika
 import pytest
 
+from bulkops.handlers import HandlerRegistry, OperationInput
 from bulkops.queue import AmqpTransport
+from bulkops.services.payloads import Payloads
 from bulkops.services.submission import serialized_data
+from bulkops.settings import Settings
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
 from bulkops.store.migrate import upgrade
-from bulkops.store.queue import enqueue_open_operations
+from bulkops.store.queue import enqueue_open_operations, enqueue_operations
+from bulkops.worker import Executor, Worker
 from tests import storage
 from tests.brokers import Broker
 from tests.servers import RunningServer, start_bulkops, start_server
@@ -310,3 +315,76 @@ async def test_the_outbox_keeps_what_the_broker_did_not_take(store: Store, broke
         await connection.close()
         await transport.close()
         await database.dispose()
+
+
+async def test_an_operation_delivered_again_while_in_hand_runs_its_handler_once(
+    store: Store, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The relay publishes an operation a second time (its first publication's confirmation
+    lost to a broker's restart) while a worker runs it: the worker receives it again, and
+    settles that delivery with the first one's outcome."""
+    caplog.set_level(logging.INFO, "bulkops.worker")
+    started, finish = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def save(operation: OperationInput) -> str:
+        calls.append(operation.operation_id)
+        started.set()
+        await finish.wait()
+        return "ok"
+
+    routes = HandlerRegistry()
+    routes.route("POST", "/V1/things", service="Tests\\Api\\ThingsInterface::save")(save)
+    topic = routes.routes()[0].topic_name()
+    database = Database(store.url)
+    await upgrade(database)
+    bulk_uuid = str(uuid.uuid4())
+    async with database.write() as connection:
+        operations = [NewOperation(0, topic, serialized_data({}))]
+        await insert_bulk(connection, NewBulk(bulk_uuid, None, None, None, utc_now(), operations))
+        await enqueue_open_operations(connection, bulk_uuid, utc_now())
+    transport = AmqpTransport(
+        database,
+        broker.settings()["QUEUE_URL"],
+        exchange_name=broker.exchange,
+        queue_name=broker.queue,
+        prefetch=10,
+        republish_after=timedelta(hours=1),
+        lease_seconds=300,
+    )
+    worker = Worker(
+        database,
+        transport,
+        Executor(routes, 0, Payloads.from_settings(Settings())),
+        concurrency=2,
+        batch_size=10,
+        poll_seconds=0.05,
+        lease_seconds=300,
+        max_deliveries=5,
+    )
+    try:
+        await worker.start()
+        await started.wait()
+        # Its first publication confirmed (the confirmation can come after the delivery).
+        await eventually(lambda: store.outbox() == 0)
+        async with database.write() as connection:
+            assert await enqueue_operations(connection, calls, utc_now()) == 1
+        assert await transport.relay() == 1
+        await eventually(lambda: len(calls) > 1 or "delivered again while in hand" in caplog.text)
+        finish.set()
+        await eventually(lambda: store.open_operations() == 0 and store.outbox() == 0)
+    finally:
+        finish.set()
+        await worker.stop(grace_seconds=5)
+        await database.dispose()
+    assert store.query("SELECT status FROM bulkops_operation") == [(1,)]
+    assert len(calls) == 1
+    # Both deliveries were acknowledged: none came back when the worker's connection closed.
+    assert await asyncio.to_thread(broker.messages_ready) == 0
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -343,6 +343,57 @@ async def test_a_final_operation_is_never_processed_again(database: Database) ->
     assert second.started_at is None
 
 
+async def test_a_delivery_of_an_operation_in_hand_does_not_run_its_handler_again(
+    database: Database,
+) -> None:
+    """Its lease ran out while the handler ran (as a broker's restart redelivers an
+    unacknowledged message): the same worker receives the operation again meanwhile."""
+    clock = [datetime(2030, 1, 1)]
+    started, finish = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def save(operation: OperationInput) -> str:
+        calls.append(operation.operation_id)
+        started.set()
+        await finish.wait()
+        return "ok"
+
+    await add_bulk(database, [{}])
+    worker = Worker(
+        database,
+        DbTransport(database, lease_seconds=30, clock=lambda: clock[0]),
+        Executor(registry_with(save), 0, Payloads.from_settings(Settings())),
+        concurrency=4,
+        batch_size=10,
+        poll_seconds=0.01,
+        lease_seconds=30,
+        max_deliveries=1,
+        clock=lambda: clock[0],
+    )
+
+    async def delivered_twice() -> bool:
+        async with database.read() as connection:
+            return (await connection.execute(select(queue_message.c.attempts))).scalar() == 2
+
+    await worker.start()
+    try:
+        await started.wait()
+        clock[0] += timedelta(seconds=31)
+        await wait_until(delivered_twice)
+        finish.set()
+        await wait_until(lambda: _settled(database))
+    finally:
+        await worker.stop(grace_seconds=5)
+    (row,) = await operations(database)
+    # Not abandoned either, though its deliveries exceed max_deliveries.
+    assert (row.status, calls) == (OperationStatus.COMPLETE, [row.id])
+
+
+async def _settled(database: Database) -> bool:
+    rows = await operations(database)
+    return rows[0].status != OperationStatus.OPEN and not await message_count(database)
+
+
 async def test_handlers_run_at_most_concurrency_at_once(database: Database) -> None:
     running, peak = 0, 0
 

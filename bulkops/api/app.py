@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from asyncpg.exceptions import QueryCanceledError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,12 +43,13 @@ from bulkops.errors import (
     new_report_id,
 )
 from bulkops.handlers.loading import load_routes
+from bulkops.outages import driver_message
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
 from bulkops.store import statement_limits
-from bulkops.store.database import Database, is_storage_full
+from bulkops.store.database import Database, is_storage_full, is_unavailable
 from bulkops.store.migrate import upgrade
 from bulkops.worker import Worker
 
@@ -79,15 +80,10 @@ async def _database_error(request: Request, error: Exception) -> Response:
     if is_storage_full(error):
         log.warning("database full: %s", error)
         return error_response(InsufficientStorageError("The database is full. Try again later."))
-    # A connection lost in the middle of a statement comes as the driver's generic error
-    # (asyncpg's), which SQLAlchemy recognises as a disconnect; any other is a bug.
-    if (
-        isinstance(error, DBAPIError)
-        and not isinstance(error, OperationalError | InterfaceError)
-        and not error.connection_invalidated
-    ):
-        raise error
-    log.warning("database unavailable: %s", error)
+    if not is_unavailable(error):
+        raise error  # a bug
+    # The driver's message: SQLAlchemy's would add the statement's values (an item's data).
+    log.warning("database unavailable: %s", driver_message(error))
     return error_response(ServiceUnavailableError("The database is unavailable. Try again later."))
 
 

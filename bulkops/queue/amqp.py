@@ -28,7 +28,7 @@ import os
 import socket
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -136,7 +136,9 @@ class AmqpTransport(Transport):
         self.broker.consume(self._on_message)
         await self._arrival.wait()
 
-    async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
+    async def receive(
+        self, connection: AsyncConnection, limit: int, in_hand: Collection[int] = ()
+    ) -> Sequence[Delivery]:
         self.broker.consume(self._on_message)
         deliveries: list[Delivery] = []
         heads: list[tuple[int | None, int]] = []
@@ -158,7 +160,8 @@ class AmqpTransport(Transport):
             )
             self._held[delivery.message_id] = message
             deliveries.append(delivery)
-            heads.append((envelope.order_group, envelope.operation_id))
+            if envelope.operation_id not in in_hand:
+                heads.append((envelope.order_group, envelope.operation_id))
         if not self._arrived:
             self._arrival.clear()
         now = self.clock()
@@ -222,6 +225,15 @@ class AmqpTransport(Transport):
         await queue.delete_messages_of_operations(connection, finished)
         if await queue.unblock_successors(connection, finished, self.clock()):
             self._successors_due = True
+
+    async def drop(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledged, and nothing else: the retry's row in the outbox carries the operation."""
+        messages = [
+            message
+            for delivery in deliveries
+            if (message := self._held.pop(delivery.message_id, None)) is not None
+        ]
+        await asyncio.gather(*(_tell(message.ack()) for message in messages))
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:
         settled = [*done, *(requeue.delivery for requeue in requeued)]

@@ -30,6 +30,7 @@ from aio_pika.connection import make_url
 from aio_pika.exceptions import AMQPError
 from yarl import URL
 
+from bulkops.outages import Outage
 from bulkops.queue.envelope import CONTENT_TYPE, Envelope
 
 log = logging.getLogger("bulkops.queue")
@@ -42,6 +43,33 @@ PUBLISH_TIMEOUT_SECONDS = 30.0
 
 SETUP_RETRY_SECONDS = 5.0
 """Pause before declaring the topology or consuming again after a failed attempt."""
+
+
+OUTAGE = Outage("RabbitMQ", log)
+"""The process's view of its broker (one URL per process)."""
+
+
+class QuietReconnects(logging.Filter):
+    """aio-pika logs every attempt to reconnect, and aiormq the traceback of every lost
+    connection: the outage is logged once when it starts and once when it ends instead."""
+
+    LOGGERS = ("aio_pika.robust_connection", "aio_pika.tools", "aiormq.connection")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aio_pika.robust_connection" and "Reconnecting after" in str(record.msg):
+            OUTAGE.failed(ConnectionError(record.getMessage()), "connection")
+            return False
+        if OUTAGE.ongoing:
+            return False  # each attempt's failure, said by the outage's start and reminders
+        record.exc_info, record.exc_text = None, None
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        for name in cls.LOGGERS:
+            logger = logging.getLogger(name)
+            if not any(isinstance(existing, cls) for existing in logger.filters):
+                logger.addFilter(cls())
 
 
 class BrokerUnavailableError(Exception):
@@ -81,6 +109,7 @@ class Broker:
     def start(self) -> None:
         """Connect in the background, retrying until the broker answers; once is enough."""
         if self._connecting is None:
+            QuietReconnects.install()
             self._connecting = asyncio.create_task(self._connect())
 
     def consume(self, on_message: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
@@ -155,6 +184,7 @@ class Broker:
             # A URL it cannot use, say: nothing will be published until it is fixed.
             log.exception("cannot connect to RabbitMQ at %s", redacted(self.url))
             raise
+        OUTAGE.ended()
         log.info("connected to RabbitMQ at %s", redacted(self.url))
         while True:
             try:
@@ -181,6 +211,7 @@ class Broker:
         self._exchange, self._queue = exchange, queue
 
     def _reconnected(self, *_: object) -> None:
+        OUTAGE.ended()
         log.info("reconnected to RabbitMQ at %s", redacted(self.url))
         self.on_connected()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,7 +56,9 @@ class DbTransport(Transport):
     def announce(self) -> None:
         """Nothing to publish: committed messages are in the queue already."""
 
-    async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
+    async def receive(
+        self, connection: AsyncConnection, limit: int, in_hand: Collection[int] = ()
+    ) -> Sequence[Delivery]:
         now, until = self.clock(), self.clock() + self.lease
         heads = await queue.lease_messages(connection, self.owner, limit, now, until)
         # Up to as many messages behind the heads come along, to be processed in order by
@@ -64,7 +66,11 @@ class DbTransport(Transport):
         followers = await queue.lease_followers(
             connection,
             self.owner,
-            [(row.order_group, row.operation_id) for row in heads],
+            [
+                (row.order_group, row.operation_id)
+                for row in heads
+                if row.operation_id not in in_hand
+            ],
             limit,
             now,
             until,
@@ -103,6 +109,10 @@ class DbTransport(Transport):
             self.owner,
             [(r.delivery.message_id, r.available_at, r.attempts) for r in requeued],
         )
+
+    async def drop(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to let go of: a delivery received again is the same row, leased again,
+        and the retry requeued it."""
 
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:
         """Nothing to tell: `settle` did it all, in the results' transaction."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,11 +66,15 @@ class Transport(ABC):
         await asyncio.sleep(timeout)
 
     @abstractmethod
-    async def receive(self, connection: AsyncConnection, limit: int) -> Sequence[Delivery]:
+    async def receive(
+        self, connection: AsyncConnection, limit: int, in_hand: Collection[int] = ()
+    ) -> Sequence[Delivery]:
         """Up to `limit` deliveries, leased: no other worker gets them until this worker
         settles or releases them, or its lease runs out (it died). Called in the write
         transaction that marks their operations started; if it fails, the deliveries must be
-        released."""
+        released. `in_hand`: operations this worker holds already; a delivery of one may come
+        again (a broker's redelivery), but nothing behind it in its order group is leased
+        with it: those come with the first."""
 
     @abstractmethod
     async def extend(self, deliveries: Sequence[Delivery]) -> int:
@@ -88,6 +92,11 @@ class Transport(ABC):
     ) -> None:
         """In the transaction that records the operations' results: `done` are finished with
         (their operation is final), `requeued` are to be delivered again later."""
+
+    @abstractmethod
+    async def drop(self, deliveries: Sequence[Delivery]) -> None:
+        """Let go of deliveries received again for operations another of this worker's
+        deliveries carried, which is to be retried (its own message carries the retry)."""
 
     @abstractmethod
     async def confirm(self, done: Sequence[Delivery], requeued: Sequence[Requeue]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bulkops import regexps
+from bulkops.outages import Outage
 from bulkops.settings import Settings
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
@@ -24,6 +26,8 @@ from bulkops.store.statement_limits import (
     SqliteStatementClock,
     StatementLimits,
 )
+
+log = logging.getLogger("bulkops.store")
 
 # Async drivers for the URLs users write.
 ASYNC_DRIVERS = {
@@ -53,6 +57,16 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 """What a statement raises when the database cannot serve it now, rather than because of
 the statement: worth trying again later."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve now: one of `UNAVAILABLE_ERRORS`, or a
+    connection lost in the middle of a statement, which comes as the driver's generic error
+    (asyncpg's) that SQLAlchemy recognises as a disconnect."""
+    return isinstance(error, UNAVAILABLE_ERRORS) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the writer, nor the writer readers
@@ -156,6 +170,8 @@ class Database:
     ) -> None:
         self.url = async_url(url)
         self.backend = self.url.get_backend_name()
+        self.outage = Outage("the database", log)
+        """Logs, once, that the database is away, for every background job of the process."""
         self.limits = limits = limits or StatementLimits()
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":

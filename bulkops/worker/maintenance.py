@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
-from bulkops.store.database import Database
+from bulkops.store.database import Database, is_unavailable
 from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
 
 log = logging.getLogger("bulkops.worker")
@@ -68,10 +68,14 @@ class Maintenance:
     async def _run(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> None:
         # Each job on its own: one failing does not keep the others from running.
         for job in jobs:
+            name = job.__name__.strip("_")
             try:
                 await job()
-            except Exception:
-                log.exception("maintenance job %s failed", job.__name__.strip("_"))
+            except Exception as error:
+                if is_unavailable(error):
+                    self.database.outage.failed(error, f"maintenance job {name}")
+                else:
+                    log.exception("maintenance job %s failed", name)
 
     async def _mark_incomplete(self) -> None:
         marked = await mark_incomplete_operations(self.database, self.clock(), self.open_timeout)

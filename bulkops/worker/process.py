@@ -4,34 +4,40 @@ once on a second one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
 from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
-from bulkops.store.database import Database
+from bulkops.store.database import Database, is_unavailable
 from bulkops.store.migrate import upgrade
 from bulkops.worker.worker import Worker
 
 log = logging.getLogger("bulkops.worker")
 
+STARTUP_RETRY_SECONDS = 2.0
+"""Pause between attempts to reach a database that is away at start."""
+
 
 async def run_worker(settings: Settings, concurrency: int | None, grace_seconds: float) -> None:
     database = Database.from_settings(settings)
     routes = load_routes(settings, database)
+    worker: Worker | None = None
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set() and worker is not None:
+            worker.force_stop()
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal)
     try:
-        await upgrade(database)
+        if not await _prepare(database, stop):
+            return
         worker = Worker.from_settings(settings, database, routes, concurrency=concurrency)
-        stop = asyncio.Event()
-
-        def on_signal() -> None:
-            if stop.is_set():
-                worker.force_stop()
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal)
         await worker.start()
         log.info("worker started (%d handlers at once)", concurrency or settings.worker_concurrency)
         await stop.wait()
@@ -41,3 +47,21 @@ async def run_worker(settings: Settings, concurrency: int | None, grace_seconds:
     finally:
         await close_routes(routes)
         await database.dispose()
+
+
+async def _prepare(database: Database, stop: asyncio.Event) -> bool:
+    """Bring the schema up to date, waiting for the database as long as it is away (a worker
+    started before its database, or during an outage); False: told to stop meanwhile."""
+    while not stop.is_set():
+        try:
+            await upgrade(database)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            database.outage.failed(error, "cannot start")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STARTUP_RETRY_SECONDS)
+            continue
+        database.outage.ended()
+        return True
+    return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.engine import Row
@@ -21,7 +21,7 @@ from bulkops.handlers.registry import HandlerRegistry
 from bulkops.queue import Delivery, Requeue, Transport, create_transport
 from bulkops.services.payloads import Payloads
 from bulkops.settings import Settings
-from bulkops.store.database import Database
+from bulkops.store.database import Database, is_unavailable
 from bulkops.store.lifecycle import (
     Result,
     record_results,
@@ -69,6 +69,10 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._held: dict[int, Delivery] = {}
         """Leased and not yet settled, by message id."""
+        self._in_hand: dict[int, list[Delivery]] = {}
+        """Operations handed to a handler (or with an outcome) whose outcome is not recorded
+        yet, by id, each with the further deliveries of it received meanwhile: those wait for
+        the outcome, they never run the handler a second time."""
         self._processing: set[asyncio.Task[None]] = set()
         """Runs in progress: an operation, or an order group's operations one after another."""
         self._outcomes: list[tuple[Delivery, Outcome | None]] = []
@@ -108,9 +112,9 @@ class Worker:
         if self.maintenance is not None:
             try:
                 await self.maintenance.relay()
-            except Exception:
+            except Exception as error:
                 # Not a reason to stay down: the relay runs again every interval.
-                log.exception("relay failed")
+                self._failed(error, "relay failed")
             loops.append(self.maintenance.run_forever())
         self._loops = [asyncio.create_task(loop) for loop in loops]
 
@@ -158,8 +162,9 @@ class Worker:
             try:
                 room = self.capacity - len(self._processing)
                 taken = await self._take(min(self.batch_size, room))
-            except Exception:
-                log.exception("cannot take messages")
+                self.database.outage.ended()
+            except Exception as error:
+                self._failed(error, "cannot take messages")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
                 continue
@@ -185,7 +190,7 @@ class Worker:
         deliveries: Sequence[Delivery] = []
         try:
             async with self.database.write() as connection:
-                deliveries = await self.transport.receive(connection, limit)
+                deliveries = await self.transport.receive(connection, limit, self._in_hand)
                 if not deliveries:
                     return 0
                 operation_ids = [delivery.operation_id for delivery in deliveries]
@@ -194,9 +199,22 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.transport.release(deliveries)
             raise
+        # Told apart only now, with no pause before they are registered: a result recorded
+        # while this transaction ran lets its operation's next delivery (a retry) run.
+        fresh, again = _split_repeats(deliveries, self._in_hand)
+        for delivery in fresh:
+            self._in_hand[delivery.operation_id] = []
+        for delivery in again:
+            # A broker's restart, or the relay, delivered it again while it is in hand here.
+            log.info(
+                "operation %s delivered again while in hand: settled with its first delivery",
+                delivery.operation_id,
+            )
+            self._held[delivery.message_id] = delivery
+            self._in_hand[delivery.operation_id].append(delivery)
         by_id = {row.id: row for row in rows}
         chains: dict[object, list[tuple[Delivery, Row]]] = {}
-        for delivery in deliveries:
+        for delivery in fresh:
             self._held[delivery.message_id] = delivery
             row = by_id.get(delivery.operation_id)
             if row is None:
@@ -233,7 +251,10 @@ class Worker:
                 outcome = await self.executor.run(operation, delivery.attempts)
             self._add_outcome(delivery, outcome)
             if isinstance(outcome, Retry) and position + 1 < len(chain):
-                await self._give_back([held for held, _ in chain[position + 1 :]])
+                behind = [held for held, _ in chain[position + 1 :]]
+                for held in list(behind):
+                    behind.extend(self._in_hand.pop(held.operation_id, []))
+                await self._give_back(behind)
                 return
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -261,8 +282,15 @@ class Worker:
         try:
             async with self.database.write() as connection:
                 await uncount_deliveries(connection, [d.operation_id for d in deliveries])
-        except Exception:
-            log.exception("cannot uncount %d deliveries given back", len(deliveries))
+        except Exception as error:
+            self._failed(error, f"cannot uncount {len(deliveries)} deliveries given back")
+
+    def _failed(self, error: Exception, doing: str) -> None:
+        """Log a failure the loops try again after: quietly if the database is away."""
+        if is_unavailable(error):
+            self.database.outage.failed(error, doing)
+        else:
+            log.error("%s", doing, exc_info=error)
 
     def _add_outcome(self, delivery: Delivery, outcome: Outcome | None) -> None:
         self._outcomes.append((delivery, outcome))
@@ -280,14 +308,32 @@ class Worker:
             batch, self._outcomes = self._outcomes, []
             try:
                 await self._write(batch)
-            except Exception:
-                log.exception("cannot record %d results; trying again", len(batch))
+                self.database.outage.ended()
+            except Exception as error:
+                self._failed(error, f"cannot record {len(batch)} results")
                 self._outcomes[:0] = batch
                 await asyncio.sleep(self.poll_seconds)
 
     async def _write(self, batch: list[tuple[Delivery, Outcome | None]]) -> None:
         results = [outcome for _, outcome in batch if isinstance(outcome, Result)]
-        done = [delivery for delivery, outcome in batch if not isinstance(outcome, Retry)]
+        repeats = {
+            delivery.operation_id: list(self._in_hand.get(delivery.operation_id, []))
+            for delivery, _ in batch
+        }
+        # Deliveries received again are settled with the first: finished with once their
+        # operation is final; dropped if it is to be retried (its retry has its own message).
+        done = [
+            settled
+            for delivery, outcome in batch
+            if not isinstance(outcome, Retry)
+            for settled in (delivery, *repeats[delivery.operation_id])
+        ]
+        dropped = [
+            repeat
+            for delivery, outcome in batch
+            if isinstance(outcome, Retry)
+            for repeat in repeats[delivery.operation_id]
+        ]
         requeued = [
             Requeue(
                 delivery,
@@ -301,11 +347,28 @@ class Worker:
             await record_results(connection, results, self.clock())
             # A delivery to be made again ended with an outcome: its worker did not die.
             await uncount_deliveries(connection, [r.delivery.operation_id for r in requeued])
+            await uncount_deliveries(connection, [d.operation_id for d in dropped])
             await self.transport.settle(connection, done, requeued)
+        # No longer in hand from the commit on, before anything else can be received.
+        late = {
+            delivery.operation_id: self._in_hand.pop(delivery.operation_id, [])[
+                len(repeats[delivery.operation_id]) :
+            ]
+            for delivery, _ in batch
+        }
         await self.transport.confirm(done, requeued)
-        for delivery, _ in batch:
+        await self.transport.drop(dropped)
+        for delivery in [*done, *dropped, *(requeue.delivery for requeue in requeued)]:
             # A message leased again after its lease ran out is in a batch twice.
             self._held.pop(delivery.message_id, None)
+        for delivery, outcome in batch:
+            received_meanwhile = late.pop(delivery.operation_id, [])
+            if isinstance(outcome, Retry):
+                # Perhaps the retry's own delivery: given back rather than dropped.
+                await self._give_back(received_meanwhile)
+            else:
+                for repeat in received_meanwhile:  # its operation is final now
+                    self._add_outcome(repeat, None)
         self._room.set()
 
     async def _renew_leases(self) -> None:
@@ -314,10 +377,24 @@ class Worker:
             held = list(self._held.values())
             try:
                 kept = await self.transport.extend(held)
-            except Exception:
-                log.exception("cannot renew leases")
+            except Exception as error:
+                self._failed(error, "cannot renew leases")
                 continue
             # Messages settled meanwhile are not lost leases.
             still_held = sum(delivery.message_id in self._held for delivery in held)
             if kept < still_held:
                 log.warning("%d leases ran out before they were renewed", still_held - kept)
+
+
+def _split_repeats(
+    deliveries: Sequence[Delivery], in_hand: Mapping[int, object]
+) -> tuple[list[Delivery], list[Delivery]]:
+    """The deliveries of operations not in hand (each operation's first), and the others."""
+    fresh: list[Delivery] = []
+    again: list[Delivery] = []
+    seen: set[int] = set()
+    for delivery in deliveries:
+        repeated = delivery.operation_id in in_hand or delivery.operation_id in seen
+        (again if repeated else fresh).append(delivery)
+        seen.add(delivery.operation_id)
+    return fresh, again
