@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from bulkops.criteria import Condition
 from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
+from tests.servers import RunningServer, start_server
 
 FUZZ_PROFILE = "fuzz"
 FUZZ_EXAMPLES = int(os.environ.get("BULKOPS_FUZZ_EXAMPLES", "50000"))
@@ -456,3 +458,16 @@ class Tally:
             f"fuzz {suite} on {backend}: {sent} requests, {cls.server_errors[suite, backend]} 5xx"
             for (suite, backend), sent in sorted(cls.sent.items())
         ]
+
+
+def answering_server(directory: Path, database_url: str) -> RunningServer:
+    """A server without a worker (accepted operations stay as they are: the suites are about
+    answers), with routes that have path parameters."""
+    return start_server(
+        directory / "server",
+        "--no-worker",
+        DATABASE_URL=database_url,
+        HANDLER_MODULES='["tests.handler_fixtures.products"]',
+        MAINTENANCE_INTERVAL_SECONDS="86400",
+        BULK_LIFETIME_DAYS="0",
+    )

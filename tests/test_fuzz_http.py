@@ -29,13 +29,14 @@ from tests.fuzzing import (
     SEGMENTS,
     XML_BODIES,
     Tally,
+    answering_server,
     fuzz_settings,
     headers,
     paths,
     request_target,
 )
 from tests.raw_http import RawClient, RawResponse
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer
 from tests.storage import insert_bulks
 
 # uvicorn's own answer to a request it cannot parse, before the application sees it.
@@ -124,14 +125,7 @@ def fuzzed(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     answers), with a route that has path parameters, and one known bulk."""
     directory = tmp_path_factory.mktemp("fuzz")
     url = backend.create_database(directory)
-    server = start_server(
-        directory / "server",
-        "--no-worker",
-        DATABASE_URL=url,
-        HANDLER_MODULES='["tests.handler_fixtures.products"]',
-        MAINTENANCE_INTERVAL_SECONDS="86400",
-        BULK_LIFETIME_DAYS="0",
-    )
+    server = answering_server(directory, url)
     insert_bulks(url, [_known_bulk()])
     fuzzed = Fuzzed(server, backend.name)
     yield fuzzed

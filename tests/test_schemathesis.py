@@ -14,8 +14,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import BaseSchema
 
 from tests.backends import Backend
-from tests.fuzzing import fuzz_settings
-from tests.servers import RunningServer, start_server
+from tests.fuzzing import answering_server, fuzz_settings
+from tests.servers import RunningServer
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,7 @@ def documented(
     parameters."""
     directory = tmp_path_factory.mktemp("schemathesis")
     url = backend.create_database(directory)
-    server = start_server(
-        directory / "server",
-        "--no-worker",
-        DATABASE_URL=url,
-        HANDLER_MODULES='["tests.handler_fixtures.products"]',
-        MAINTENANCE_INTERVAL_SECONDS="86400",
-        BULK_LIFETIME_DAYS="0",
-    )
+    server = answering_server(directory, url)
     yield server
     server.stop()
     backend.drop_database(url)
