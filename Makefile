@@ -24,6 +24,7 @@ PYTEST_PARALLEL ?= -n 3 --dist loadscope
 test: install chromium
 	$(BIN)/ruff check bulkops tests bench
 	$(BIN)/ruff format --check bulkops tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The fuzz suites at length: BULKOPS_FUZZ_EXAMPLES inputs (50,000 by default) per suite and

@@ -7,6 +7,7 @@ Magento sends the *un-substituted* phrase in `message` and the substitution valu
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 Parameters = dict[str, Any] | list[Any]
@@ -23,7 +24,7 @@ class WebapiError(Exception):
         self,
         message: str,
         parameters: Parameters | None = None,
-        errors: list[WebapiError] | None = None,
+        errors: Sequence[WebapiError] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -71,7 +72,7 @@ class InputError(WebapiError):
         )
 
     @classmethod
-    def aggregate(cls, errors: list[WebapiError]) -> WebapiError:
+    def aggregate(cls, errors: Sequence[WebapiError]) -> WebapiError:
         if len(errors) == 1:
             return errors[0]
         return cls("One or more input exceptions have occurred.", errors=errors)

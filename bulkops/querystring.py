@@ -138,7 +138,8 @@ def _split_name(name: str) -> tuple[str, list[Segment]] | None:
 
 def _assign(root: _Array, path: tuple[str, list[Segment]], value: str) -> None:
     base, segments = path
-    target, key = root, base
+    target: _Array = root
+    key: Segment = base
     for segment in segments:
         child = target.child(key)
         if child is None:

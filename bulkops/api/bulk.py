@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
@@ -57,11 +57,15 @@ def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dic
 class _ClosingStreamingResponse(StreamingResponse):
     """Closes its body generator (and so the database cursor) even if the client leaves."""
 
+    def __init__(self, content: AsyncGenerator[bytes, None], media_type: str) -> None:
+        super().__init__(content, media_type=media_type)
+        self.generator = content
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.body_iterator.aclose()  # type: ignore[union-attr]
+            await self.generator.aclose()
 
 
 async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCriteria) -> Response:
@@ -80,7 +84,7 @@ async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCri
     # response rather than a truncated 200.
     head = await anext(body)
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         yield head
         async for chunk in body:
             yield chunk

@@ -3,8 +3,7 @@ those it submitted. Another's bulk is answered as a missing one: no existence or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from sqlalchemy.engine import RowMapping
 
 from bulkops.auth.context import UserContext
 from bulkops.criteria import Condition, Filter, SearchCriteria
@@ -25,7 +24,7 @@ def visible_to(user: UserContext, criteria: SearchCriteria) -> SearchCriteria:
     )
 
 
-def reads(user: UserContext, found_bulk: Mapping[str, Any] | None) -> bool:
+def reads(user: UserContext, found_bulk: RowMapping | None) -> bool:
     """Whether the user may read this bulk (a row of the bulk table; None: no such bulk)."""
     return found_bulk is not None and user.reads_bulk_of(
         found_bulk["user_type"], found_bulk["user_id"]

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from xml.dom import Node
-from xml.dom.minidom import Element
+from xml.dom.minidom import CDATASection, Element, Text
 from xml.parsers.expat import ExpatError
 
 import orjson
@@ -142,10 +141,13 @@ _SCALARS = frozenset({str, float, bool, type(None)})
 def _xml(body: bytes) -> Any:
     # defusedxml refuses entity declarations and external references outright.
     try:
-        document = parseString(body)
+        # The stubs take text only; expat reads bytes too, with the encoding they declare.
+        document = parseString(body)  # type: ignore[arg-type]
     except (ExpatError, DefusedXmlException, ValueError):
         raise decoding_error() from None
     root = document.documentElement
+    if root is None:
+        raise decoding_error()
     # Deserializer\Xml returns the root element's content, whatever the root is called.
     return php_input(_element_value(root, 1))
 
@@ -170,15 +172,15 @@ def _element_value(element: Element, depth: int) -> Any:
 def _children(element: Element, depth: int) -> Any:
     content: Any = ""
     for node in element.childNodes:
-        if node.nodeType == Node.ELEMENT_NODE:
+        if isinstance(node, Element):
             if isinstance(content, str) and content:
                 # PHP fails on text followed by an element; that is no valid request.
                 raise decoding_error()
             content = content or {}
             _add(content, node.nodeName, _element_value(node, depth + 1))
-        elif node.nodeType == Node.CDATA_SECTION_NODE or (
+        elif isinstance(node, CDATASection) or (
             # Whitespace between elements is no content; CDATA always is.
-            node.nodeType == Node.TEXT_NODE and node.data.strip()
+            isinstance(node, Text) and node.data.strip()
         ):
             content = node.data
     return content

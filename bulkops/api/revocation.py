@@ -46,6 +46,7 @@ def _user_tokens(user_type: UserType, parameter: str) -> Callable[[Request], Awa
     async def revoke(request: Request) -> Response:
         await require(request, RESOURCE_OF[user_type])
         user_id = await _parameter(request, Parameter(parameter, "int"))
+        assert isinstance(user_id, int), "convert answers an int parameter as an int"
         auth: AuthService = request.app.state.auth
         if not await auth.revoke_user_tokens(user_type, user_id):
             raise no_such_entity(parameter, user_id)

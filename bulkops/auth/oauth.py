@@ -99,8 +99,12 @@ def signature_matches(request: SignedRequest, consumer_secret: str, token_secret
         base_uri = signature.base_string_uri(request.uri)
     except ValueError:
         return False
+    # The stubs narrow both arguments: the method to the common ones (any is read alike) and
+    # the parameters to a dict (the function iterates pairs, so repeated names survive).
     base = signature.signature_base_string(
-        request.method.upper(), base_uri, signature.normalize_parameters(parameters)
+        request.method.upper(),  # type: ignore[arg-type]
+        base_uri,
+        signature.normalize_parameters(parameters),  # type: ignore[arg-type]
     )
     sign = SIGNERS[request.protocol["oauth_signature_method"]]
     expected = sign(base, consumer_secret, token_secret)

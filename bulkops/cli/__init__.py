@@ -10,6 +10,7 @@ import uvicorn
 
 from bulkops.api.deadlines import DeadlineHttpToolsProtocol
 from bulkops.cli import payloads, users, worker
+from bulkops.cli.serving import ServerOptions
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
@@ -38,7 +39,7 @@ def serve(
     from bulkops.api.app import create_app
 
     settings = Settings()
-    options = {
+    options: ServerOptions = {
         "host": host or settings.host,
         "port": port or settings.port,
         "log_level": "info",
@@ -53,11 +54,12 @@ def serve(
         ),
     }
     if processes == 1:
-        uvicorn.run(create_app(settings, run_worker=run_worker), **options)
+        # Wider types than uvicorn annotates: see ServerOptions.
+        uvicorn.run(create_app(settings, run_worker=run_worker), **options)  # type: ignore[arg-type]
         return
     # Several processes need the app by name: each builds its own from the same environment.
     factory = "create_app" if run_worker else "create_api"
-    uvicorn.run(f"bulkops.api.app:{factory}", factory=True, workers=processes, **options)
+    uvicorn.run(f"bulkops.api.app:{factory}", factory=True, workers=processes, **options)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +17,7 @@ from bulkops.errors import InputError, WebapiError
 from bulkops.handlers.base import AsyncRoute, NotRetriableError, OperationInput
 from bulkops.services.signature import ObjectType, Parameter, convert
 from bulkops.settings import Settings, StoreView
-from bulkops.store.database import Database
+from bulkops.store.database import Database, inserted_id
 from bulkops.store.tables import demo_customer
 
 METHOD = "POST"
@@ -97,7 +97,7 @@ async def _created_by(
     return found if found is not None and found.operation_id == operation.operation_id else None
 
 
-def _account(view: StoreView, customer: Mapping[str, Any]) -> dict[str, Any]:
+def _account(view: StoreView, customer: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
     """Magento's CustomerInterface as createAccount answers it, from the customer's row;
     null names are left out, as Magento's output leaves out null fields."""
     created_at = customer["created_at"].strftime("%Y-%m-%d %H:%M:%S")
@@ -145,7 +145,7 @@ def customers_route(settings: Settings, database: Database) -> AsyncRoute:
             if (created := await _created_by(database, view, email, operation)) is None:
                 raise NotRetriableError(DUPLICATE_EMAIL) from error
             return _account(view, created._mapping)
-        customer_id = inserted.inserted_primary_key[0]
+        customer_id = inserted_id(inserted)
         return _account(view, {"id": customer_id, "email": email, "created_at": now, **names})
 
     # Anonymous, as Magento's sign-up; the caller's rights do not matter to this demo.

@@ -4,7 +4,7 @@ holds everything else (the payload, the bulk, the status)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -52,5 +52,5 @@ class Envelope:
         return cls(operation_id, topic_name, attempts, order_group)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

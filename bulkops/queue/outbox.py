@@ -23,13 +23,12 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Row
-
 from bulkops.queue.broker import Broker
 from bulkops.queue.envelope import Envelope
 from bulkops.store import queue
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import utc_now
+from bulkops.store.rows import AnyRow
 
 log = logging.getLogger("bulkops.queue")
 
@@ -84,7 +83,7 @@ class Outbox:
                     f"{len(failures)} of {len(rows)} messages not confirmed: {failures[0]!r}"
                 )
 
-    async def _publish(self, rows: Sequence[Row]) -> tuple[list[int], list[BaseException]]:
+    async def _publish(self, rows: Sequence[AnyRow]) -> tuple[list[int], list[BaseException]]:
         outcomes = await asyncio.gather(
             *(
                 self.broker.publish(

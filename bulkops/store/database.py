@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -57,6 +57,14 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 """What a statement raises when the database cannot serve it now, rather than because of
 the statement: worth trying again later."""
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row a single-row INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("the statement was no single-row INSERT")
+    return int(key[0])
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -247,7 +255,10 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: Sql
     sync_engine = engine.sync_engine
     # Every statement, BEGIN IMMEDIATE included, waits this long for another connection's
     # lock before it fails with "database is locked".
-    pragmas = (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={round(options.busy_timeout_seconds * 1000)}")
+    pragmas: tuple[str, ...] = (
+        *SQLITE_PRAGMAS,
+        f"PRAGMA busy_timeout={round(options.busy_timeout_seconds * 1000)}",
+    )
     if options.max_page_count is not None:
         pragmas = (*pragmas, f"PRAGMA max_page_count={options.max_page_count}")
 

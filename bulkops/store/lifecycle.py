@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -19,13 +18,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.database import Database
 from bulkops.store.queue import delete_messages_of_operations, enqueue_open_operations
+from bulkops.store.rows import AnyRow
 from bulkops.store.tables import bulk, operation
 from bulkops.store.types import in_int64, storable_text
 
@@ -48,7 +47,7 @@ def utc_now() -> datetime:
 
 async def start_operations(
     connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
-) -> Sequence[Row]:
+) -> Sequence[AnyRow]:
     """Stamp `started_at` on those of the operations that are still open and count their
     delivery, and answer them with what a handler needs (their bulk's user included) and
     their `deliveries`. Operations already final are left out: they must not be processed
@@ -307,7 +306,7 @@ async def cleanup_bulks(
             return cleaned
 
 
-def _up_to(bulks: Sequence[Row[Any]], operations: int) -> Sequence[Row[Any]]:
+def _up_to(bulks: Sequence[AnyRow], operations: int) -> Sequence[AnyRow]:
     """The first bulks, as many as hold `operations` operations together, at least one."""
     total = 0
     for taken, found in enumerate(bulks):

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Select,
     bindparam,
     case,
     delete,
@@ -33,10 +32,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
+from bulkops.store.rows import AnyRow, AnySelect
 from bulkops.store.tables import operation, queue_message
 
 BLOCKED = datetime(9999, 1, 1)
@@ -66,7 +65,7 @@ def _due_unless_grouped(order_group: Any, now: datetime) -> Any:
     )
 
 
-def _messages_for(operations: Select, now: datetime) -> Select:
+def _messages_for(operations: AnySelect, now: datetime) -> AnySelect:
     return operations.with_only_columns(
         operation.c.id,
         operation.c.topic_name,
@@ -76,7 +75,7 @@ def _messages_for(operations: Select, now: datetime) -> Select:
     ).where(operation.c.status == OperationStatus.OPEN)
 
 
-async def _unblock_heads(connection: AsyncConnection, groups: Select, now: datetime) -> int:
+async def _unblock_heads(connection: AsyncConnection, groups: AnySelect, now: datetime) -> int:
     """Make due the head of each of `groups` (a select of order groups) if it waits; answers
     how many were made due."""
     heads = (
@@ -107,7 +106,7 @@ async def unblock_successors(
 
 
 async def _insert_messages(
-    connection: AsyncConnection, operations: Select, now: datetime, lacking_only: bool = True
+    connection: AsyncConnection, operations: AnySelect, now: datetime, lacking_only: bool = True
 ) -> int:
     """Answers how many were inserted; `lacking_only` skips operations that have a message
     (without it, none may have one). Two relays may race to insert the same operation's
@@ -180,7 +179,7 @@ async def enqueue_operations(
 
 async def lease_messages(
     connection: AsyncConnection, owner: str, limit: int, now: datetime, until: datetime
-) -> Sequence[Row]:
+) -> Sequence[AnyRow]:
     """Up to `limit` available messages, oldest first, leased to `owner` until `until`; their
     `attempts` counts this delivery. The caller's write transaction keeps two workers from
     leasing the same message: SQLite has one writer; elsewhere the rows are locked, and rows
@@ -217,7 +216,7 @@ _LEASED = (
 
 
 async def _lease(
-    connection: AsyncConnection, owner: str, messages: Sequence[Row], until: datetime
+    connection: AsyncConnection, owner: str, messages: Sequence[AnyRow], until: datetime
 ) -> None:
     if messages:
         await connection.execute(
@@ -234,7 +233,7 @@ async def lease_followers(
     limit: int,
     now: datetime,
     until: datetime,
-) -> Sequence[Row]:
+) -> Sequence[AnyRow]:
     """Up to `limit` messages behind the heads that the caller just leased (or received from
     a broker), given as (order group, operation id), each group's in operation order up to
     the first one held elsewhere, leased to `owner`: the caller processes each group's

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     ColumnElement,
     FunctionElement,
@@ -33,8 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from bulkops.criteria import Condition, Filter, SearchCriteria
+from bulkops.criteria import Condition, Filter, Operand, Scalar, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.statement_limits import restart_clock
@@ -70,18 +72,18 @@ class datetime_text(FunctionElement[str]):
 
 
 @compiles(datetime_text)
-def _datetime_text_sqlite(element: datetime_text, compiler: Any, **kw: Any) -> str:
+def _datetime_text_sqlite(element: datetime_text, compiler: SQLCompiler, **kw: Any) -> str:
     # Stored as that text already.
     return compiler.process(element.clauses, **kw)
 
 
 @compiles(datetime_text, "postgresql")
-def _datetime_text_postgresql(element: datetime_text, compiler: Any, **kw: Any) -> str:
+def _datetime_text_postgresql(element: datetime_text, compiler: SQLCompiler, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD HH24:MI:SS')"
 
 
 @compiles(datetime_text, "mysql")
-def _datetime_text_mysql(element: datetime_text, compiler: Any, **kw: Any) -> str:
+def _datetime_text_mysql(element: datetime_text, compiler: SQLCompiler, **kw: Any) -> str:
     pattern = compiler.process(literal("%Y-%m-%d %H:%i:%s"), **kw)
     return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
 
@@ -111,25 +113,25 @@ class caseless_regexp(FunctionElement[bool]):
     inherit_cache = True
 
 
-def _regexp_operands(element: caseless_regexp, compiler: Any, **kw: Any) -> tuple[str, str]:
+def _regexp_operands(element: caseless_regexp, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
     text, pattern = element.clauses
     return compiler.process(text, **kw), compiler.process(pattern, **kw)
 
 
 @compiles(caseless_regexp)
-def _caseless_regexp_sqlite(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+def _caseless_regexp_sqlite(element: caseless_regexp, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = _regexp_operands(element, compiler, **kw)
     return f"{CASELESS_REGEXP_FUNCTION}({pattern}, {text})"
 
 
 @compiles(caseless_regexp, "postgresql")
-def _caseless_regexp_postgresql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+def _caseless_regexp_postgresql(element: caseless_regexp, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = _regexp_operands(element, compiler, **kw)
     return f"({text} ~* {pattern})"
 
 
 @compiles(caseless_regexp, "mysql")
-def _caseless_regexp_mysql(element: caseless_regexp, compiler: Any, **kw: Any) -> str:
+def _caseless_regexp_mysql(element: caseless_regexp, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = _regexp_operands(element, compiler, **kw)
     return f"({text} REGEXP {pattern})"
 
@@ -187,7 +189,11 @@ def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> C
     return text.like(like_pattern(pattern), escape="\\")
 
 
-def _bound(flt: Filter) -> Any:
+# A filter's operand as the store binds it.
+Bound = Operand | BindParameter[int]
+
+
+def _bound(flt: Filter) -> Bound:
     """Integer operands as 64-bit integers (see `int64_value`); caseless text folded as the
     column is (`fold`), but for a regular expression, which matches caselessly instead;
     others as they are."""
@@ -199,10 +205,23 @@ def _bound(flt: Filter) -> Any:
     if SEARCHABLE_FIELDS[flt.field] is not FieldKind.INTEGER:
         return operand
     if isinstance(operand, tuple):
-        return in_int64(operand)
+        # An integer field's list holds integers only (`criteria` parses them).
+        return in_int64(element for element in operand if isinstance(element, int))
     if isinstance(operand, int):
         return int64_value(operand)
     return operand  # the pattern of like, finset or regexp
+
+
+def _listed(operand: Bound) -> tuple[Scalar, ...] | BindParameter[int]:
+    """The operand of in and nin (`criteria` makes it a tuple)."""
+    assert isinstance(operand, tuple | BindParameter), operand
+    return operand
+
+
+def _pattern(operand: Bound) -> str:
+    """The operand of like, finset and regexp: the string sent (`criteria` keeps it)."""
+    assert isinstance(operand, str), operand
+    return operand
 
 
 def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElement[bool]:
@@ -223,25 +242,25 @@ def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElem
         case Condition.LTEQ:
             return compared <= operand
         case Condition.IN:
-            return compared.in_(operand)
+            return compared.in_(_listed(operand))
         case Condition.NIN:
             # NOT IN with a NULL column is unknown, so NULLs never match, as in Magento.
-            return and_(column.is_not(None), compared.not_in(operand))
+            return and_(column.is_not(None), compared.not_in(_listed(operand)))
         case Condition.NULL:
             return column.is_(None)
         case Condition.NOTNULL:
             return column.is_not(None)
         case Condition.LIKE:
-            return _like(flt.field, _as_text(flt.field, column), operand, backend)
+            return _like(flt.field, _as_text(flt.field, column), _pattern(operand), backend)
         case Condition.NLIKE:
-            return not_(_like(flt.field, _as_text(flt.field, column), operand, backend))
+            return not_(_like(flt.field, _as_text(flt.field, column), _pattern(operand), backend))
         case Condition.FINSET:
-            return _find_in_set(flt.field, column, operand, backend)
+            return _find_in_set(flt.field, column, _pattern(operand), backend)
         case Condition.NFINSET:
-            found = _find_in_set(flt.field, column, operand, backend)
+            found = _find_in_set(flt.field, column, _pattern(operand), backend)
             return and_(column.is_not(None), not_(found))
         case Condition.REGEXP:
-            return _regexp(flt.field, column, operand)
+            return _regexp(flt.field, column, _pattern(operand))
     raise AssertionError(f"condition {flt.condition} reached the store")
 
 

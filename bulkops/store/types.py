@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     DateTime,
     Integer,
@@ -20,15 +21,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite only aliases the rowid (and so auto-increments) for a column typed INTEGER.
-RowId: TypeEngine = BigInteger().with_variant(Integer, "sqlite")
+RowId: TypeEngine[int] = BigInteger().with_variant(Integer, "sqlite")
 
 # SQLite keeps the text form clients see (`YYYY-MM-DD HH:MM:SS`), so comparisons and LIKE on
 # it behave as on a real timestamp column elsewhere.
-_SQLITE_DATETIME = sqlite.DATETIME(
+# SQLAlchemy leaves the SQLite types' constructors unannotated.
+_SQLITE_DATETIME = sqlite.DATETIME(  # type: ignore[no-untyped-call]
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
     regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)",
 )
@@ -52,7 +55,7 @@ class _Timestamp(TypeDecorator[datetime]):
         return value
 
 
-Timestamp: TypeEngine = _Timestamp()
+Timestamp: TypeEngine[datetime] = _Timestamp()
 
 # Byte-order (code point order), case-sensitive collations that compare trailing spaces too
 # (the plain `utf8mb4_bin` of both MySQL and MariaDB ignores them: 'a' = 'a ').
@@ -97,7 +100,7 @@ class _ExactText(TypeDecorator[str]):
         return dialect.type_descriptor(Text() if length is None else String(length))
 
 
-def exact_text(length: int | None = None) -> TypeEngine:
+def exact_text(length: int | None = None) -> TypeEngine[str]:
     """Text compared byte for byte, case-sensitively (see `_ExactText`); VARCHAR(length), or
     unbounded text without a length."""
     return _ExactText(length)
@@ -112,7 +115,7 @@ class _CaselessText(_ExactText):
     mysql_collation = MYSQL_CASELESS_COLLATION
 
 
-def caseless_text(length: int | None = None) -> TypeEngine:
+def caseless_text(length: int | None = None) -> TypeEngine[str]:
     """Text searched without regard to case (see `_CaselessText`)."""
     return _CaselessText(length)
 
@@ -126,7 +129,10 @@ class folded(ColumnElement[str]):
 
     __visit_name__ = "folded"
     inherit_cache = True
-    _traverse_internals: ClassVar[Any] = [("text", InternalTraversal.dp_clauseelement)]
+    # A class attribute, which SQLAlchemy reads from the class, but declares without ClassVar.
+    _traverse_internals: ClassVar[_TraverseInternalsType] = [  # type: ignore[misc]
+        ("text", InternalTraversal.dp_clauseelement)
+    ]
 
     def __init__(self, text: ColumnElement[str]) -> None:
         self.text = text
@@ -143,12 +149,12 @@ class folded_text(folded):
 
 @compiles(folded)
 @compiles(folded_text)
-def _lowered(element: folded, compiler: Any, **kw: Any) -> str:
+def _lowered(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     return f"lower({compiler.process(element.text, **kw)})"
 
 
 @compiles(folded, "sqlite")
-def _nocase(element: folded, compiler: Any, **kw: Any) -> str:
+def _nocase(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     # A collation, not an expression: an index on it covers the column (SQLite would read
     # the table for a column an expression index only holds lower() of).
     return f"{compiler.process(element.text, **kw)} COLLATE NOCASE"
@@ -157,7 +163,7 @@ def _nocase(element: folded, compiler: Any, **kw: Any) -> str:
 @compiles(folded, "mysql")
 @compiles(folded_text, "mysql")
 @compiles(folded_text, "sqlite")
-def _by_collation(element: folded, compiler: Any, **kw: Any) -> str:
+def _by_collation(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
     # The text as it is: its collation, or the operator, ignores case.
     return compiler.process(element.text, **kw)
 
@@ -174,14 +180,14 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def int64_value(value: int) -> Any:
+def int64_value(value: int) -> BindParameter[int]:
     """An integer bound as a 64-bit integer whatever the width of the column it is compared
     with: PostgreSQL refuses `smallint_column = 70000` (out of range) instead of finding
     nothing. Comparisons between integer widths still use the column's index."""
     return literal(value, BigInteger)
 
 
-def in_int64(values: Iterable[int]) -> Any:
+def in_int64(values: Iterable[int]) -> BindParameter[int]:
     """`values` for an IN list against an integer column, bound as 64-bit integers; values
     beyond 64 bits match no row, so they are left out rather than refused by the driver."""
     kept = tuple(value for value in values if INT64_MIN <= value <= INT64_MAX)

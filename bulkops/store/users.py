@@ -9,6 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import UserType
+from bulkops.store.database import inserted_id
 from bulkops.store.tables import access_token, admin_user, integration
 from bulkops.store.types import int64_value
 
@@ -97,8 +98,7 @@ async def insert_integration(
             created_at=now,
         )
     )
-    (integration_id,) = result.inserted_primary_key
-    return int(integration_id)
+    return inserted_id(result)
 
 
 async def insert_token(
@@ -119,8 +119,7 @@ async def insert_token(
             revoked=False,
         )
     )
-    (token_id,) = result.inserted_primary_key
-    return int(token_id)
+    return inserted_id(result)
 
 
 async def find_token_owner(

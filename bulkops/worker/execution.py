@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Row
-
 from bulkops.errors import InternalError, new_report_id, render
 from bulkops.handlers.base import (
     AsyncRoute,
@@ -21,10 +19,12 @@ from bulkops.handlers.base import (
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.sealing import SealingKeyError
 from bulkops.services.payloads import Payloads
-from bulkops.services.submission import php_json, reason, rejection
+from bulkops.services.php_json import php_json
+from bulkops.services.submission import reason, rejection
 from bulkops.status import OperationStatus
 from bulkops.store.database import UNAVAILABLE_ERRORS
 from bulkops.store.lifecycle import Result, utc_now
+from bulkops.store.rows import AnyRow
 
 log = logging.getLogger("bulkops.worker")
 
@@ -66,7 +66,7 @@ class Executor:
             self._by_topic[topic_name] = self.routes.for_topic(topic_name)
         return self._by_topic[topic_name]
 
-    async def run(self, operation: Row, attempts: int) -> Outcome:
+    async def run(self, operation: AnyRow, attempts: int) -> Outcome:
         """`operation` as `start_operations` answers it; `attempts` counts this delivery."""
         route = self.route_for(operation.topic_name)
         if route is None:

@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy.engine import Row
-
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.queue import Delivery, Requeue, Transport, create_transport
 from bulkops.services.payloads import Payloads
@@ -29,6 +27,7 @@ from bulkops.store.lifecycle import (
     uncount_deliveries,
     utc_now,
 )
+from bulkops.store.rows import AnyRow
 from bulkops.worker.execution import Executor, Outcome, Retry, abandoned
 from bulkops.worker.maintenance import Maintenance
 
@@ -213,7 +212,7 @@ class Worker:
             self._held[delivery.message_id] = delivery
             self._in_hand[delivery.operation_id].append(delivery)
         by_id = {row.id: row for row in rows}
-        chains: dict[object, list[tuple[Delivery, Row]]] = {}
+        chains: dict[object, list[tuple[Delivery, AnyRow]]] = {}
         for delivery in fresh:
             self._held[delivery.message_id] = delivery
             row = by_id.get(delivery.operation_id)
@@ -241,7 +240,7 @@ class Worker:
             task.add_done_callback(self._finished)
         return len(deliveries)
 
-    async def _process(self, chain: list[tuple[Delivery, Row]]) -> None:
+    async def _process(self, chain: list[tuple[Delivery, AnyRow]]) -> None:
         """Run the operations one after the other. One to be retried later holds back those
         behind it: they are given back, to wait behind it in the queue."""
         for position, (delivery, operation) in enumerate(chain):
