@@ -12,7 +12,7 @@ import pytest
 
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
-from tests import brokers
+from tests import backend_summary, brokers
 from tests.backends import Backend, selected, unavailable_reason
 from tests.brokers import Broker
 from tests.faults import Figures
@@ -27,6 +27,10 @@ for _name, _value in WITHOUT_RATE_LIMITS.items():
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", selected(), indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    backend_summary.label(items)
 
 
 def require(unavailable: str | None) -> None:
@@ -143,3 +147,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     _report_fault_figures(terminalreporter)
     for line in Tally.lines():
         terminalreporter.write_line(line)
+    backend_summary.write(terminalreporter)
