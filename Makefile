@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint fuzz faults soak bench bench-quick wrk chromium
+.PHONY: install run test lint fuzz faults soak bench bench-quick wrk chromium constraints
 
-$(BIN)/bulkops: pyproject.toml
+# Every package installed is the version constraints.txt pins (the ranges pyproject.toml
+# allows are wider), so that each install, CI's included, runs what was tested.
+CONSTRAINTS = constraints.txt
+
+$(BIN)/bulkops: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 install: $(BIN)/bulkops
@@ -46,7 +50,7 @@ soak: $(VENV)/.bench
 
 # The benchmarks' own extras (matplotlib for the plots), on top of the test install.
 $(VENV)/.bench: $(BIN)/bulkops
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
 	touch $@
 
 # Chromium, which the browser tests drive (Playwright), from the system's packages (Debian).
@@ -72,3 +76,15 @@ bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python bench/processing.py --quick
 	$(BIN)/python bench/http_load.py --quick
 	$(BIN)/python bench/soak.py --quick
+
+# constraints.txt anew: the newest releases pyproject.toml's ranges allow (runtime, test and
+# bench extras), installed without constraints in a venv of their own. Run the tests after.
+FRESH = $(VENV)-constraints
+constraints:
+	rm -rf $(FRESH)
+	$(PYTHON) -m venv $(FRESH)
+	$(FRESH)/bin/python -m pip install --quiet --upgrade pip
+	$(FRESH)/bin/python -m pip install --quiet -e '.[test,bench]'
+	{ $(FRESH)/bin/python -c 'import platform; print("# `make constraints` on Python", platform.python_version())'; \
+	  $(FRESH)/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS)
+	rm -rf $(FRESH)
