@@ -22,7 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLite only aliases the rowid (and so auto-increments) for a column typed INTEGER.
@@ -130,7 +130,7 @@ class folded(ColumnElement[str]):
     __visit_name__ = "folded"
     inherit_cache = True
     # A class attribute, which SQLAlchemy reads from the class, but declares without ClassVar.
-    _traverse_internals: ClassVar[_TraverseInternalsType] = [  # type: ignore[misc]
+    _traverse_internals: ClassVar[list[tuple[str, InternalTraversal]]] = [  # type: ignore[misc]
         ("text", InternalTraversal.dp_clauseelement)
     ]
 
