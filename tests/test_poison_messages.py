@@ -62,6 +62,9 @@ def test_an_operation_that_kills_every_worker_is_abandoned(
         "MAX_DELIVERIES": str(MAX_DELIVERIES),
         "LEASE_SECONDS": "1",
         "WORKER_POLL_SECONDS": "0.05",
+        # The relay publishes the next bulk (written to the outbox by this test, not by an
+        # API process, which would publish it itself) soon after it is committed.
+        "MAINTENANCE_INTERVAL_SECONDS": "0.2",
     } | queue_settings
 
     def abandoned() -> bool:
