@@ -21,6 +21,8 @@ from tests.integrations import bulkops_cli
 from tests.servers import RunningServer, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 TOKEN_PATH = "/rest/V1/integration/admin/token"
 # Guarded by Magento_Backend::store (module-store/etc/webapi.xml).
 GUARDED_PATH = "/rest/V1/store/websites"

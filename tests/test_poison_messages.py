@@ -9,11 +9,15 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
 from tests import storage, test_worker
 from tests.servers import start_bulkops
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 # The topics of tests/handler_fixtures/fatal.py and noop.py (not imported here: importing
 # them registers their routes in this process).

@@ -24,6 +24,8 @@ from tests.brokers import Broker
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 ROUTE = "/rest/default/async/bulk/V1/tests/outcomes"
 ONE = "/rest/default/async/V1/tests/outcomes"
 HANDLERS = '["tests.handler_fixtures.outcomes"]'

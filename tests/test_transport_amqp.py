@@ -41,6 +41,8 @@ from tests.brokers import Broker
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 # The topics of tests/handler_fixtures/slow.py and flaky.py (not imported here: importing a
 # fixture registers its route in this process).
 SLOW_TOPIC = "async.tests.api.slowinterface.handle.post"

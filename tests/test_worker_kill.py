@@ -28,6 +28,8 @@ from tests.faults import Figures, Ledger
 from tests.servers import start_bulkops
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 # The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
 # registers its route in this process).
 TOPIC = "async.tests.api.slowinterface.handle.post"
