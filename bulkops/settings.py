@@ -159,7 +159,8 @@ class Settings(BaseSettings):
     upstreams_file: Path | None = None
     """A TOML file of HTTP upstream routes (see docs/handlers.md)."""
     demo_customers: bool = True
-    """The demo `POST /V1/customers` handler that reproduces the documentation's example."""
+    """The demo route `POST /async/V1/customers` (and its bulk form, `/async/bulk/V1/customers`),
+    which replays the example of Magento's documentation on a table of its own."""
 
     max_request_items: int = 5000
     """Items one bulk request may carry (a 400 beyond)."""
@@ -167,7 +168,8 @@ class Settings(BaseSettings):
     """Largest request body accepted (a 413 beyond)."""
     anonymous_max_request_bytes: int = Field(default=64 * 1024, ge=1)
     """Largest request body accepted from a caller without a valid token (anonymous routes
-    such as `POST /V1/customers`, and logins): a customer's creation takes a few KB."""
+    such as the demo `POST /async/V1/customers`, and logins): a customer's creation takes a
+    few KB."""
 
     rate_limit_per_caller: str = "6000/minute"
     """Requests one user or integration may make, whatever its token, in the `limits`
