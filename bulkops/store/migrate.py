@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,14 +51,20 @@ async def _migrate(database: Database, run: Callable[[Config], None]) -> None:
             async with connection.begin():
                 await _lock(connection, database.backend)
                 try:
+                    before = await connection.run_sync(_revision)
                     await connection.run_sync(lambda sync: run(alembic_config(sync)))
-                    if sqlite:
+                    # Only after a change: the check reads every table.
+                    if sqlite and await connection.run_sync(_revision) != before:
                         await _check_foreign_keys(connection)
                 finally:
                     await _unlock(connection, database.backend)
         finally:
             if sqlite:
                 await _sqlite_foreign_keys(connection, "ON")
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 async def _lock(connection: AsyncConnection, backend: str) -> None:
