@@ -230,7 +230,7 @@ async def test_cleanup_deletes_old_bulks_in_batches(database: Database) -> None:
         new_bulk([DONE] * 4, uuid="old-2", start_time=old - timedelta(days=300)),
         new_bulk([OPEN, DONE], uuid="recent", start_time=NOW - timedelta(days=59)),
     )
-    cleaned = await cleanup_bulks(database, NOW, timedelta(days=60), batch_size=2)
+    cleaned = await cleanup_bulks(database, NOW - timedelta(days=60), batch_size=2)
     assert (cleaned.bulks, cleaned.operations) == (2, 7)
     assert [row.uuid for row in await rows(database, bulk)] == ["recent"]
     assert {row.bulk_uuid for row in await rows(database)} == {"recent"}
