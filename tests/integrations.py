@@ -30,15 +30,20 @@ def parse_credentials(output: str) -> Credentials:
 
 
 def bulkops_cli(
-    database_url: str, *args: str, settings: Mapping[str, str] | None = None
+    database_url: str,
+    *args: str,
+    settings: Mapping[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings."""
+    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings,
+    reading `input` (nothing, when None) on stdin."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
     env["BULKOPS_DATABASE_URL"] = database_url
     env |= {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
     return subprocess.run(
         [sys.executable, "-m", "bulkops", *args],
         env=env,
+        input=input or "",
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 
@@ -39,6 +39,12 @@ ERROR_CODE_OPTION = typer.Option(
     [], "--error-code", "-e", help="Only those with this error code; repeat for more [default: any]"
 )
 BATCH_SIZE_OPTION = typer.Option(BATCH_SIZE, min=1, help="Rows per transaction")
+
+
+def fail(message: str) -> NoReturn:
+    """End the command on input it refuses: the message on stderr, exit status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
@@ -87,11 +93,9 @@ def retry(
                 ),
             )
     except InputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
     if count is None:
-        typer.echo(f"error: Bulk uuid {bulk_uuid} not exist", err=True)
-        raise typer.Exit(1)
+        fail(f"Bulk uuid {bulk_uuid} not exist")
     typer.echo(f"requeued {count} operations")
 
 
@@ -111,7 +115,7 @@ def cleanup(
     settings = Settings()
     if every_bulk:
         if older_than_days is not None:
-            raise typer.BadParameter("give --older-than-days or --all, not both")
+            fail("give --older-than-days or --all, not both")
         if not yes:
             typer.confirm("Delete every bulk and its operations?", abort=True)
         lifetime = None
@@ -124,10 +128,7 @@ def cleanup(
         lifetime = timedelta(days=older_than_days)
     else:
         # BULKOPS_BULK_LIFETIME_DAYS=0 keeps every bulk; 0 days here would delete them all.
-        raise typer.BadParameter(
-            "must be more than 0; to delete every bulk, use --all",
-            param_hint="'--older-than-days'",
-        )
+        fail("--older-than-days must be more than 0; to delete every bulk, use --all")
     cutoff = None if lifetime is None else utc_now() - lifetime
     with progress("bulks deleted") as report:
         cleaned = on_database(
