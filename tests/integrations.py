@@ -29,6 +29,14 @@ def parse_credentials(output: str) -> Credentials:
     return Credentials(**values)
 
 
+def cli_environment(database_url: str, settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for `bulkops` on the database, with only these other
+    BULKOPS_* settings."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
+    env["BULKOPS_DATABASE_URL"] = database_url
+    return env | {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
+
+
 def bulkops_cli(
     database_url: str,
     *args: str,
@@ -37,12 +45,9 @@ def bulkops_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings,
     reading `input` (nothing, when None) on stdin."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
-    env["BULKOPS_DATABASE_URL"] = database_url
-    env |= {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
     return subprocess.run(
         [sys.executable, "-m", "bulkops", *args],
-        env=env,
+        env=cli_environment(database_url, settings),
         input=input or "",
         capture_output=True,
         text=True,

@@ -259,7 +259,7 @@ async def test_retry_in_batches_reopens_and_queues_as_one_transaction_does(
         database, BULK, NOW + timedelta(hours=1), batch_size=2, progress=lambda *n: told.append(n)
     )
     assert count == 3
-    assert told == [(2, 3), (3, 3)]
+    assert told == [(0, 3), (2, 3), (3, 3)]
     assert [row.status for row in await rows(database)] == [DONE, OPEN, OPEN, OPEN, REJECTED, OPEN]
     await check_retried(database)
     assert await retry_in_batches(database, "unknown", NOW) is None
@@ -277,7 +277,7 @@ async def test_cleanup_of_every_bulk_tells_its_progress(database: Database) -> N
     told: list[tuple[int, int]] = []
     cleaned = await cleanup_bulks(database, None, batch_size=1, progress=lambda *n: told.append(n))
     assert (cleaned.bulks, cleaned.operations) == (3, 3)
-    assert told == [(1, 3), (2, 3), (3, 3)]
+    assert told == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert await rows(database, bulk) == [] and await rows(database, queue_message) == []
 
 

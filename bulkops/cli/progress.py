@@ -20,7 +20,9 @@ def progress(what: str) -> Iterator[ProgressCallback]:
     if not sys.stderr.isatty():
 
         def report(done: int, total: int) -> None:
-            typer.echo(f"{done}/{max(done, total)} {what}", err=True)
+            # The count at the start says nothing yet; a line once a batch is done.
+            if done:
+                typer.echo(f"{done}/{max(done, total)} {what}", err=True)
 
         yield report
         return

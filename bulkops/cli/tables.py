@@ -41,7 +41,7 @@ def print_rows(rows: Sequence[Any], row_type: type, as_json: bool) -> None:
     columns = [field.name for field in fields(row_type)]
     cells = [[_cell(getattr(row, column)) for column in columns] for row in rows]
     if sys.stdout.isatty():
-        table = Table(*columns, box=box.SIMPLE_HEAD)
+        table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False)
         for line in cells:
             # Text, not markup: a name like "[bold]" is printed as it is.
             table.add_row(*map(Text, line))

@@ -42,8 +42,9 @@ BATCH_SIZE = 1000
 """Rows per transaction in the periodic jobs: each holds the write lock only briefly."""
 
 Progress = Callable[[int, int], None]
-"""Told after each batch of a long job how many items it has done so far, of how many it
-counted at its start (items arriving meanwhile can take the first past the second)."""
+"""Told at the start of a long job, then after each batch, how many items it has done so
+far, of how many it counted at its start (items arriving meanwhile can take the first past
+the second)."""
 
 _OPEN = OperationStatus.OPEN
 _REJECTED = int(OperationStatus.REJECTED)
@@ -255,7 +256,8 @@ async def retry_in_batches(
     progress: Progress | None = None,
 ) -> int | None:
     """`retry_operations` for bulks of any size: `batch_size` operations per transaction, in
-    id order, each batch queued as it is reopened; `progress` is told after each one."""
+    id order, each batch queued as it is reopened; `progress` is told at the start and after
+    each batch."""
     check_retry_statuses(statuses)
     retried = _retried(bulk_uuid, statuses, error_codes)
     async with database.read() as connection:
@@ -264,6 +266,8 @@ async def retry_in_batches(
         total = (
             await connection.execute(select(func.count()).select_from(operation).where(*retried))
         ).scalar_one()
+    if progress is not None:
+        progress(0, total)
     reopened, after = 0, 0
     while True:
         async with database.write() as connection:
@@ -343,7 +347,8 @@ async def cleanup_bulks(
     when None), with their operations and messages. Each transaction deletes whole bulks, as
     many as hold about `batch_size` operations (at least one bulk), so that a bulk never stays
     behind with part of its operations: searches count a bulk's operations by its
-    `operation_rows`. `progress` is told the bulks deleted after each transaction.
+    `operation_rows`. `progress` is told the bulks deleted, at the start and after each
+    transaction.
 
     Safe with several workers cleaning at once: each batch is read without locks, then
     deleted by primary key, so two cleanups of the same rows take their locks in the same
@@ -353,6 +358,7 @@ async def cleanup_bulks(
         async with database.read() as connection:
             query = select(func.count()).select_from(bulk).where(*old)
             total = (await connection.execute(query)).scalar_one()
+        progress(0, total)
     cleaned = Cleaned(bulks=0, operations=0)
     while True:
         async with database.write() as connection:
