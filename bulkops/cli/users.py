@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -18,11 +17,10 @@ from bulkops.auth.service import (
     IntegrationSummary,
 )
 from bulkops.cli.tables import JSON_OPTION, print_rows
+from bulkops.cli.worker import fail, on_database
 from bulkops.handlers.base import HandlerConfigError
 from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
-from bulkops.store.database import Database
-from bulkops.store.migrate import upgrade
 
 T = TypeVar("T")
 
@@ -64,20 +62,11 @@ RESOURCE_OPTION = typer.Option(
 def _run(action: Callable[[AuthService], Awaitable[T]]) -> T:
     """Run `action` on the configured database (migrated first); account errors exit 1."""
 
-    async def run() -> T:
-        settings = Settings()
-        database = Database.from_settings(settings)
-        try:
-            await upgrade(database)
-            return await action(AuthService(database, settings))
-        finally:
-            await database.dispose()
-
+    settings = Settings()
     try:
-        return asyncio.run(run())
+        return on_database(settings, lambda database: action(AuthService(database, settings)))
     except (AccountError, WeakPasswordError, HandlerConfigError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
 
 
 @admin_app.command("create")
