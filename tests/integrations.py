@@ -29,16 +29,26 @@ def parse_credentials(output: str) -> Credentials:
     return Credentials(**values)
 
 
-def bulkops_cli(
-    database_url: str, *args: str, settings: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings."""
+def cli_environment(database_url: str, settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for `bulkops` on the database, with only these other
+    BULKOPS_* settings."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
     env["BULKOPS_DATABASE_URL"] = database_url
-    env |= {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
+    return env | {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
+
+
+def bulkops_cli(
+    database_url: str,
+    *args: str,
+    settings: Mapping[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings,
+    reading `input` (nothing, when None) on stdin."""
     return subprocess.run(
         [sys.executable, "-m", "bulkops", *args],
-        env=env,
+        env=cli_environment(database_url, settings),
+        input=input or "",
         capture_output=True,
         text=True,
         timeout=60,
