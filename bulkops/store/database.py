@@ -12,13 +12,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    InvalidRequestError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bulkops import regexps
 from bulkops.outages import Outage
-from bulkops.settings import Settings
+from bulkops.settings import ConfigurationError, Settings
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
     SQLITE_CLOCK,
@@ -123,12 +130,29 @@ class SqliteOptions:
         )
 
 
+URL_FORMS = (
+    "sqlite:///relative/path, sqlite:////absolute/path, postgresql://user:password@host:port/name"
+    " or mysql:// (mariadb://) likewise"
+)
+"""The URLs `BULKOPS_DATABASE_URL` takes, for messages that refuse one."""
+
+
 def async_url(url: str | URL) -> URL:
     """`postgresql://...` -> `postgresql+asyncpg://...` and so on; explicit drivers are kept.
-    MySQL and MariaDB connections speak utf8mb4 unless the URL says otherwise."""
-    parsed = make_url(url)
+    MySQL and MariaDB connections speak utf8mb4 unless the URL says otherwise. A URL of no
+    backend bulkops stores in raises ConfigurationError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"BULKOPS_DATABASE_URL: not a database URL; expected {URL_FORMS}"
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     backend = BACKEND_ALIASES.get(backend, backend)
+    if backend not in ASYNC_DRIVERS:
+        raise ConfigurationError(
+            f'BULKOPS_DATABASE_URL: unknown database "{backend}"; expected {URL_FORMS}'
+        )
     if not driver and backend in ASYNC_DRIVERS:
         driver = ASYNC_DRIVERS[backend]
     parsed = parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
@@ -183,7 +207,13 @@ class Database:
             )
         if self.backend == "postgresql" and self.url.get_driver_name() == "asyncpg":
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
-        self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
+        try:
+            self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
+        except (NoSuchModuleError, ImportError, InvalidRequestError) as error:
+            # A driver that does not exist, is not installed, or is not an asyncio one.
+            raise ConfigurationError(
+                f'BULKOPS_DATABASE_URL: cannot use the driver "{self.url.drivername}": {error}'
+            ) from error
         if self.backend == "sqlite":
             _configure_sqlite(
                 self.engine, limits, sqlite or SqliteOptions.from_settings(Settings())
@@ -230,7 +260,14 @@ class Database:
 
 def _ensure_sqlite_directory(url: URL) -> None:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(url.database).absolute().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"BULKOPS_DATABASE_URL: cannot create the directory of the SQLite database "
+                f"{directory}: {error.strerror}"
+            ) from error
 
 
 def _readonly(connection: Any) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from bulkops.store.database import Database
@@ -28,9 +30,28 @@ LOCK_NAME = "bulkops.migrate"
 LOCK_WAIT_SECONDS = 600
 
 
-async def upgrade(database: Database, revision: str = "head") -> None:
-    def run(connection: Connection) -> None:
+@dataclass(frozen=True)
+class Migration:
+    """The schema's revision before and after an upgrade (None: no schema at all)."""
+
+    before: str | None
+    after: str | None
+
+    def __str__(self) -> str:
+        if self.before == self.after:
+            return f"already at {self.after or '<none>'}"
+        return f"migrated {self.before or '<none>'} → {self.after}"
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(database: Database, revision: str = "head") -> Migration:
+    def run(connection: Connection) -> Migration:
+        before = _current_revision(connection)
         command.upgrade(alembic_config(connection), revision)
+        return Migration(before, _current_revision(connection))
 
     async with database.engine.begin() as connection:
         if database.backend == "postgresql":
@@ -41,7 +62,7 @@ async def upgrade(database: Database, revision: str = "head") -> None:
                 {"name": LOCK_NAME, "wait": LOCK_WAIT_SECONDS},
             )
         try:
-            await connection.run_sync(run)
+            return await connection.run_sync(run)
         finally:
             if database.backend in ("mysql", "mariadb"):
                 await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
