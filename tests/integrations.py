@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from tests.servers import bulkops_environment
 
 CREDENTIALS_OUTPUT = re.compile(
     r"consumer_key: [a-z0-9]{32}\nconsumer_secret: [a-z0-9]{32}\n"
@@ -33,12 +34,9 @@ def bulkops_cli(
     database_url: str, *args: str, settings: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
-    env["BULKOPS_DATABASE_URL"] = database_url
-    env |= {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
     return subprocess.run(
         [sys.executable, "-m", "bulkops", *args],
-        env=env,
+        env=bulkops_environment({"DATABASE_URL": database_url} | dict(settings or {})),
         capture_output=True,
         text=True,
         timeout=60,

@@ -37,7 +37,7 @@ def main(
     ),
     debug: bool = typer.Option(
         False,
-        "--debug",
+        "--debug/--no-debug",
         envvar="BULKOPS_DEBUG",
         help="On a wrong setting, show the traceback rather than one line",
     ),

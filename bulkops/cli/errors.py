@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import click
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -69,12 +68,10 @@ class ExplainingGroup(TyperGroup):
     """The `bulkops` command: each subcommand's configuration errors are explained in one
     line, unless the `--debug` option of the command is set."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as error:
+        except Exception as error:  # typer's own (Exit, usage errors) are not explained
             message = explain(error)
             if message is None or ctx.params.get("debug"):
                 raise

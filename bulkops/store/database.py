@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -199,7 +200,7 @@ class Database:
         self.limits = limits = limits or StatementLimits()
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":
-            _ensure_sqlite_directory(self.url)
+            _prepare_sqlite_file(self.url)
         else:
             engine_options |= (pool or PoolOptions.from_settings(Settings())).engine_options()
             engine_options["isolation_level"] = (
@@ -258,16 +259,30 @@ class Database:
         await self.engine.dispose()
 
 
-def _ensure_sqlite_directory(url: URL) -> None:
-    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        directory = Path(url.database).absolute().parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigurationError(
-                f"BULKOPS_DATABASE_URL: cannot create the directory of the SQLite database "
-                f"{directory}: {error.strerror}"
-            ) from error
+def _prepare_sqlite_file(url: URL) -> None:
+    """Create the directory of a SQLite database file. ConfigurationError, naming the path,
+    when the file cannot be written: SQLite would only say "unable to open database file"."""
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return
+    path = Path(url.database).absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        # mkdir says "File exists" of a file in the way, without saying that it is a file.
+        reason = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror
+        raise ConfigurationError(
+            f"BULKOPS_DATABASE_URL: cannot create the directory {path.parent} for the SQLite "
+            f"database ({reason})"
+        ) from error
+    if path.is_dir():
+        reason = "a directory is in the way"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        reason = "permission denied"
+    else:
+        return
+    raise ConfigurationError(
+        f"BULKOPS_DATABASE_URL: cannot write the SQLite database {path} ({reason})"
+    )
 
 
 def _readonly(connection: Any) -> bool:
