@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from bulkops.store.database import Database
-from bulkops.store.migrate import alembic_config, upgrade
+from bulkops.store.migrate import Migration, alembic_config, upgrade
 from bulkops.store.tables import RESULT_MESSAGE_TRIGRAMS, metadata
 
 
@@ -35,8 +36,9 @@ def _operation_indexes(connection: Connection) -> set[str]:
 async def test_upgrade_matches_the_tables_and_downgrade_removes_them(database_url: str) -> None:
     database = Database(database_url)
     try:
-        await upgrade(database)
-        await upgrade(database)  # a second run is a no-op
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert await upgrade(database) == Migration(None, head)
+        assert await upgrade(database) == Migration(head, head)  # a second run is a no-op
         async with database.write() as connection:
             assert await connection.run_sync(_differences) == []
             indexes = await connection.run_sync(_operation_indexes)
