@@ -1,5 +1,5 @@
-"""`bulkops migrate`, and the migration every command that opens the database starts with,
-said aloud: which database, and what migrating did."""
+"""`bulkops migrate`, and the migration `bulkops serve` starts with, said aloud: which
+database, and what migrating did."""
 
 from __future__ import annotations
 

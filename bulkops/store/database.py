@@ -154,9 +154,8 @@ def async_url(url: str | URL) -> URL:
         raise ConfigurationError(
             f'BULKOPS_DATABASE_URL: unknown database "{backend}"; expected {URL_FORMS}'
         )
-    if not driver and backend in ASYNC_DRIVERS:
-        driver = ASYNC_DRIVERS[backend]
-    parsed = parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
+    driver = driver or ASYNC_DRIVERS[backend]
+    parsed = parsed.set(drivername=f"{backend}+{driver}")
     if backend in MYSQL_BACKENDS and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
