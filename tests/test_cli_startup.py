@@ -131,9 +131,14 @@ def test_a_database_server_that_does_not_answer_is_named(scheme: str) -> None:
         ("mariadb", "mysql://root@127.0.0.1:3306/no_such_db"),
     ],
 )
-def test_a_database_that_does_not_exist_is_named(name: str, url: str) -> None:
+@pytest.mark.parametrize(
+    "command", [["admin", "create", "alice", "--password", "Alice1234"], ["worker"]], ids=" ".join
+)
+def test_a_database_that_does_not_exist_is_named(name: str, url: str, command: list[str]) -> None:
+    """Even by a worker, which waits for a server that does not answer: waiting would not
+    create the database."""
     require(unavailable_reason(name))
-    line = _error_line(bulkops_cli(url, "admin", "create", "alice", "--password", "Alice1234"))
+    line = _error_line(bulkops_cli(url, *command))
     assert 'the database "no_such_db" does not exist' in line
     assert "127.0.0.1:" in line
 

@@ -57,7 +57,7 @@ def _database_problem(error: BaseException) -> str | None:
     except (ValidationError, SettingsError, ConfigurationError):
         return None  # the error is not the database's: it was never opened
     problem = connection_problem(url, error)
-    return _one_line(problem) if problem else None
+    return _one_line(problem.message) if problem else None
 
 
 def _one_line(message: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -30,29 +31,48 @@ MYSQL_LOGIN_REFUSED = frozenset({1044, 1045})  # no access to the database, wron
 SQLITE_UNWRITABLE = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
 
 
-def connection_problem(url: URL, error: BaseException) -> str | None:
-    """What to fix when `error` kept the database at `url` from being opened; None when it
-    is no such error."""
+@dataclass(frozen=True)
+class ConnectionProblem:
+    message: str
+    """What to fix, naming the setting."""
+    lasting: bool
+    """Waiting will not help (a database that does not exist, a login refused), as it may for
+    a server that does not answer (not started yet, or restarting)."""
+
+
+def connection_problem(url: URL, error: BaseException) -> ConnectionProblem | None:
+    """What kept the database at `url` from being opened, when `error` says; None when it is
+    no such error."""
     if url.get_backend_name() == "sqlite":
         return _sqlite_problem(url, error)
     server = f"{url.host}:{url.port or DEFAULT_PORTS.get(url.get_backend_name(), '')}"
     if isinstance(error, socket.gaierror | ConnectionError | TimeoutError):
         # asyncpg lets the socket's own error through.
         reason = error.strerror if isinstance(error, socket.gaierror) else _socket_reason(error)
-        return f"{SETTING}: cannot reach the database server at {server} ({reason})"
+        return _unreachable(server, str(reason))
     if not isinstance(error, DBAPIError) or error.orig is None:
         return None
     code, message = _code(url, error.orig)
     if code in MYSQL_UNREACHABLE:
-        return f"{SETTING}: cannot reach the database server at {server} ({message})"
+        return _unreachable(server, message)
     if code in (PG_NO_DATABASE, MYSQL_NO_DATABASE):
-        return (
+        return ConnectionProblem(
             f'{SETTING}: the database "{url.database}" does not exist on {server}; '
-            "create it (empty), or name another"
+            "create it (empty), or name another",
+            lasting=True,
         )
     if code in PG_LOGIN_REFUSED or code in MYSQL_LOGIN_REFUSED:
-        return f"{SETTING}: the database server at {server} refused the login ({message})"
+        return ConnectionProblem(
+            f"{SETTING}: the database server at {server} refused the login ({message})",
+            lasting=True,
+        )
     return None
+
+
+def _unreachable(server: str, reason: str) -> ConnectionProblem:
+    return ConnectionProblem(
+        f"{SETTING}: cannot reach the database server at {server} ({reason})", lasting=False
+    )
 
 
 def _socket_reason(error: OSError) -> str:
@@ -73,12 +93,14 @@ def _code(url: URL, original: BaseException) -> tuple[str | int | None, str]:
     return None, driver_message(original)
 
 
-def _sqlite_problem(url: URL, error: BaseException) -> str | None:
+def _sqlite_problem(url: URL, error: BaseException) -> ConnectionProblem | None:
     original = error.orig if isinstance(error, DBAPIError) else None
     code = getattr(original, "sqlite_errorcode", None)
     path = Path(url.database or "").absolute()
     if code in SQLITE_UNWRITABLE:
-        return f"{SETTING}: cannot write the SQLite database {path} ({original})"
+        return ConnectionProblem(
+            f"{SETTING}: cannot write the SQLite database {path} ({original})", lasting=True
+        )
     if code == sqlite3.SQLITE_NOTADB:
-        return f"{SETTING}: {path} is not a SQLite database"
+        return ConnectionProblem(f"{SETTING}: {path} is not a SQLite database", lasting=True)
     return None
