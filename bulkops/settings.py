@@ -57,6 +57,13 @@ DEFAULT_REDACT_KEYS = (
 _PLAIN_WORD = re.compile(r"^[\x20-\x7e]+$")
 
 
+AMQP_SCHEMES = ("amqp://", "amqps://")
+
+
+class ConfigurationError(Exception):
+    """A setting's value cannot work; the message names it and says what to fix."""
+
+
 class Settings(BaseSettings):
     # Each setting's docstring is its description: README's table of settings is made of them
     # (`python -m bulkops.settings_doc`).
@@ -95,7 +102,7 @@ class Settings(BaseSettings):
     worker leaves results unrecorded until space is freed. Unset: SQLite's own limit."""
     host: str = "127.0.0.1"
     """Interface `bulkops serve` listens on (`0.0.0.0`: every one)."""
-    port: int = 8080
+    port: int = Field(default=8080, ge=1, le=65535)
     """Port `bulkops serve` listens on."""
 
     admin_username: str | None = None
@@ -254,6 +261,13 @@ class Settings(BaseSettings):
             if not _PLAIN_WORD.match(word) or any(char in word for char in '"\\/'):
                 raise ValueError(f"{word!r}: printable ASCII without quotes or slashes")
         return [word.lower() for word in words]
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue(cls, url: str) -> str:
+        if url != "db" and not url.startswith(AMQP_SCHEMES):
+            raise ValueError("expected `db`, or an amqp:// or amqps:// URL")
+        return url
 
     @field_validator("rate_limit_per_caller", "rate_limit_per_address")
     @classmethod

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, func, inspect, select
 
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import cleanup_bulks
-from bulkops.store.migrate import downgrade, upgrade
+from bulkops.store.migrate import Migration, alembic_config, downgrade, upgrade
 from bulkops.store.queue import enqueue_open_operations
 from bulkops.store.tables import (
     RESULT_MESSAGE_TRIGRAMS,
@@ -46,8 +47,9 @@ def _operation_indexes(connection: Connection) -> set[str]:
 async def test_upgrade_matches_the_tables_and_downgrade_removes_them(database_url: str) -> None:
     database = Database(database_url)
     try:
-        await upgrade(database)
-        await upgrade(database)  # a second run is a no-op
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert await upgrade(database) == Migration(None, head)
+        assert await upgrade(database) == Migration(head, head)  # a second run is a no-op
         async with database.write() as connection:
             assert await connection.run_sync(_differences) == []
             indexes = await connection.run_sync(_operation_indexes)

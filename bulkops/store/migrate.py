@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,15 +32,28 @@ LOCK_NAME = "bulkops.migrate"
 LOCK_WAIT_SECONDS = 600
 
 
-async def upgrade(database: Database, revision: str = "head") -> None:
-    await _migrate(database, lambda config: command.upgrade(config, revision))
+@dataclass(frozen=True)
+class Migration:
+    """The schema's revision before and after a migration (None: no schema at all)."""
+
+    before: str | None
+    after: str | None
+
+    def __str__(self) -> str:
+        if self.before == self.after:
+            return f"already at {self.after or '<none>'}"
+        return f"migrated {self.before or '<none>'} → {self.after}"
 
 
-async def downgrade(database: Database, revision: str) -> None:
-    await _migrate(database, lambda config: command.downgrade(config, revision))
+async def upgrade(database: Database, revision: str = "head") -> Migration:
+    return await _migrate(database, lambda config: command.upgrade(config, revision))
 
 
-async def _migrate(database: Database, run: Callable[[Config], None]) -> None:
+async def downgrade(database: Database, revision: str) -> Migration:
+    return await _migrate(database, lambda config: command.downgrade(config, revision))
+
+
+async def _migrate(database: Database, run: Callable[[Config], None]) -> Migration:
     async with database.engine.connect() as connection:
         sqlite = database.backend == "sqlite"
         if sqlite:
@@ -53,9 +67,11 @@ async def _migrate(database: Database, run: Callable[[Config], None]) -> None:
                 try:
                     before = await connection.run_sync(_revision)
                     await connection.run_sync(lambda sync: run(alembic_config(sync)))
+                    after = await connection.run_sync(_revision)
                     # Only after a change: the check reads every table.
-                    if sqlite and await connection.run_sync(_revision) != before:
+                    if sqlite and after != before:
                         await _check_foreign_keys(connection)
+                    return Migration(before, after)
                 finally:
                     await _unlock(connection, database.backend)
         finally:
