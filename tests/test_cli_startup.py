@@ -266,7 +266,8 @@ def _commands(command: Any, path: list[str]) -> Iterator[list[str]]:
 
 
 # Options that act rather than set have no default to show: the eager ones (--help,
-# --version) and typer's shell completion ones.
+# --version) and typer's shell completion ones; nor has a flag without a `--no-` form, off
+# unless given.
 COMPLETION = {"install_completion", "show_completion"}
 
 
@@ -283,6 +284,8 @@ def test_every_option_shows_its_default_or_is_required() -> None:
         context = typer.Context(command, info_name=path[-1] if path else "bulkops")
         for option in command.params:
             if option.param_type_name != "option" or option.is_eager or option.name in COMPLETION:
+                continue
+            if option.is_flag and not option.secondary_opts:
                 continue
             record = option.get_help_record(context)
             assert record is not None, (path, option.name)

@@ -118,7 +118,7 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     """The cleanup deletes the newest bulk: the next one's ids still go past its ids."""
     await _add(database, _bulk(1, NOW), _bulk(2, EXPIRED))
     deleted = await _newest_ids(database)
-    cleaned = await cleanup_bulks(database, NOW, LIFETIME)
+    cleaned = await cleanup_bulks(database, NOW - LIFETIME)
     assert (cleaned.bulks, cleaned.operations) == (1, 3)
 
     await _add(database, _bulk(3, NOW))
@@ -160,7 +160,7 @@ async def test_sqlite_databases_get_ids_never_used_twice(tmp_path: Path) -> None
         }
 
         deleted = await _newest_ids(database)
-        await cleanup_bulks(database, NOW, LIFETIME)
+        await cleanup_bulks(database, NOW - LIFETIME)
         # Foreign keys are on again: the expired bulk's messages went with its operations.
         assert len((await _rows(database))["bulkops_queue_message"]) == 3
         await _add(database, _bulk(3, NOW))

@@ -102,8 +102,8 @@ def retry(
 def cleanup(
     older_than_days: float = typer.Option(
         None,
-        help="Delete bulks that started more than this many days ago (more than 0); "
-        "without it, BULKOPS_BULK_LIFETIME_DAYS days",
+        help="Delete bulks that started more than this many days ago (more than 0)",
+        show_default="BULKOPS_BULK_LIFETIME_DAYS",
     ),
     every_bulk: bool = typer.Option(
         False, "--all", help="Delete every bulk, whatever its age (asks first, unless --yes)"
