@@ -56,6 +56,7 @@ RESOURCE_OPTION = typer.Option(
     "Magento_Logging::system_magento_logging_bulk_operations; repeat for more. Without -r it "
     "may use every resource (Magento_Backend::all). Only resources of this service's routes, "
     "as configured, are accepted",
+    show_default="Magento_Backend::all",
 )
 
 
