@@ -21,9 +21,10 @@ run: install
 	$(BIN)/bulkops serve
 
 # Much of the suite waits on servers it starts: three test processes at once take far less
-# time than one; each module stays in one process (its servers are shared by its tests).
+# time than one. A module's tests on one backend stay in one process (they share its
+# servers); the slow modules are handed out first (tests/conftest.py).
 # `make test PYTEST_PARALLEL=` runs in one process.
-PYTEST_PARALLEL ?= -n 3 --dist loadscope
+PYTEST_PARALLEL ?= -n 3 --dist loadgroup --no-loadscope-reorder
 
 test: install chromium
 	$(BIN)/ruff check bulkops tests bench

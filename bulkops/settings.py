@@ -57,8 +57,19 @@ DEFAULT_REDACT_KEYS = (
 _PLAIN_WORD = re.compile(r"^[\x20-\x7e]+$")
 
 
+AMQP_SCHEMES = ("amqp://", "amqps://")
+
+
+class ConfigurationError(Exception):
+    """A setting's value cannot work; the message names it and says what to fix."""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BULKOPS_", env_nested_delimiter="__")
+    # Each setting's docstring is its description: README's table of settings is made of them
+    # (`python -m bulkops.settings_doc`).
+    model_config = SettingsConfigDict(
+        env_prefix="BULKOPS_", env_nested_delimiter="__", use_attribute_docstrings=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///var/bulkops.sqlite3"
     """SQLAlchemy URL; `sqlite:///`, `postgresql://`, `mysql://` and `mariadb://` get their
@@ -90,17 +101,23 @@ class Settings(BaseSettings):
     size limit short of the disk's. Past it, as on a full disk, submissions get a 507 and the
     worker leaves results unrecorded until space is freed. Unset: SQLite's own limit."""
     host: str = "127.0.0.1"
-    port: int = 8080
+    """Interface `bulkops serve` listens on (`0.0.0.0`: every one)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """Port `bulkops serve` listens on."""
 
     admin_username: str | None = None
-    """With `admin_password`, creates or updates this admin user at start."""
+    """With `BULKOPS_ADMIN_PASSWORD`, creates or updates this admin user at start."""
     admin_password: SecretStr | None = None
+    """The password of `BULKOPS_ADMIN_USERNAME`; a changed one revokes that admin's tokens. Without
+    either, the first start (with no admin user yet) creates `admin` and prints its password."""
 
     admin_token_lifetime_hours: float = 4.0
+    """How long an admin token from `/V1/integration/admin/token` is accepted."""
     token_cache_seconds: float = Field(default=5.0, ge=0)
     """How long a process trusts a token it resolved before asking the database again: a
     revoked token or a deactivated user is refused at most this late. 0 turns the cache off."""
     token_cache_size: int = Field(default=10_000, ge=1)
+    """Tokens a process keeps resolved at most (the least recently used go first)."""
     integration_as_bearer: bool = True
     """Integration access tokens also work as Bearer tokens (Magento 2.4.4+'s
     `oauth/consumer/enable_integration_as_bearer`); false: integrations must sign (OAuth 1.0a)."""
@@ -121,12 +138,17 @@ class Settings(BaseSettings):
     so a new key goes first and old ones stay until `bulkops payloads reseal` has run. Empty:
     payloads are stored in clear (earlier encrypted ones then cannot be read)."""
     login_max_failures: int = 6
+    """Failed admin logins in a row after which the admin user is locked."""
     login_lock_minutes: float = 30.0
+    """How long a locked admin user cannot log in."""
 
     input_limit_enabled: bool = False
     """Magento's Web API input limits: a default and a maximum search page size."""
     default_page_size: int = 20
+    """With input limits enabled: the page size of a search that sends none (`pageSize=0` is
+    still every match)."""
     maximum_page_size: int = 300
+    """With input limits enabled: the largest page size a search may ask for (a 400 beyond)."""
 
     operation_id: Literal["id", "operation_key"] = "id"
     """What an operation's `id` is in responses: its global id, or (Magento 2.4) its index
@@ -144,15 +166,17 @@ class Settings(BaseSettings):
     upstreams_file: Path | None = None
     """A TOML file of HTTP upstream routes (see docs/handlers.md)."""
     demo_customers: bool = True
-    """The demo `POST /V1/customers` handler that reproduces the documentation's example."""
+    """The demo route `POST /async/V1/customers` (and its bulk form, `/async/bulk/V1/customers`),
+    which replays the example of Magento's documentation on a table of its own."""
 
     max_request_items: int = 5000
-    """Items one bulk request may carry."""
+    """Items one bulk request may carry (a 400 beyond)."""
     max_request_bytes: int = 64 * 1024 * 1024
-    """Largest request body accepted."""
+    """Largest request body accepted (a 413 beyond)."""
     anonymous_max_request_bytes: int = Field(default=64 * 1024, ge=1)
     """Largest request body accepted from a caller without a valid token (anonymous routes
-    such as `POST /V1/customers`, and logins): a customer's creation takes a few KB."""
+    such as the demo `POST /async/V1/customers`, and logins): a customer's creation takes a
+    few KB."""
 
     rate_limit_per_caller: str = "6000/minute"
     """Requests one user or integration may make, whatever its token, in the `limits`
@@ -176,7 +200,8 @@ class Settings(BaseSettings):
     """A kept-alive connection with no new request for this long is closed."""
     trusted_hosts: list[str] = Field(default_factory=lambda: ["*"])
     """Host header values accepted (`api.example.com`, `*.example.com`); others get a 400.
-    `*` accepts any, and then base URLs are not derived from the request (see `base_url`)."""
+    `*` accepts any, and then base URLs are not derived from the request's Host (see
+    `BULKOPS_BASE_URL`)."""
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies whose X-Forwarded-For/-Proto headers are believed (comma-separated addresses
     or networks, `*` for any): the client's address and scheme come from them."""
@@ -195,7 +220,8 @@ class Settings(BaseSettings):
     counted as an attempt."""
     max_deliveries: int = Field(default=5, ge=1)
     """Deliveries of an operation that may end without an outcome (its worker died while
-    processing it) before the operation is abandoned: failed, status 2."""
+    processing it) before the operation is abandoned: failed, status 2, `The operation was
+    abandoned after %count deliveries.`"""
     open_operation_timeout_hours: float = 12.0
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0
@@ -211,16 +237,22 @@ class Settings(BaseSettings):
     amqp_queue: str = "async.operations.all"
     """amqp: the durable queue workers consume, bound to the exchange with `async.#`."""
     amqp_prefetch: int = Field(default=0, ge=0)
-    """amqp: messages a worker holds unacknowledged at once; 0: `worker_batch_size`."""
+    """amqp: messages a worker holds unacknowledged at once; 0: `BULKOPS_WORKER_BATCH_SIZE`."""
     amqp_republish_after_seconds: float = 900.0
     """amqp: an open operation, never started, with no message in the outbox nor any waiting
     in the queue, unchanged this long, is presumed to have lost its message and is published
     again."""
 
     base_url: str = ""
-    """Public base URL reported by storeConfigs; derived from the request when empty."""
+    """Public base URL reported by `storeConfigs` and the schemas. Empty: the request's Host
+    when `BULKOPS_TRUSTED_HOSTS` is set, else the address the connection came in on."""
     websites: list[Website] = Field(default_factory=_default_websites)
+    """JSON list of the websites `/V1/store/websites` lists (Magento's admin website, id 0,
+    comes first on its own), each with `id`, `code` and `name`."""
     store_views: list[StoreView] = Field(default_factory=_default_store_views)
+    """JSON list of the store views (`id`, `code`, `name`, `website_id`): their codes are
+    those accepted in `/rest/<code>/V1/...` (beside `all`), and the first view of each
+    website is its default."""
 
     @field_validator("redact_keys")
     @classmethod
@@ -229,6 +261,13 @@ class Settings(BaseSettings):
             if not _PLAIN_WORD.match(word) or any(char in word for char in '"\\/'):
                 raise ValueError(f"{word!r}: printable ASCII without quotes or slashes")
         return [word.lower() for word in words]
+
+    @field_validator("queue_url")
+    @classmethod
+    def _queue(cls, url: str) -> str:
+        if url != "db" and not url.startswith(AMQP_SCHEMES):
+            raise ValueError("expected `db`, or an amqp:// or amqps:// URL")
+        return url
 
     @field_validator("rate_limit_per_caller", "rate_limit_per_address")
     @classmethod

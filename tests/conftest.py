@@ -29,8 +29,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", selected(), indirect=True, scope="session")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """For xdist's `loadgroup`: a module's tests on one backend run in one process (they
+    share the module's servers), the same module on other backends in others; groups marked
+    `slow` are handed out first, so that the run does not end waiting on one of them. Each
+    test's reports name its backend (tests/backend_summary.py)."""
     backend_summary.label(items)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        group = item.nodeid.split("::")[0] + (f"[{backend}]" if backend else "")
+        item.add_marker(pytest.mark.xdist_group(group))
+    yield
+    # After pytest's own ordering (by fixture), which keeps each group's tests together.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def require(unavailable: str | None) -> None:

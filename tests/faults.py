@@ -98,7 +98,12 @@ class Ledger:
         )
 
     def wait_until_all_final(self, timeout: float = 180) -> None:
-        wait_for(lambda: self.open_operations() == 0, timeout, "every operation to be final")
+        wait_for(
+            lambda: self.open_operations() == 0,
+            timeout,
+            "every operation to be final",
+            progress=self.open_operations,
+        )
 
     def statuses(self) -> set[int]:
         rows = storage.query(self.database_url, "SELECT DISTINCT status FROM bulkops_operation")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from tests.servers import bulkops_environment
 
 CREDENTIALS_OUTPUT = re.compile(
     r"consumer_key: [a-z0-9]{32}\nconsumer_secret: [a-z0-9]{32}\n"
@@ -29,16 +30,23 @@ def parse_credentials(output: str) -> Credentials:
     return Credentials(**values)
 
 
+def cli_environment(database_url: str, settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of `bulkops` on the database, with only these other BULKOPS_* settings."""
+    return bulkops_environment({"DATABASE_URL": database_url} | dict(settings or {}))
+
+
 def bulkops_cli(
-    database_url: str, *args: str, settings: Mapping[str, str] | None = None
+    database_url: str,
+    *args: str,
+    settings: Mapping[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BULKOPS_")}
-    env["BULKOPS_DATABASE_URL"] = database_url
-    env |= {f"BULKOPS_{name}": value for name, value in (settings or {}).items()}
+    """`python -m bulkops <args>` on the database, with only these other BULKOPS_* settings,
+    reading `input` (nothing, when None) on stdin."""
     return subprocess.run(
         [sys.executable, "-m", "bulkops", *args],
-        env=env,
+        env=cli_environment(database_url, settings),
+        input=input or "",
         capture_output=True,
         text=True,
         timeout=60,

@@ -69,6 +69,19 @@ WITHOUT_RATE_LIMITS = {"RATE_LIMIT_PER_CALLER": "", "RATE_LIMIT_PER_ADDRESS": ""
 limits set them."""
 
 
+def bulkops_environment(
+    settings: Mapping[str, str], environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """This process's environment with only the given BULKOPS_* settings (named without the
+    prefix), the repository importable (handler fixtures) and any other `environment`
+    variables."""
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
+    process_env["PYTHONPATH"] = str(ROOT)
+    settings = WITHOUT_RATE_LIMITS | dict(settings)
+    process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
+    return process_env | dict(environment or {})
+
+
 def start_bulkops(
     command: Sequence[str],
     workdir: Path,
@@ -76,18 +89,12 @@ def start_bulkops(
     settings: Mapping[str, str],
     environment: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`python -m bulkops <command>` in `workdir`, with only the given BULKOPS_* settings
-    (named without the prefix), the repository importable (handler fixtures) and any other
-    `environment` variables."""
-    process_env = {k: v for k, v in os.environ.items() if not k.startswith("BULKOPS_")}
-    process_env["PYTHONPATH"] = str(ROOT)
-    settings = WITHOUT_RATE_LIMITS | dict(settings)
-    process_env |= {f"BULKOPS_{name}": value for name, value in settings.items()}
-    process_env |= environment or {}
+    """`python -m bulkops <command>` in `workdir`, in `bulkops_environment`, its output in
+    `log_path`."""
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
             [sys.executable, "-m", "bulkops", *command],
-            env=process_env,
+            env=bulkops_environment(settings, environment),
             cwd=workdir,
             stdout=log_file,
             stderr=subprocess.STDOUT,

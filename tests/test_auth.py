@@ -21,6 +21,8 @@ from tests.integrations import bulkops_cli
 from tests.servers import RunningServer, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 TOKEN_PATH = "/rest/V1/integration/admin/token"
 # Guarded by Magento_Backend::store (module-store/etc/webapi.xml).
 GUARDED_PATH = "/rest/V1/store/websites"
@@ -329,7 +331,7 @@ def test_the_bulk_operations_resource_guards_the_operation_search(server: Runnin
         assert client.get(path).status_code == 200
 
 
-@pytest.mark.parametrize("cache_seconds", [0.0, 1.5])
+@pytest.mark.parametrize("cache_seconds", [0.0, 3.0])
 def test_deactivated_admins_lose_their_tokens_once_the_token_cache_forgets_them(
     tmp_path: Path, database_url: str, cache_seconds: float
 ) -> None:
@@ -339,6 +341,8 @@ def test_deactivated_admins_lose_their_tokens_once_the_token_cache_forgets_them(
     engine = create_engine(sync_url(database_url))
     try:
         create_admin(server, "auth-leaver", "Leaver123")
+        # The token is resolved (and cached) no sooner than this.
+        first_used = time.monotonic()
         _, token = sign_in(server, "auth-leaver", "Leaver123")
         assert isinstance(token, str)
         assert guarded_status(server, token) == 200
@@ -348,16 +352,19 @@ def test_deactivated_admins_lose_their_tokens_once_the_token_cache_forgets_them(
                 .where(admin_user.c.username == "auth-leaver")
                 .values(is_active=False)
             )
-        deactivated = time.monotonic()
         if cache_seconds:
-            # Resolved a moment ago: this process trusts the token a little longer.
-            assert guarded_status(server, token) == 200
+            # Resolved a moment ago: this process trusts the token a little longer (a busy
+            # machine may have taken longer than that moment already).
+            cached = guarded_status(server, token)
+            if time.monotonic() - first_used < cache_seconds:
+                assert cached == 200
             wait_for(
                 lambda: guarded_status(server, token) == 401,
-                timeout=cache_seconds + 2,
+                timeout=cache_seconds + 30,
                 what="the cached token to be refused",
             )
-            assert time.monotonic() - deactivated >= cache_seconds - 0.2
+            # Never refused before the cache's time was up.
+            assert cached == 401 or time.monotonic() - first_used >= cache_seconds
         assert guarded_status(server, token) == 401
         assert sign_in(server, "auth-leaver", "Leaver123") == (401, SIGN_IN_FAILED)
     finally:

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from subprocess import CompletedProcess
 from typing import TypeVar
 
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from bulkops.auth.context import ALL_RESOURCES, BULK_OPERATIONS, STORES, UserContext
+from bulkops.auth.context import (
+    ALL_RESOURCES,
+    BULK_OPERATIONS,
+    SERVICE_RESOURCES,
+    STORES,
+    UserContext,
+)
 from bulkops.auth.service import AuthService
 from bulkops.cli import app
 from bulkops.errors import AuthenticationError
 from bulkops.settings import Settings
 from bulkops.status import UserType
 from bulkops.store.database import Database
-from tests.integrations import parse_credentials
+from tests.integrations import bulkops_cli, parse_credentials
 
 T = TypeVar("T")
 
@@ -65,15 +74,6 @@ def test_admin_create_on_a_fresh_database(
     assert result.stdout == 'created admin user "alice"\n'
     assert can_sign_in(database_url, "alice", "Alice1234")
     assert not can_sign_in(database_url, "alice", "Alice12345")
-
-
-def test_admin_create_prompts_for_the_password_twice(
-    bulkops: Callable[..., Result], database_url: str
-) -> None:
-    result = bulkops("admin", "create", "bob", input="Bob12345\nBob12345\n")
-    assert result.exit_code == 0, result.output
-    assert "Bob12345" not in result.output
-    assert can_sign_in(database_url, "bob", "Bob12345")
 
 
 @pytest.mark.parametrize(
@@ -208,4 +208,152 @@ def test_integration_create_refuses_what_is_not_a_resource_id(
 ) -> None:
     result = bulkops("integration", "create", "oms", "--resource", "all")
     assert result.exit_code == 1
-    assert '"all" is not an ACL resource id' in result.stderr
+    assert '"all" is not an ACL resource of this service' in result.stderr
+    assert f"{ALL_RESOURCES}," in result.stderr
+
+
+# The commands below run as real processes, as an operator runs them.
+
+
+def listed(database_url: str, *command: str) -> list[dict[str, object]]:
+    result = bulkops_cli(database_url, *command, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_admin_list_shows_failures_and_lockouts_and_unlock_clears_them(
+    database_url: str,
+) -> None:
+    for name in ("frank", "ann"):
+        created = bulkops_cli(database_url, "admin", "create", name, "--password", "Right1234")
+        assert created.returncode == 0, created.stderr
+    assert not can_sign_in(database_url, "ann", "Wrong1234")
+    for _ in range(6):
+        assert not can_sign_in(database_url, "frank", "Wrong1234")
+    assert not can_sign_in(database_url, "frank", "Right1234")  # locked out
+
+    ann, frank = listed(database_url, "admin")
+    assert (ann["username"], ann["active"], ann["failures"], ann["locked_until"]) == (
+        "ann",
+        True,
+        1,
+        None,
+    )
+    assert (frank["username"], frank["failures"]) == ("frank", 6)
+    assert isinstance(frank["locked_until"], str) and frank["locked_until"] > frank["created"]
+    assert ann["id"] != frank["id"]
+
+    result = bulkops_cli(database_url, "admin", "unlock", "frank")
+    assert (result.returncode, result.stdout) == (0, 'unlocked admin user "frank"\n')
+    _, frank = listed(database_url, "admin")
+    assert (frank["failures"], frank["locked_until"]) == (0, None)
+    assert can_sign_in(database_url, "frank", "Right1234")
+
+    result = bulkops_cli(database_url, "admin", "unlock", "nobody")
+    assert (result.returncode, result.stderr) == (
+        1,
+        'error: There is no admin user named "nobody".\n',
+    )
+
+
+def test_list_commands_print_tab_separated_lines_when_piped(database_url: str) -> None:
+    assert bulkops_cli(database_url, "admin", "list").stdout == (
+        "username\tid\tactive\tfailures\tlocked_until\tcreated\n"
+    )
+    bulkops_cli(database_url, "admin", "create", "tab\tname", "--password", "Right1234")
+    bulkops_cli(database_url, "integration", "create", "erp", "-r", STORES, "-r", BULK_OPERATIONS)
+    header, admin = bulkops_cli(database_url, "admin", "list").stdout.splitlines()
+    # A tab in a name cannot shift the columns.
+    assert admin.split("\t")[:5] == ["tab name", "1", "yes", "0", ""]
+    header, erp = bulkops_cli(database_url, "integration", "list").stdout.splitlines()
+    assert header == "name\tid\tstatus\tresources\tbulks\tcreated"
+    assert erp.split("\t")[:5] == ["erp", "1", "active", f"{STORES},{BULK_OPERATIONS}", "own"]
+
+
+def test_integration_list_shows_status_resources_and_scope(database_url: str) -> None:
+    bulkops_cli(database_url, "integration", "create", "pim", "--all-bulks")
+    bulkops_cli(database_url, "integration", "create", "erp", "-r", STORES)
+    assert bulkops_cli(database_url, "integration", "revoke", "erp").returncode == 0
+    erp, pim = listed(database_url, "integration")
+    assert {key: erp[key] for key in ("name", "status", "resources", "bulks")} == {
+        "name": "erp",
+        "status": "revoked",
+        "resources": [STORES],
+        "bulks": "own",
+    }
+    assert {key: pim[key] for key in ("name", "status", "resources", "bulks")} == {
+        "name": "pim",
+        "status": "active",
+        "resources": [ALL_RESOURCES],
+        "bulks": "all",
+    }
+    # Times are UTC, and JSON says so.
+    assert str(erp["created"]).endswith("+00:00")
+    assert bulkops_cli(database_url, "integration", "reauthorize", "erp").returncode == 0
+    assert listed(database_url, "integration")[0]["status"] == "active"
+
+
+def test_integration_revoke_ends_its_access(database_url: str) -> None:
+    erp = access_token_of(bulkops_cli(database_url, "integration", "create", "erp"))
+    pim = access_token_of(bulkops_cli(database_url, "integration", "create", "pim"))
+    result = bulkops_cli(database_url, "integration", "revoke", "erp")
+    assert (result.returncode, result.stdout) == (
+        0,
+        'revoked the access token of integration "erp"\n',
+    )
+    assert bearer(database_url, erp) is None
+    assert bearer(database_url, pim) is not None
+    # The earlier name does the same.
+    assert bulkops_cli(database_url, "integration", "revoke-tokens", "pim").returncode == 0
+    assert bearer(database_url, pim) is None
+    result = bulkops_cli(database_url, "integration", "revoke", "nobody")
+    assert (result.returncode, result.stderr) == (
+        1,
+        'error: There is no integration named "nobody".\n',
+    )
+
+
+def access_token_of(result: CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return parse_credentials(result.stdout).access_token
+
+
+def test_integration_create_accepts_only_resources_the_service_knows(
+    database_url: str, tmp_path: Path
+) -> None:
+    result = bulkops_cli(database_url, "integration", "create", "oms", "-r", "Vendor_Erp::orders")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        'error: "Vendor_Erp::orders" is not an ACL resource of this service; it knows '
+    )
+    assert all(resource in result.stderr for resource in SERVICE_RESOURCES)
+    assert listed(database_url, "integration") == []
+    # A route of the upstreams file brings its resource.
+    upstreams = tmp_path / "upstreams.toml"
+    upstreams.write_text(UPSTREAMS)
+    settings = {"UPSTREAMS_FILE": str(upstreams)}
+    result = bulkops_cli(
+        database_url, "integration", "create", "oms", "-r", "Vendor_Erp::orders", settings=settings
+    )
+    assert result.returncode == 0, result.stderr
+    assert listed(database_url, "integration")[0]["resources"] == ["Vendor_Erp::orders"]
+
+
+UPSTREAMS = """
+[[upstream]]
+name = "erp"
+base_url = "http://127.0.0.1:9"
+[[upstream.route]]
+method = "POST"
+path = "/V1/erp/orders"
+service = "Vendor\\\\Erp\\\\Api\\\\OrderRepositoryInterface::save"
+resource = "Vendor_Erp::orders"
+"""
+
+
+def test_integration_create_help_says_what_no_resource_grants(database_url: str) -> None:
+    result = bulkops_cli(database_url, "integration", "create", "--help")
+    assert "Without -r it may use every resource (Magento_Backend::all)" in " ".join(
+        result.stdout.replace("│", " ").split()
+    )

@@ -25,6 +25,8 @@ from tests.servers import RunningServer, start_server
 from tests.test_serve_processes import alive, server_processes
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 UNAVAILABLE = {"message": "The database is unavailable. Try again later."}
 OUTAGE_STARTS = "the database is unavailable ("
 OUTAGE_ENDS = "the database is available again"

@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from bulkops.api.app import create_app
-from bulkops.cli import app as cli
 from bulkops.errors import InputError
 from bulkops.settings import Settings
 from bulkops.status import BulkStatus, OperationStatus
@@ -28,12 +26,14 @@ from bulkops.store.lifecycle import (
     derive_bulk_status,
     mark_incomplete_operations,
     record_results,
+    retry_in_batches,
     retry_operations,
     start_operations,
 )
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations
 from bulkops.store.tables import bulk, operation, queue_message
+from tests.integrations import bulkops_cli
 
 TOPIC = "async.V1.things.POST"
 BULK = "c0000000-0000-4000-8000-000000000001"
@@ -170,11 +170,19 @@ async def test_retry_reopens_failed_operations_and_queues_them(database: Databas
     assert count == 3
     statuses = [row.status for row in await rows(database)]
     assert statuses == [DONE, OPEN, OPEN, OPEN, REJECTED, OPEN]
+    await check_retried(database)
+
+
+async def check_retried(database: Database) -> None:
     retried = [row for row in await rows(database) if row.operation_key in (1, 2, 5)]
     for row in retried:
         assert (row.result_message, row.error_code, row.result_serialized_data) == (None,) * 3
         assert row.started_at is None and row.updated_at == NOW + timedelta(hours=1)
         assert row.serialized_data == f'{{"key":{row.operation_key}}}'
+    await check_open_ones_queued(database)
+
+
+async def check_open_ones_queued(database: Database) -> None:
     queued = {message.operation_id for message in await rows(database, queue_message)}
     # Every open operation of the bulk has a message again, the untouched one too.
     assert queued == {row.id for row in await rows(database) if row.status == OPEN}
@@ -230,11 +238,47 @@ async def test_cleanup_deletes_old_bulks_in_batches(database: Database) -> None:
         new_bulk([DONE] * 4, uuid="old-2", start_time=old - timedelta(days=300)),
         new_bulk([OPEN, DONE], uuid="recent", start_time=NOW - timedelta(days=59)),
     )
-    cleaned = await cleanup_bulks(database, NOW, timedelta(days=60), batch_size=2)
+    cleaned = await cleanup_bulks(database, NOW - timedelta(days=60), batch_size=2)
     assert (cleaned.bulks, cleaned.operations) == (2, 7)
     assert [row.uuid for row in await rows(database, bulk)] == ["recent"]
     assert {row.bulk_uuid for row in await rows(database)} == {"recent"}
     assert len(await rows(database, queue_message)) == 1
+
+
+async def test_retry_in_batches_reopens_and_queues_as_one_transaction_does(
+    database: Database,
+) -> None:
+    await add(
+        database,
+        new_bulk([DONE, RETRY, FAIL, OPEN, REJECTED, FAIL], error_codes=[None, 5, 0, None, 0, 5]),
+    )
+    async with database.write() as connection:
+        await connection.execute(queue_message.delete())  # the open one's message is away
+    told: list[tuple[int, int]] = []
+    count = await retry_in_batches(
+        database, BULK, NOW + timedelta(hours=1), batch_size=2, progress=lambda *n: told.append(n)
+    )
+    assert count == 3
+    assert told == [(0, 3), (2, 3), (3, 3)]
+    assert [row.status for row in await rows(database)] == [DONE, OPEN, OPEN, OPEN, REJECTED, OPEN]
+    await check_retried(database)
+    assert await retry_in_batches(database, "unknown", NOW) is None
+    with pytest.raises(InputError):
+        await retry_in_batches(database, BULK, NOW, statuses=[REJECTED])
+
+
+async def test_cleanup_of_every_bulk_tells_its_progress(database: Database) -> None:
+    await add(
+        database,
+        new_bulk([DONE, FAIL], uuid="old", start_time=NOW - timedelta(days=300)),
+        new_bulk([OPEN], uuid="future", start_time=NOW + timedelta(days=300)),
+        new_bulk([], uuid="empty"),
+    )
+    told: list[tuple[int, int]] = []
+    cleaned = await cleanup_bulks(database, None, batch_size=1, progress=lambda *n: told.append(n))
+    assert (cleaned.bulks, cleaned.operations) == (3, 3)
+    assert told == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert await rows(database, bulk) == [] and await rows(database, queue_message) == []
 
 
 # The HTTP endpoint and the CLI, on their own database.
@@ -262,6 +306,14 @@ async def statuses(database_url: str) -> list[int]:
     database = Database(database_url)
     try:
         return [row.status for row in await rows(database) if row.bulk_uuid == BULK]
+    finally:
+        await database.dispose()
+
+
+async def bulk_uuids(database_url: str) -> list[str]:
+    database = Database(database_url)
+    try:
+        return [row.uuid for row in await rows(database, bulk)]
     finally:
         await database.dispose()
 
@@ -321,21 +373,80 @@ async def test_retry_endpoint_errors(api: httpx.AsyncClient) -> None:
 
 
 def test_retry_and_cleanup_commands(seeded_url: str) -> None:
-    runner = CliRunner()
-    env = {"BULKOPS_DATABASE_URL": seeded_url}
-
-    result = runner.invoke(cli, ["retry", BULK, "--status", "3", "-e", "5"], env=env)
-    assert (result.exit_code, result.output) == (0, "requeued 1 operations\n")
+    result = bulkops_cli(seeded_url, "retry", BULK, "--status", "3", "-e", "5")
+    assert (result.returncode, result.stdout) == (0, "requeued 1 operations\n")
+    assert result.stderr == "1/1 operations requeued\n"
     assert asyncio.run(statuses(seeded_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]
-    result = runner.invoke(cli, ["retry", "no-such-bulk"], env=env)
-    assert result.exit_code == 1 and "Bulk uuid no-such-bulk not exist" in result.output
+    result = bulkops_cli(seeded_url, "retry", "no-such-bulk")
+    assert result.returncode == 1 and "Bulk uuid no-such-bulk not exist" in result.stderr
 
-    off = env | {"BULKOPS_BULK_LIFETIME_DAYS": "0"}
-    result = runner.invoke(cli, ["cleanup"], env=off)
-    assert result.output == "cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0\n"
-    result = runner.invoke(cli, ["cleanup"], env=env)
-    assert (result.exit_code, result.output) == (0, "deleted 1 bulks and 2 operations\n")
+    off = {"BULK_LIFETIME_DAYS": "0"}
+    result = bulkops_cli(seeded_url, "cleanup", settings=off)
+    assert result.stdout == "cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0\n"
+    result = bulkops_cli(seeded_url, "cleanup")
+    assert (result.returncode, result.stdout) == (0, "deleted 1 bulks and 2 operations\n")
     # An explicit age overrides the setting; the bulk of 2030 is younger than any.
-    result = runner.invoke(cli, ["cleanup", "--older-than-days", "0"], env=off)
-    assert result.output == "deleted 0 bulks and 0 operations\n"
+    result = bulkops_cli(seeded_url, "cleanup", "--older-than-days", "0.001", settings=off)
+    assert result.stdout == "deleted 0 bulks and 0 operations\n"
     assert asyncio.run(statuses(seeded_url)) == [DONE, RETRY, FAIL, OPEN, REJECTED]
+
+
+def test_cleanup_refuses_zero_days_which_would_delete_every_bulk(seeded_url: str) -> None:
+    """BULKOPS_BULK_LIFETIME_DAYS=0 keeps bulks forever; the same 0 here cannot mean the
+    opposite, nor keeping them: it is refused, and --all says what it would do."""
+    for days in ("0", "-1"):
+        result = bulkops_cli(seeded_url, "cleanup", "--older-than-days", days)
+        assert (result.returncode, result.stderr) == (
+            1,
+            "error: --older-than-days must be more than 0; to delete every bulk, use --all\n",
+        )
+    result = bulkops_cli(seeded_url, "cleanup", "--all", "--older-than-days", "1")
+    assert result.returncode == 1 and "not both" in result.stderr
+    assert len(asyncio.run(bulk_uuids(seeded_url))) == 2
+
+
+def test_cleanup_all_asks_first(seeded_url: str) -> None:
+    for answer in ("", "n\n"):
+        result = bulkops_cli(seeded_url, "cleanup", "--all", input=answer)
+        assert result.returncode == 1
+        assert result.stdout.startswith("Delete every bulk and its operations? [y/N]:")
+        assert "Aborted" in result.stderr
+    assert len(asyncio.run(bulk_uuids(seeded_url))) == 2
+    result = bulkops_cli(seeded_url, "cleanup", "--all", input="y\n")
+    assert result.returncode == 0, result.stderr
+    # The bulk of 2030 too, whose start is still to come.
+    assert result.stdout.endswith("deleted 2 bulks and 7 operations\n")
+    assert asyncio.run(bulk_uuids(seeded_url)) == []
+
+
+def test_cleanup_all_yes_does_not_ask(seeded_url: str) -> None:
+    result = bulkops_cli(seeded_url, "cleanup", "--all", "--yes", "--batch-size", "1")
+    assert (result.returncode, result.stdout) == (0, "deleted 2 bulks and 7 operations\n")
+    # A line per batch, on stderr, when it is no terminal.
+    assert result.stderr == "1/2 bulks deleted\n2/2 bulks deleted\n"
+    assert asyncio.run(bulk_uuids(seeded_url)) == []
+
+
+def test_retry_command_works_in_batches(database_url: str) -> None:
+    async def prepare() -> None:
+        database = Database(database_url)
+        await upgrade(database)
+        await add(database, new_bulk([RETRY, DONE, FAIL, RETRY, FAIL, RETRY, REJECTED]))
+        await database.dispose()
+
+    asyncio.run(prepare())
+    result = bulkops_cli(database_url, "retry", BULK, "--batch-size", "2")
+    assert (result.returncode, result.stdout) == (0, "requeued 5 operations\n")
+    assert result.stderr == (
+        "2/5 operations requeued\n4/5 operations requeued\n5/5 operations requeued\n"
+    )
+    assert asyncio.run(statuses(database_url)) == [OPEN, DONE, OPEN, OPEN, OPEN, OPEN, REJECTED]
+
+    async def check_queued() -> None:
+        database = Database(database_url)
+        try:
+            await check_open_ones_queued(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(check_queued())

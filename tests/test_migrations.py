@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from alembic import command
+from datetime import datetime, timedelta
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Table, func, inspect, select
 
+from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
-from bulkops.store.migrate import alembic_config, upgrade
-from bulkops.store.tables import RESULT_MESSAGE_TRIGRAMS, metadata
+from bulkops.store.lifecycle import cleanup_bulks
+from bulkops.store.migrate import Migration, alembic_config, downgrade, upgrade
+from bulkops.store.queue import enqueue_open_operations
+from bulkops.store.tables import (
+    RESULT_MESSAGE_TRIGRAMS,
+    bulk,
+    metadata,
+    operation,
+    queue_message,
+)
 
 
 def _declared(name: str | None, type_: str, _parents: dict[str, str | None]) -> bool:
@@ -35,8 +47,9 @@ def _operation_indexes(connection: Connection) -> set[str]:
 async def test_upgrade_matches_the_tables_and_downgrade_removes_them(database_url: str) -> None:
     database = Database(database_url)
     try:
-        await upgrade(database)
-        await upgrade(database)  # a second run is a no-op
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert await upgrade(database) == Migration(None, head)
+        assert await upgrade(database) == Migration(head, head)  # a second run is a no-op
         async with database.write() as connection:
             assert await connection.run_sync(_differences) == []
             indexes = await connection.run_sync(_operation_indexes)
@@ -49,9 +62,118 @@ async def test_upgrade_matches_the_tables_and_downgrade_removes_them(database_ur
         # The trigram index, on PostgreSQL only.
         assert (RESULT_MESSAGE_TRIGRAMS in indexes) == (database.backend == "postgresql")
 
-        async with database.write() as connection:
-            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+        await downgrade(database, "base")
+        async with database.read() as connection:
             tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         assert tables == ["alembic_version"]
     finally:
         await database.dispose()
+
+
+NOW = datetime(2030, 6, 1, 12, 0, 0)
+LIFETIME = timedelta(days=60)
+EXPIRED = NOW - 2 * LIFETIME
+# Tables whose rows go in `_add`, each with its newest id.
+COUNTED = (bulk, operation, queue_message)
+
+
+def _bulk(number: int, start_time: datetime, items: int = 3) -> NewBulk:
+    return NewBulk(
+        uuid=f"d0000000-0000-4000-8000-{number:012d}",
+        description=None,
+        user_id=1,
+        user_type=2,
+        start_time=start_time,
+        operations=[
+            NewOperation(operation_key=key, topic_name="async.V1.things.POST", serialized_data="[]")
+            for key in range(items)
+        ],
+    )
+
+
+async def _add(database: Database, *bulks: NewBulk) -> None:
+    async with database.write() as connection:
+        for one in bulks:
+            await insert_bulk(connection, one)
+            await enqueue_open_operations(connection, one.uuid, one.start_time)
+
+
+async def _newest_ids(database: Database) -> dict[str, int]:
+    async with database.read() as connection:
+        return {
+            table.name: (await connection.execute(select(func.max(table.c.id)))).scalar_one()
+            for table in COUNTED
+        }
+
+
+async def _rows(database: Database) -> dict[str, list[tuple[object, ...]]]:
+    async with database.read() as connection:
+        return {
+            table.name: [tuple(row) for row in await connection.execute(select(table))]
+            for table in COUNTED
+        }
+
+
+async def test_ids_are_never_used_twice(database: Database) -> None:
+    """The cleanup deletes the newest bulk: the next one's ids still go past its ids."""
+    await _add(database, _bulk(1, NOW), _bulk(2, EXPIRED))
+    deleted = await _newest_ids(database)
+    cleaned = await cleanup_bulks(database, NOW - LIFETIME)
+    assert (cleaned.bulks, cleaned.operations) == (1, 3)
+
+    await _add(database, _bulk(3, NOW))
+    newest = await _newest_ids(database)
+    assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
+
+
+def _schemas(connection: Connection) -> dict[str, str]:
+    found = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE sql NOT NULL AND name NOT LIKE 'sqlite_%'"
+    )
+    # A table SQLite renamed has its name quoted.
+    return {name: sql.replace(f'"{name}"', name) for name, sql in found}
+
+
+async def test_sqlite_databases_get_ids_never_used_twice(tmp_path: Path) -> None:
+    """Migration 0011 rebuilds SQLite's tables with AUTOINCREMENT: rows, ids, indexes and the
+    rows referring to them stay; new ids go past the largest, even once it is deleted."""
+    database = Database(f"sqlite:///{tmp_path}/store.sqlite3")
+    try:
+        await upgrade(database, "0010")
+        await _add(database, _bulk(1, NOW), _bulk(2, EXPIRED))
+        before = await _rows(database)
+        async with database.read() as connection:
+            schemas = await connection.run_sync(_schemas)
+
+        await upgrade(database)
+        assert await _rows(database) == before  # queue messages too: nothing cascaded
+        async with database.read() as connection:
+            migrated = await connection.run_sync(_schemas)
+            assert await connection.run_sync(_differences) == []
+        assert migrated.keys() == schemas.keys()
+        counting = {name for name, sql in migrated.items() if "AUTOINCREMENT" in sql}
+        assert counting == {table.name for table in metadata.tables.values() if _counts(table)}
+        assert len(counting) == 8
+        # Indexes are the same, expression ones included.
+        assert {n: s for n, s in migrated.items() if n.startswith("ix_")} == {
+            n: s for n, s in schemas.items() if n.startswith("ix_")
+        }
+
+        deleted = await _newest_ids(database)
+        await cleanup_bulks(database, NOW - LIFETIME)
+        # Foreign keys are on again: the expired bulk's messages went with its operations.
+        assert len((await _rows(database))["bulkops_queue_message"]) == 3
+        await _add(database, _bulk(3, NOW))
+        newest = await _newest_ids(database)
+        assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
+
+        await downgrade(database, "0010")
+        async with database.read() as connection:
+            assert await connection.run_sync(_schemas) == schemas
+        assert len((await _rows(database))["bulkops_operation"]) == 6
+    finally:
+        await database.dispose()
+
+
+def _counts(table: Table) -> bool:
+    return bool(table.dialect_options["sqlite"]["autoincrement"])

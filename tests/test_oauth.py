@@ -27,6 +27,8 @@ from tests.conftest import require
 from tests.integrations import Credentials, bulkops_cli, create_integration, parse_credentials
 from tests.servers import RunningServer, start_server
 
+pytestmark = pytest.mark.slow
+
 SEARCH = "/rest/default/V1/bulk/"
 CUSTOMERS = "/rest/default/async/bulk/V1/customers"
 WINDOW = 600

@@ -130,14 +130,13 @@ def test_a_bulks_items_run_in_request_order_and_bulks_in_parallel(
             for key, sku in enumerate(skus)
         ],
     )
-    wait_for(
-        lambda: (
-            storage.count(database_url, "SELECT count(*) FROM bulkops_operation WHERE status = 4")
-            == 0
-        ),
-        120,
-        "every operation to be processed",
-    )
+
+    def still_open() -> int:
+        return storage.count(
+            database_url, "SELECT count(*) FROM bulkops_operation WHERE status = 4"
+        )
+
+    wait_for(lambda: still_open() == 0, 120, "every operation to be processed", progress=still_open)
     for worker in processes:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0

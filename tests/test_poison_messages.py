@@ -9,11 +9,15 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
 from tests import storage, test_worker
 from tests.servers import start_bulkops
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 # The topics of tests/handler_fixtures/fatal.py and noop.py (not imported here: importing
 # them registers their routes in this process).
@@ -62,6 +66,9 @@ def test_an_operation_that_kills_every_worker_is_abandoned(
         "MAX_DELIVERIES": str(MAX_DELIVERIES),
         "LEASE_SECONDS": "1",
         "WORKER_POLL_SECONDS": "0.05",
+        # The relay publishes the next bulk (written to the outbox by this test, not by an
+        # API process, which would publish it itself) soon after it is committed.
+        "MAINTENANCE_INTERVAL_SECONDS": "0.2",
     } | queue_settings
 
     def abandoned() -> bool:

@@ -10,11 +10,9 @@ from datetime import datetime
 import httpx
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from bulkops.api.app import create_app
 from bulkops.auth.context import ALL_RESOURCES, BULK_OPERATIONS
-from bulkops.cli import app as cli
 from bulkops.handlers.customers import customers_route
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.services.payloads import Payloads
@@ -26,6 +24,7 @@ from bulkops.store.database import Database
 from bulkops.store.lifecycle import start_operations
 from bulkops.store.tables import demo_customer, operation
 from bulkops.worker.execution import Executor
+from tests.integrations import bulkops_cli
 from tests.storage import insert_bulks, insert_bulks_async, query
 
 ECHO = "Vendor_Echo::echo"
@@ -188,23 +187,21 @@ async def test_only_failed_operations_can_be_retried(api: Api, statuses: list[in
 
 
 def test_the_retry_command_refuses_other_statuses(database_url: str) -> None:
-    runner = CliRunner()
-    env = {"BULKOPS_DATABASE_URL": database_url}
-    assert runner.invoke(cli, ["migrate"], env=env).exit_code == 0
+    assert bulkops_cli(database_url, "migrate").returncode == 0
     statuses = [OperationStatus.REJECTED, OperationStatus.RETRIABLY_FAILED]
     insert_bulks(database_url, [failed_bulk(CUSTOMERS_BULK, CUSTOMERS_TOPIC, statuses, {})])
-    result = runner.invoke(cli, ["retry", CUSTOMERS_BULK, "--status", "5"], env=env)
-    assert result.exit_code == 1
-    assert result.output == (
+    result = bulkops_cli(database_url, "retry", CUSTOMERS_BULK, "--status", "5")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
         "error: Rejected operations (status 5) failed validation and need new input: "
         "submit the items again instead of retrying them.\n"
     )
-    result = runner.invoke(cli, ["retry", CUSTOMERS_BULK, "-s", "2", "-s", "4"], env=env)
-    assert result.exit_code == 1
-    assert "Operations with status 4 cannot be retried" in result.output
+    result = bulkops_cli(database_url, "retry", CUSTOMERS_BULK, "-s", "2", "-s", "4")
+    assert result.returncode == 1
+    assert "Operations with status 4 cannot be retried" in result.stderr
     assert query(database_url, "SELECT status FROM bulkops_operation ORDER BY id") == [(5,), (2,)]
-    result = runner.invoke(cli, ["retry", CUSTOMERS_BULK], env=env)
-    assert (result.exit_code, result.output) == (0, "requeued 1 operations\n")
+    result = bulkops_cli(database_url, "retry", CUSTOMERS_BULK)
+    assert (result.returncode, result.stdout) == (0, "requeued 1 operations\n")
 
 
 async def test_a_handler_never_sees_an_item_its_route_refuses(database: Database) -> None:

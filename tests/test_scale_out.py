@@ -24,6 +24,8 @@ from tests.brokers import Broker
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 ROUTE = "/rest/default/async/bulk/V1/tests/outcomes"
 ONE = "/rest/default/async/V1/tests/outcomes"
 HANDLERS = '["tests.handler_fixtures.outcomes"]'
@@ -144,7 +146,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     )
     try:
         uuids = submit_all([server], parallel=False)
-        wait_for(lambda: open_count(server) == 0, 120, "the reference run to finish")
+        wait_for(
+            lambda: open_count(server) == 0,
+            120,
+            "the reference run to finish",
+            progress=lambda: open_count(server),
+        )
         return answers(server, uuids)
     finally:
         server.stop()
@@ -227,13 +234,18 @@ def test_two_apis_and_two_workers_lose_nothing(
     assert not submitter.is_alive() and len(submitted) == len(requests())
 
     total = BULKS * (BULK_SIZE + 1)
+
+    def stored_and_open() -> tuple[int, int]:
+        return (
+            storage.count(database_url, "SELECT count(*) FROM bulkops_operation"),
+            open_count(apis[0]),
+        )
+
     wait_for(
-        lambda: (
-            storage.count(database_url, "SELECT count(*) FROM bulkops_operation") == total
-            and open_count(apis[0]) == 0
-        ),
+        lambda: stored_and_open() == (total, 0),
         180,
         "every operation to be final",
+        progress=stored_and_open,
     )
     assert survivor.poll() is None, "the surviving worker died"
     rows_per_item = storage.query(

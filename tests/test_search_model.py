@@ -22,6 +22,8 @@ from bulkops.store.database import Database
 from bulkops.store.tables import bulk, metadata, operation
 from tests.search_model import Row, as_text, model_search
 
+pytestmark = pytest.mark.slow
+
 # Letters in both cases, accented or not; characters each backend orders differently against
 # letters once case is folded (`_` sorts between upper and lower case); LIKE's and GLOB's
 # wildcards.

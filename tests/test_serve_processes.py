@@ -14,6 +14,8 @@ from tests.servers import RunningServer, start_server
 from tests.test_submission import CUSTOMERS, customer, wait_until_final
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 

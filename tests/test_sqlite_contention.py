@@ -42,10 +42,10 @@ def test_concurrent_submissions_all_wait_for_the_lock_and_complete(
             answers = list(pool.map(lambda n: submit(server, n), range(SUBMISSIONS)))
         assert answers == [202] * SUBMISSIONS
 
-        def none_open() -> bool:
-            return storage.count(server.database_url, OPEN) == 0
+        def still_open() -> int:
+            return storage.count(server.database_url, OPEN)
 
-        wait_for(none_open, 60 + ITEMS * SUBMISSIONS / 20, "the worker to finish", 1)
+        wait_for(lambda: still_open() == 0, 60, "the worker to finish", 1, progress=still_open)
         statuses = storage.query(server.database_url, STATUSES)
         assert statuses == [(1, None, SUBMISSIONS * ITEMS)]
     finally:

@@ -277,8 +277,8 @@ def test_revocation_commands(database_url: str) -> None:
         'changed the password of admin user "ops" and revoked its tokens\n'
     )
     assert not live(ops)
-    assert invoke("integration", "revoke-tokens", "erp") == (
-        'revoked the tokens of integration "erp"\n'
+    assert invoke("integration", "revoke", "erp") == (
+        'revoked the access token of integration "erp"\n'
     )
     assert not live(erp) and live(pim)
     renewed = access_token(invoke("integration", "reauthorize", "erp"))
@@ -287,5 +287,5 @@ def test_revocation_commands(database_url: str) -> None:
     assert invoke("token", "revoke", stdin=f"{pim}\n").endswith("revoked the token\n")
     assert not live(pim)
     assert "no such token" in invoke("token", "revoke", "--token", "x" * 32, exit_code=1)
-    for command in (["admin", "revoke-tokens", "nobody"], ["integration", "revoke-tokens", "x"]):
+    for command in (["admin", "revoke-tokens", "nobody"], ["integration", "revoke", "x"]):
         assert "There is no" in invoke(*command, exit_code=1)

@@ -41,6 +41,8 @@ from tests.brokers import Broker
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 # The topics of tests/handler_fixtures/slow.py and flaky.py (not imported here: importing a
 # fixture registers its route in this process).
 SLOW_TOPIC = "async.tests.api.slowinterface.handle.post"
@@ -187,7 +189,12 @@ def test_submissions_travel_through_rabbitmq_to_a_separate_worker(
     assert message.content_type == "application/json"
 
     worker = start_worker(store, broker, processes, "worker.log")
-    wait_for(lambda: store.open_operations() == 0, 60, "the worker to process the bulk")
+    wait_for(
+        lambda: store.open_operations() == 0,
+        60,
+        "the worker to process the bulk",
+        progress=store.open_operations,
+    )
     stop(worker)
 
     assert_each_completed_once(store, 30)
@@ -203,7 +210,12 @@ def test_a_bulk_submitted_while_the_broker_is_stopped_is_processed_once_it_is_ba
     server = serve(store, broker, servers, "--no-worker")
     start_worker(store, broker, processes, "worker.log")
     submit(server, "slow", [{"n": n} for n in range(10)])
-    wait_for(lambda: store.open_operations() == 0, 60, "the first bulk to be processed")
+    wait_for(
+        lambda: store.open_operations() == 0,
+        60,
+        "the first bulk to be processed",
+        progress=store.open_operations,
+    )
     with broker.stopped():
         submit(server, "slow", [{"n": n} for n in range(20)])
         # Accepted, committed with its messages in the outbox, waiting for the broker.
@@ -212,7 +224,12 @@ def test_a_bulk_submitted_while_the_broker_is_stopped_is_processed_once_it_is_ba
         # Only the worker is left to publish them once the broker is back.
         server.stop()
         assert "Application shutdown complete." in server.log()
-    wait_for(lambda: store.open_operations() == 0, 90, "the second bulk to be processed")
+    wait_for(
+        lambda: store.open_operations() == 0,
+        90,
+        "the second bulk to be processed",
+        progress=store.open_operations,
+    )
 
     assert_each_completed_once(store, 30)
 
@@ -235,7 +252,12 @@ def test_a_retriable_failure_is_delivered_again_after_its_backoff(
         return store.count(f"{waiting} AND attempts > 0") > 0
 
     wait_for(retry_waits_in_outbox, 30, "a retry to wait in the outbox")
-    wait_for(lambda: store.open_operations() == 0, 60, "the retries to be processed")
+    wait_for(
+        lambda: store.open_operations() == 0,
+        60,
+        "the retries to be processed",
+        progress=store.open_operations,
+    )
 
     operations = store.query(
         "SELECT id, status, result_message FROM bulkops_operation ORDER BY operation_key"
@@ -262,7 +284,12 @@ def test_the_relay_publishes_open_operations_whose_message_was_lost(
     asyncio.run(add_bulk(store.url, 25, enqueue=False))
     assert store.outbox() == 0
     start_worker(store, broker, processes, "worker.log", AMQP_REPUBLISH_AFTER_SECONDS="0")
-    wait_for(lambda: store.open_operations() == 0, 60, "the relay to find the operations")
+    wait_for(
+        lambda: store.open_operations() == 0,
+        60,
+        "the relay to find the operations",
+        progress=store.open_operations,
+    )
 
     assert_each_completed_once(store, 25)
 

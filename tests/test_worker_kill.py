@@ -28,6 +28,8 @@ from tests.faults import Figures, Ledger
 from tests.servers import start_bulkops
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow
+
 # The topic of tests/handler_fixtures/slow.py's route (not imported here: importing it
 # registers its route in this process).
 TOPIC = "async.tests.api.slowinterface.handle.post"
@@ -121,10 +123,10 @@ def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
     killed.wait()
     assert store.count("SELECT count(*) FROM bulkops_operation WHERE status = 4") > size // 4
 
-    def all_final() -> bool:
-        return store.count("SELECT count(*) FROM bulkops_operation WHERE status = 4") == 0
+    def still_open() -> int:
+        return store.count("SELECT count(*) FROM bulkops_operation WHERE status = 4")
 
-    wait_for(all_final, 30, "the survivor to finish the bulk")
+    wait_for(lambda: still_open() == 0, 30, "the survivor to finish the bulk", progress=still_open)
     survivor.send_signal(signal.SIGTERM)
     assert survivor.wait(timeout=15) == 0
 

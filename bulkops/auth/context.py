@@ -14,6 +14,8 @@ ANONYMOUS = "anonymous"
 # Users, System > Integrations in Magento's admin).
 ADMIN_USERS = "Magento_User::acl_users"
 INTEGRATIONS = "Magento_Integration::integrations"
+SERVICE_RESOURCES = (ALL_RESOURCES, BULK_OPERATIONS, STORES, ADMIN_USERS, INTEGRATIONS)
+"""The resources of the service's own routes; asynchronous routes add theirs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +58,33 @@ class IntegrationCredentials:
     access_token_secret: str
 
 
+@dataclass(frozen=True, slots=True)
+class AdminSummary:
+    """An admin user as `bulkops admin list` shows it."""
+
+    username: str
+    id: int
+    active: bool
+    failures: int
+    """Failed sign-ins that still count towards the lockout."""
+    locked_until: datetime | None
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSummary:
+    """An integration as `bulkops integration list` shows it."""
+
+    name: str
+    id: int
+    status: str
+    """`active`; `revoked` when its access token is; `inactive` when the integration is."""
+    resources: list[str]
+    bulks: str
+    """The bulks it reads: `own` or `all`."""
+    created: datetime
+
+
 def _now() -> datetime:
     """UTC, naive, in whole seconds as the Timestamp columns store it."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -87,6 +114,13 @@ async def _hash(password: str) -> str:
 def _integration(integration_id: int, resources_json: str, all_bulks: bool) -> UserContext:
     resources = frozenset(orjson.loads(resources_json))
     return UserContext(UserType.INTEGRATION, integration_id, resources, all_bulks=bool(all_bulks))
+
+
+def _integration_status(is_active: bool, token_revoked: bool | None) -> str:
+    if not is_active:
+        return "inactive"
+    # No token at all (no OAuth consumer) is as good as a revoked one.
+    return "revoked" if token_revoked is None or token_revoked else "active"
 
 
 class AuthService:
@@ -216,6 +250,35 @@ class AuthService:
         except IntegrityError:
             raise AccountError(f'An admin user named "{username}" already exists.') from None
 
+    async def list_admins(self) -> list[AdminSummary]:
+        now, max_failures = _now(), self.settings.login_max_failures
+        async with self.database.read() as connection:
+            rows = await users.list_admins(connection)
+        summaries = []
+        for row in rows:
+            # As `users.start_sign_in` reads them: failures count until lock_expires passes.
+            counting = row["lock_expires"] is not None and row["lock_expires"] > now
+            failures = row["failures_count"] if counting else 0
+            summaries.append(
+                AdminSummary(
+                    username=row["username"],
+                    id=row["id"],
+                    active=bool(row["is_active"]),
+                    failures=failures,
+                    locked_until=row["lock_expires"] if failures >= max_failures else None,
+                    created=row["created_at"],
+                )
+            )
+        return summaries
+
+    async def unlock_admin(self, username: str) -> None:
+        """Forget the admin user's failed sign-ins: it can sign in again at once."""
+        async with self.database.write() as connection:
+            admin_id = await users.find_admin_id(connection, username)
+            if admin_id is None:
+                raise AccountError(f'There is no admin user named "{username}".')
+            await users.clear_failures(connection, admin_id)
+
     async def set_admin_password(self, username: str, password: str) -> None:
         """A new password; the user is also reactivated and unlocked, and every token it
         had is revoked."""
@@ -282,6 +345,21 @@ class AuthService:
             raise AccountError(f'There is no integration named "{name}".')
         return integration_id
 
+    async def list_integrations(self) -> list[IntegrationSummary]:
+        async with self.database.read() as connection:
+            rows = await users.list_integrations(connection)
+        return [
+            IntegrationSummary(
+                name=row["name"],
+                id=row["id"],
+                status=_integration_status(row["is_active"], row["token_revoked"]),
+                resources=orjson.loads(row["resources"]),
+                bulks="all" if row["all_bulks"] else "own",
+                created=row["created_at"],
+            )
+            for row in rows
+        ]
+
     async def set_integration_scope(self, name: str, all_bulks: bool) -> None:
         """Whether the integration reads every bulk or only its own; its tokens resolved
         in this process are forgotten (other processes see it within their cache time)."""
@@ -291,11 +369,16 @@ class AuthService:
         self.resolved.forget_user(UserType.INTEGRATION, integration_id)
 
     async def create_integration(
-        self, name: str, resources: Sequence[str] = (ALL_RESOURCES,), all_bulks: bool = False
+        self,
+        name: str,
+        resources: Sequence[str] = (ALL_RESOURCES,),
+        all_bulks: bool = False,
+        known_resources: Collection[str] | None = None,
     ) -> IntegrationCredentials:
-        """A new integration with these ACL resources, and its OAuth consumer and access
-        token (which also works as a Bearer token), each 32 characters as Magento's. It reads
-        only the bulks it submits, unless `all_bulks`."""
+        """A new integration with these ACL resources (each one of `known_resources`, when
+        given), and its OAuth consumer and access token (which also works as a Bearer token),
+        each 32 characters as Magento's. It reads only the bulks it submits, unless
+        `all_bulks`."""
         if not name.strip():
             raise AccountError("The integration name cannot be empty.")
         if len(name) > INTEGRATION_NAME_MAX_LENGTH:
@@ -305,6 +388,12 @@ class AuthService:
         if not resources:
             raise AccountError("An integration needs at least one ACL resource.")
         for resource in resources:
+            if known_resources is not None and resource not in known_resources:
+                raise AccountError(
+                    f'"{resource}" is not an ACL resource of this service; it knows '
+                    + ", ".join(sorted(known_resources))
+                    + "."
+                )
             if not RESOURCE_ID.fullmatch(resource):
                 raise AccountError(
                     f'"{resource}" is not an ACL resource id (such as "Magento_Backend::all").'

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
 
-from bulkops.auth.context import ALL_RESOURCES
+from bulkops.auth.context import ALL_RESOURCES, SERVICE_RESOURCES
 from bulkops.auth.passwords import WeakPasswordError
-from bulkops.auth.service import AccountError, AuthService, IntegrationCredentials
+from bulkops.auth.service import (
+    AccountError,
+    AdminSummary,
+    AuthService,
+    IntegrationCredentials,
+    IntegrationSummary,
+)
+from bulkops.cli.tables import JSON_OPTION, print_rows
+from bulkops.cli.worker import fail, on_database
+from bulkops.handlers.base import HandlerConfigError
+from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
-from bulkops.store.database import Database
-from bulkops.store.migrate import upgrade
 
 T = TypeVar("T")
 
@@ -46,28 +53,21 @@ RESOURCE_OPTION = typer.Option(
     "--resource",
     "-r",
     help="An ACL resource it may use, such as "
-    "Magento_Logging::system_magento_logging_bulk_operations; repeat for more "
-    "[default: Magento_Backend::all]",
+    "Magento_Logging::system_magento_logging_bulk_operations; repeat for more. Without -r it "
+    "may use every resource (Magento_Backend::all). Only resources of this service's routes, "
+    "as configured, are accepted",
+    show_default="Magento_Backend::all",
 )
 
 
 def _run(action: Callable[[AuthService], Awaitable[T]]) -> T:
     """Run `action` on the configured database (migrated first); account errors exit 1."""
 
-    async def run() -> T:
-        settings = Settings()
-        database = Database.from_settings(settings)
-        try:
-            await upgrade(database)
-            return await action(AuthService(database, settings))
-        finally:
-            await database.dispose()
-
+    settings = Settings()
     try:
-        return asyncio.run(run())
-    except (AccountError, WeakPasswordError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        return on_database(settings, lambda database: action(AuthService(database, settings)))
+    except (AccountError, WeakPasswordError, HandlerConfigError) as error:
+        fail(str(error))
 
 
 @admin_app.command("create")
@@ -83,6 +83,20 @@ def set_admin_password(username: str, password: str = PASSWORD_OPTION) -> None:
     its tokens."""
     _run(lambda auth: auth.set_admin_password(username, password))
     typer.echo(f'changed the password of admin user "{username}" and revoked its tokens')
+
+
+@admin_app.command("list")
+def list_admins(as_json: bool = JSON_OPTION) -> None:
+    """List the admin users: whether each is active, its failed sign-ins that count towards
+    the lockout, and until when it is locked out (times in UTC)."""
+    print_rows(_run(lambda auth: auth.list_admins()), AdminSummary, as_json)
+
+
+@admin_app.command("unlock")
+def unlock_admin(username: str) -> None:
+    """Forget an admin user's failed sign-ins, so that it can sign in again at once."""
+    _run(lambda auth: auth.unlock_admin(username))
+    typer.echo(f'unlocked admin user "{username}"')
 
 
 @admin_app.command("revoke-tokens")
@@ -108,7 +122,15 @@ def create_integration(
     Bearer token) and the token's secret. It reads only the bulks it submits unless
     --all-bulks."""
     granted = resources or [ALL_RESOURCES]
-    credentials = _run(lambda auth: auth.create_integration(name, granted, all_bulks))
+
+    async def create(auth: AuthService) -> IntegrationCredentials:
+        # The routes this service would serve with the same settings, and their resources.
+        routes = load_routes(auth.settings, auth.database)
+        await close_routes(routes)
+        known = {*SERVICE_RESOURCES, *routes.resources()}
+        return await auth.create_integration(name, granted, all_bulks, known)
+
+    credentials = _run(create)
     if not Settings().oauth_secrets_key:
         typer.echo(
             "note: BULKOPS_OAUTH_SECRETS_KEY is not set, so these secrets are stored in clear",
@@ -130,12 +152,23 @@ def set_integration_scope(name: str, all_bulks: bool = ALL_BULKS_OPTION) -> None
     typer.echo(f'integration "{name}" reads {"every bulk" if all_bulks else "its own bulks"}')
 
 
-@integration_app.command("revoke-tokens")
-def revoke_integration_tokens(name: str) -> None:
+@integration_app.command("list")
+def list_integrations(as_json: bool = JSON_OPTION) -> None:
+    """List the integrations: whether each is active or its access token revoked, its ACL
+    resources and which bulks it reads (own or all); times in UTC."""
+    print_rows(_run(lambda auth: auth.list_integrations()), IntegrationSummary, as_json)
+
+
+@integration_app.command("revoke")
+def revoke_integration(name: str) -> None:
     """Revoke an integration's access token: neither signed requests nor the Bearer token
     work until `reauthorize` gives it a new one."""
     _run(lambda auth: auth.revoke_integration_tokens(name))
-    typer.echo(f'revoked the tokens of integration "{name}"')
+    typer.echo(f'revoked the access token of integration "{name}"')
+
+
+# The earlier name, kept for scripts that use it.
+integration_app.command("revoke-tokens", hidden=True)(revoke_integration)
 
 
 @integration_app.command("reauthorize")

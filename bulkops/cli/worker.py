@@ -7,17 +7,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 
+from bulkops.cli.progress import progress
 from bulkops.errors import InputError
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import (
+    BATCH_SIZE,
     DEFAULT_RETRY_STATUSES,
     cleanup_bulks,
-    retry_operations,
+    retry_in_batches,
     utc_now,
 )
 from bulkops.store.migrate import upgrade
@@ -36,6 +38,13 @@ STATUS_OPTION = typer.Option(
 ERROR_CODE_OPTION = typer.Option(
     [], "--error-code", "-e", help="Only those with this error code; repeat for more [default: any]"
 )
+BATCH_SIZE_OPTION = typer.Option(BATCH_SIZE, min=1, help="Rows per transaction")
+
+
+def fail(message: str) -> NoReturn:
+    """End the command on input it refuses: the message on stderr, exit status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def on_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
@@ -71,38 +80,58 @@ def retry(
     bulk_uuid: str = typer.Argument(..., help="The bulk whose operations to retry"),
     status: list[int] = STATUS_OPTION,
     error_code: list[int] = ERROR_CODE_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
 ) -> None:
     """Queue a bulk's failed operations again (2 and 3 only: rejected items need new input)."""
-
-    async def run(database: Database) -> int | None:
-        async with database.write() as connection:
-            return await retry_operations(
-                connection, bulk_uuid, utc_now(), status, error_code or None
-            )
-
+    settings = Settings()
     try:
-        count = on_database(Settings(), run)
+        with progress("operations requeued") as report:
+            count = on_database(
+                settings,
+                lambda database: retry_in_batches(
+                    database, bulk_uuid, utc_now(), status, error_code or None, batch_size, report
+                ),
+            )
     except InputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
     if count is None:
-        typer.echo(f"error: Bulk uuid {bulk_uuid} not exist", err=True)
-        raise typer.Exit(1)
+        fail(f"Bulk uuid {bulk_uuid} not exist")
     typer.echo(f"requeued {count} operations")
 
 
 def cleanup(
     older_than_days: float = typer.Option(
-        None, min=0, help="Delete bulks older than this [default: BULKOPS_BULK_LIFETIME_DAYS]"
+        None,
+        help="Delete bulks that started more than this many days ago (more than 0)",
+        show_default="BULKOPS_BULK_LIFETIME_DAYS",
     ),
+    every_bulk: bool = typer.Option(
+        False, "--all", help="Delete every bulk, whatever its age (asks first, unless --yes)"
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete every bulk without asking"),
+    batch_size: int = BATCH_SIZE_OPTION,
 ) -> None:
     """Delete old bulks with their operations, a batch per transaction."""
     settings = Settings()
-    lifetime = (
-        bulk_lifetime(settings) if older_than_days is None else timedelta(days=older_than_days)
-    )
-    if lifetime is None:
-        typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
-        return
-    cleaned = on_database(settings, lambda database: cleanup_bulks(database, utc_now(), lifetime))
+    if every_bulk:
+        if older_than_days is not None:
+            fail("give --older-than-days or --all, not both")
+        if not yes:
+            typer.confirm("Delete every bulk and its operations?", abort=True)
+        lifetime = None
+    elif older_than_days is None:
+        lifetime = bulk_lifetime(settings)
+        if lifetime is None:
+            typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
+            return
+    elif older_than_days > 0:
+        lifetime = timedelta(days=older_than_days)
+    else:
+        # BULKOPS_BULK_LIFETIME_DAYS=0 keeps every bulk; 0 days here would delete them all.
+        fail("--older-than-days must be more than 0; to delete every bulk, use --all")
+    cutoff = None if lifetime is None else utc_now() - lifetime
+    with progress("bulks deleted") as report:
+        cleaned = on_database(
+            settings, lambda database: cleanup_bulks(database, cutoff, batch_size, report)
+        )
     typer.echo(f"deleted {cleaned.bulks} bulks and {cleaned.operations} operations")

@@ -77,6 +77,10 @@ class HandlerRegistry:
     def routes(self) -> list[AsyncRoute]:
         return list(self._routes.values())
 
+    def resources(self) -> set[str]:
+        """The ACL resources the routes need (`anonymous` needs none)."""
+        return {route.resource for route in self._routes.values()} - {ANONYMOUS}
+
     def __repr__(self) -> str:
         return f"HandlerRegistry({sorted(self._routes)!r})"
 

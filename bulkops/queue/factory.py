@@ -10,8 +10,6 @@ from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
 from bulkops.store.database import Database
 
-AMQP_SCHEMES = ("amqp://", "amqps://")
-
 
 def create_transport(settings: Settings, database: Database) -> Transport:
     """`db`: the queue is a table of the database. `amqp://...`: RabbitMQ, with that table as
@@ -19,16 +17,13 @@ def create_transport(settings: Settings, database: Database) -> Transport:
     url = settings.queue_url
     if url == "db":
         return DbTransport(database, lease_seconds=settings.lease_seconds)
-    if url.startswith(AMQP_SCHEMES):
-        return AmqpTransport(
-            database,
-            url,
-            exchange_name=settings.amqp_exchange,
-            queue_name=settings.amqp_queue,
-            prefetch=settings.amqp_prefetch or settings.worker_batch_size,
-            republish_after=timedelta(seconds=settings.amqp_republish_after_seconds),
-            lease_seconds=settings.lease_seconds,
-        )
-    raise ValueError(
-        f"BULKOPS_QUEUE_URL must be `db` or an amqp:// or amqps:// URL, not {url.split(':')[0]!r}"
+    # Anything else is an amqp:// or amqps:// URL: the settings accept no other.
+    return AmqpTransport(
+        database,
+        url,
+        exchange_name=settings.amqp_exchange,
+        queue_name=settings.amqp_queue,
+        prefetch=settings.amqp_prefetch or settings.worker_batch_size,
+        republish_after=timedelta(seconds=settings.amqp_republish_after_seconds),
+        lease_seconds=settings.lease_seconds,
     )

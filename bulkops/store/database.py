@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,13 +13,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, CursorResult, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    InvalidRequestError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bulkops import regexps
 from bulkops.outages import Outage
-from bulkops.settings import Settings
+from bulkops.settings import ConfigurationError, Settings
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
     SQLITE_CLOCK,
@@ -131,15 +139,31 @@ class SqliteOptions:
         )
 
 
+URL_FORMS = (
+    "sqlite:///relative/path, sqlite:////absolute/path, postgresql://user:password@host:port/name"
+    " or mysql:// (mariadb://) likewise"
+)
+"""The URLs `BULKOPS_DATABASE_URL` takes, for messages that refuse one."""
+
+
 def async_url(url: str | URL) -> URL:
     """`postgresql://...` -> `postgresql+asyncpg://...` and so on; explicit drivers are kept.
-    MySQL and MariaDB connections speak utf8mb4 unless the URL says otherwise."""
-    parsed = make_url(url)
+    MySQL and MariaDB connections speak utf8mb4 unless the URL says otherwise. A URL of no
+    backend bulkops stores in raises ConfigurationError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"BULKOPS_DATABASE_URL: not a database URL; expected {URL_FORMS}"
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     backend = BACKEND_ALIASES.get(backend, backend)
-    if not driver and backend in ASYNC_DRIVERS:
-        driver = ASYNC_DRIVERS[backend]
-    parsed = parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
+    if backend not in ASYNC_DRIVERS:
+        raise ConfigurationError(
+            f'BULKOPS_DATABASE_URL: unknown database "{backend}"; expected {URL_FORMS}'
+        )
+    driver = driver or ASYNC_DRIVERS[backend]
+    parsed = parsed.set(drivername=f"{backend}+{driver}")
     if backend in MYSQL_BACKENDS and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
@@ -183,7 +207,7 @@ class Database:
         self.limits = limits = limits or StatementLimits()
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":
-            _ensure_sqlite_directory(self.url)
+            _prepare_sqlite_file(self.url)
         else:
             engine_options |= (pool or PoolOptions.from_settings(Settings())).engine_options()
             engine_options["isolation_level"] = (
@@ -191,7 +215,13 @@ class Database:
             )
         if self.backend == "postgresql" and self.url.get_driver_name() == "asyncpg":
             engine_options["connect_args"] = {"server_settings": POSTGRESQL_SESSION}
-        self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
+        try:
+            self.engine: AsyncEngine = create_async_engine(self.url, **(engine_options | options))
+        except (NoSuchModuleError, ImportError, InvalidRequestError) as error:
+            # A driver that does not exist, is not installed, or is not an asyncio one.
+            raise ConfigurationError(
+                f'BULKOPS_DATABASE_URL: cannot use the driver "{self.url.drivername}": {error}'
+            ) from error
         if self.backend == "sqlite":
             _configure_sqlite(
                 self.engine, limits, sqlite or SqliteOptions.from_settings(Settings())
@@ -236,9 +266,30 @@ class Database:
         await self.engine.dispose()
 
 
-def _ensure_sqlite_directory(url: URL) -> None:
-    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+def _prepare_sqlite_file(url: URL) -> None:
+    """Create the directory of a SQLite database file. ConfigurationError, naming the path,
+    when the file cannot be written: SQLite would only say "unable to open database file"."""
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return
+    path = Path(url.database).absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        # mkdir says "File exists" of a file in the way, without saying that it is a file.
+        reason = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror
+        raise ConfigurationError(
+            f"BULKOPS_DATABASE_URL: cannot create the directory {path.parent} for the SQLite "
+            f"database ({reason})"
+        ) from error
+    if path.is_dir():
+        reason = "a directory is in the way"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        reason = "permission denied"
+    else:
+        return
+    raise ConfigurationError(
+        f"BULKOPS_DATABASE_URL: cannot write the SQLite database {path} ({reason})"
+    )
 
 
 def _readonly(connection: Any) -> bool:

@@ -3,7 +3,7 @@ too long, deleted with its bulk when old; and the bulk's status derived from the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.database import Database
-from bulkops.store.queue import delete_messages_of_operations, enqueue_open_operations
+from bulkops.store.queue import (
+    delete_messages_of_operations,
+    enqueue_open_operations,
+    enqueue_operations,
+)
 from bulkops.store.rows import AnyRow
 from bulkops.store.tables import bulk, operation
 from bulkops.store.types import in_int64, storable_text
@@ -35,6 +39,11 @@ DEFAULT_RETRY_STATUSES = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_
 
 BATCH_SIZE = 1000
 """Rows per transaction in the periodic jobs: each holds the write lock only briefly."""
+
+Progress = Callable[[int, int], None]
+"""Told at the start of a long job, then after each batch, how many items it has done so
+far, of how many it counted at its start (items arriving meanwhile can take the first past
+the second)."""
 
 _OPEN = OperationStatus.OPEN
 _REJECTED = int(OperationStatus.REJECTED)
@@ -191,26 +200,20 @@ async def retried_topics(
     return set((await connection.execute(query.distinct())).scalars())
 
 
-async def retry_operations(
-    connection: AsyncConnection,
-    bulk_uuid: str,
-    now: datetime,
-    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
-    error_codes: Collection[int] | None = None,
-) -> int | None:
-    """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
-    for any other) and, when given, one of `error_codes`, as Magento's retryBulk, and queue
-    them again; answers how many, or None for an unknown bulk."""
-    check_retry_statuses(statuses)
-    if (
-        not storable_text(bulk_uuid)
-        or (await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))).first()
-        is None
-    ):
-        return None
+async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
+    if not storable_text(bulk_uuid):
+        return False
+    found = await connection.execute(select(bulk.c.id).where(bulk.c.uuid == bulk_uuid))
+    return found.first() is not None
+
+
+async def _reopen(
+    connection: AsyncConnection, conditions: Iterable[ColumnElement[bool]], now: datetime
+) -> int:
+    """Reopen the operations that match, as never started; answers how many."""
     reopened = await connection.execute(
         update(operation)
-        .where(*_retried(bulk_uuid, statuses, error_codes))
+        .where(*conditions)
         .values(
             status=_OPEN,
             result_message=None,
@@ -221,8 +224,74 @@ async def retry_operations(
             deliveries=0,
         )
     )
-    await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened.rowcount
+
+
+async def retry_operations(
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Collection[int] | None = None,
+) -> int | None:
+    """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
+    for any other) and, when given, one of `error_codes`, as Magento's retryBulk, and queue
+    them again, in the caller's transaction; answers how many, or None for an unknown bulk."""
+    check_retry_statuses(statuses)
+    if not await _bulk_exists(connection, bulk_uuid):
+        return None
+    reopened = await _reopen(connection, _retried(bulk_uuid, statuses, error_codes), now)
+    await enqueue_open_operations(connection, bulk_uuid, now)
+    return reopened
+
+
+async def retry_in_batches(
+    database: Database,
+    bulk_uuid: str,
+    now: datetime,
+    statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Collection[int] | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> int | None:
+    """`retry_operations` for bulks of any size: `batch_size` operations per transaction, in
+    id order, each batch queued as it is reopened; `progress` is told at the start and after
+    each batch."""
+    check_retry_statuses(statuses)
+    retried = _retried(bulk_uuid, statuses, error_codes)
+    async with database.read() as connection:
+        if not await _bulk_exists(connection, bulk_uuid):
+            return None
+        total = (
+            await connection.execute(select(func.count()).select_from(operation).where(*retried))
+        ).scalar_one()
+    if progress is not None:
+        progress(0, total)
+    reopened, after = 0, 0
+    while True:
+        async with database.write() as connection:
+            # Past the last batch only: an operation that fails again meanwhile (a worker is
+            # running) is not retried twice by one command.
+            ids = list(
+                (
+                    await connection.execute(
+                        select(operation.c.id)
+                        .where(*retried, operation.c.id > after)
+                        .order_by(operation.c.id)
+                        .limit(batch_size)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                # As in one transaction: open operations of the bulk without a message (their
+                # message lost) are queued too.
+                await enqueue_open_operations(connection, bulk_uuid, now)
+                return reopened
+            reopened += await _reopen(connection, [operation.c.id.in_(ids), *retried], now)
+            await enqueue_operations(connection, ids, now)
+        after = ids[-1]
+        if progress is not None:
+            progress(reopened, total)
 
 
 async def mark_incomplete_operations(
@@ -268,24 +337,34 @@ class Cleaned:
 
 
 async def cleanup_bulks(
-    database: Database, now: datetime, lifetime: timedelta, batch_size: int = BATCH_SIZE
+    database: Database,
+    cutoff: datetime | None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
 ) -> Cleaned:
-    """Magento's `bulk_cleanup`: delete bulks that started more than `lifetime` ago, with their
-    operations and messages. Each transaction deletes whole bulks, as many as hold about
-    `batch_size` operations (at least one bulk), so that a bulk never stays behind with part
-    of its operations: searches count a bulk's operations by its `operation_rows`.
+    """Magento's `bulk_cleanup`: delete bulks that started at or before `cutoff` (every bulk
+    when None), with their operations and messages. Each transaction deletes whole bulks, as
+    many as hold about `batch_size` operations (at least one bulk), so that a bulk never stays
+    behind with part of its operations: searches count a bulk's operations by its
+    `operation_rows`. `progress` is told the bulks deleted, at the start and after each
+    transaction.
 
     Safe with several workers cleaning at once: each batch is read without locks, then
     deleted by primary key, so two cleanups of the same rows take their locks in the same
     order and just wait for each other; the counts are of rows deleted."""
-    cutoff = now - lifetime
+    old = [] if cutoff is None else [bulk.c.start_time <= cutoff]
+    if progress is not None:
+        async with database.read() as connection:
+            query = select(func.count()).select_from(bulk).where(*old)
+            total = (await connection.execute(query)).scalar_one()
+        progress(0, total)
     cleaned = Cleaned(bulks=0, operations=0)
     while True:
         async with database.write() as connection:
             found = (
                 await connection.execute(
                     select(bulk.c.id, bulk.c.uuid, bulk.c.operation_rows)
-                    .where(bulk.c.start_time <= cutoff)
+                    .where(*old)
                     .order_by(bulk.c.id)
                     .limit(batch_size)
                 )
@@ -302,6 +381,8 @@ async def cleanup_bulks(
                     bulks=cleaned.bulks + bulks.rowcount,
                     operations=cleaned.operations + operations.rowcount,
                 )
+        if batch and progress is not None:
+            progress(cleaned.bulks, total)
         if len(batch) == len(found) < batch_size:
             return cleaned
 

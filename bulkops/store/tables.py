@@ -44,6 +44,7 @@ bulk = Table(
     Column("store_code", exact_text(32), nullable=False, server_default="default"),
     Index(None, "start_time"),
     Index(None, "user_type", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 # PostgreSQL only (migrations 0003 and 0005), so not declared on the table: the trigram index
@@ -85,6 +86,7 @@ operation = Table(
     # rather than every operation of the status (and counts from the index alone).
     Index(None, "bulk_uuid", "status", "id"),
     Index(None, "start_time", "id"),
+    sqlite_autoincrement=True,
 )
 # Searches compare the topic folded (see `folded`); the name is the one of the index on the
 # plain column it replaced (migration 0005). PostgreSQL counts the matches from the index
@@ -108,6 +110,7 @@ admin_user = Table(
     Column("failures_count", Integer, nullable=False),
     Column("lock_expires", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 integration = Table(
@@ -121,6 +124,7 @@ integration = Table(
     # Reads every bulk; false: only the bulks it submitted.
     Column("all_bulks", Boolean, nullable=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 access_token = Table(
@@ -135,6 +139,7 @@ access_token = Table(
     Column("expires_at", Timestamp, nullable=True),
     Column("revoked", Boolean, nullable=False),
     Index(None, "user_type", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 # An integration's OAuth 1.0a credentials (Magento's `oauth_consumer` and its access token in
@@ -162,6 +167,7 @@ oauth_consumer = Table(
     Column("access_token", exact_text(255), nullable=False),
     Column("access_token_secret", exact_text(255), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # Nonces of signed requests (Magento's `oauth_nonce`): the key refuses a second use; rows
@@ -202,6 +208,7 @@ queue_message = Table(
     Column("order_group", BigInteger, nullable=True),
     Index(None, "available_at", "id"),
     Index(None, "order_group", "operation_id"),
+    sqlite_autoincrement=True,
 )
 
 # Values of the installation, set once for every process (the crypt key of data hashes).
@@ -225,4 +232,5 @@ demo_customer = Table(
     # The operation that created the customer, so that it completes when delivered again.
     Column("operation_id", BigInteger, nullable=True),
     Index(None, "website_id", "email", unique=True),
+    sqlite_autoincrement=True,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, insert, literal, not_, or_, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import UserType
 from bulkops.store.database import inserted_id
-from bulkops.store.tables import access_token, admin_user, integration
+from bulkops.store.tables import access_token, admin_user, integration, oauth_consumer
 from bulkops.store.types import int64_value
 
 
@@ -31,6 +32,20 @@ async def insert_admin(
             created_at=now,
         )
     )
+
+
+async def list_admins(connection: AsyncConnection) -> Sequence[RowMapping]:
+    """Every admin user, by username: id, username, is_active, failures_count, lock_expires,
+    created_at."""
+    query = select(
+        admin_user.c.id,
+        admin_user.c.username,
+        admin_user.c.is_active,
+        admin_user.c.failures_count,
+        admin_user.c.lock_expires,
+        admin_user.c.created_at,
+    ).order_by(admin_user.c.username)
+    return (await connection.execute(query)).mappings().all()
 
 
 async def reset_admin(connection: AsyncConnection, username: str, password_hash: str) -> bool:
@@ -99,6 +114,27 @@ async def insert_integration(
         )
     )
     return inserted_id(result)
+
+
+async def list_integrations(connection: AsyncConnection) -> Sequence[RowMapping]:
+    """Every integration, by name: id, name, resources (JSON), is_active, all_bulks,
+    created_at, and whether its OAuth access token is revoked (`token_revoked`)."""
+    query = (
+        select(
+            integration.c.id,
+            integration.c.name,
+            integration.c.resources,
+            integration.c.is_active,
+            integration.c.all_bulks,
+            integration.c.created_at,
+            access_token.c.revoked.label("token_revoked"),
+        )
+        .select_from(integration)
+        .outerjoin(oauth_consumer, oauth_consumer.c.integration_id == integration.c.id)
+        .outerjoin(access_token, access_token.c.id == oauth_consumer.c.access_token_id)
+        .order_by(integration.c.name)
+    )
+    return (await connection.execute(query)).mappings().all()
 
 
 async def insert_token(

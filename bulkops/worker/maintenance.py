@@ -85,7 +85,7 @@ class Maintenance:
     async def _cleanup(self) -> None:
         if self.lifetime is None:
             return
-        cleaned = await cleanup_bulks(self.database, self.clock(), self.lifetime)
+        cleaned = await cleanup_bulks(self.database, self.clock() - self.lifetime)
         if cleaned.bulks or cleaned.operations:
             log.info(
                 "cleanup: deleted %d bulks and %d operations", cleaned.bulks, cleaned.operations

@@ -10,6 +10,7 @@ import signal
 
 from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
+from bulkops.store.connection_problems import connection_problem
 from bulkops.store.database import Database, is_unavailable
 from bulkops.store.migrate import upgrade
 from bulkops.worker.worker import Worker
@@ -51,12 +52,14 @@ async def run_worker(settings: Settings, concurrency: int | None, grace_seconds:
 
 async def _prepare(database: Database, stop: asyncio.Event) -> bool:
     """Bring the schema up to date, waiting for the database as long as it is away (a worker
-    started before its database, or during an outage); False: told to stop meanwhile."""
+    started before its database, or during an outage); False: told to stop meanwhile. A
+    database that waiting will not bring (one that does not exist, a login refused) raises."""
     while not stop.is_set():
         try:
             await upgrade(database)
         except Exception as error:
-            if not is_unavailable(error):
+            problem = connection_problem(database.url, error)
+            if not is_unavailable(error) or (problem is not None and problem.lasting):
                 raise
             database.outage.failed(error, "cannot start")
             with contextlib.suppress(TimeoutError):
