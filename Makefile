@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint fuzz faults soak bench bench-quick wrk chromium constraints
+.PHONY: install run test lint fuzz faults flakes soak bench bench-quick wrk chromium constraints
 
 # Every package installed is the version constraints.txt pins (the ranges pyproject.toml
 # allows are wider), so that each install, CI's included, runs what was tested.
@@ -42,6 +42,12 @@ fuzz: install
 FAULT_ROUNDS ?= 5
 faults: install
 	BULKOPS_TEST_FAULT_ROUNDS=$(FAULT_ROUNDS) $(BIN)/python -m pytest tests/test_faults.py tests/test_worker_kill.py
+
+# The fault and scale-out tests FLAKE_ROUNDS times over, with both cores kept busy by other
+# processes; a table of runs and failures per test at the end (any failure: exit 1).
+FLAKE_ROUNDS ?= 10
+flakes: install
+	$(BIN)/python -m tests.flakes --rounds $(FLAKE_ROUNDS) $(PYTEST_PARALLEL)
 
 # A long mixed load against one server (not in CI): errors, latency, memory.
 SOAK_SECONDS ?= 1800
