@@ -274,10 +274,7 @@ class AuthService:
     async def unlock_admin(self, username: str) -> None:
         """Forget the admin user's failed sign-ins: it can sign in again at once."""
         async with self.database.write() as connection:
-            admin_id = await users.find_admin_id(connection, username)
-            if admin_id is None:
-                raise AccountError(f'There is no admin user named "{username}".')
-            await users.clear_failures(connection, admin_id)
+            await users.clear_failures(connection, await _admin_id(connection, username))
 
     async def set_admin_password(self, username: str, password: str) -> None:
         """A new password; the user is also reactivated and unlocked, and every token it
@@ -330,9 +327,7 @@ class AuthService:
 
     async def revoke_admin_tokens(self, username: str) -> None:
         async with self.database.read() as connection:
-            admin_id = await users.find_admin_id(connection, username)
-        if admin_id is None:
-            raise AccountError(f'There is no admin user named "{username}".')
+            admin_id = await _admin_id(connection, username)
         await self.revoke_user_tokens(UserType.ADMIN, admin_id)
 
     async def revoke_integration_tokens(self, name: str) -> None:
@@ -529,3 +524,10 @@ class AuthService:
         if random.randrange(self.settings.oauth_nonce_cleanup_probability) == 0:
             async with self.database.write() as connection:
                 await oauth_store.delete_nonces_before(connection, oldest)
+
+
+async def _admin_id(connection: AsyncConnection, username: str) -> int:
+    admin_id = await users.find_admin_id(connection, username)
+    if admin_id is None:
+        raise AccountError(f'There is no admin user named "{username}".')
+    return admin_id
