@@ -20,6 +20,7 @@ from tests.seeds import ROUTE_STYLE, seed_response_text
 from tests.servers import RunningServer, start_server
 from tests.test_submission import wait_until_final
 
+ECHO_MODULES = '["tests.handler_fixtures.echo"]'
 SECRETS = ("P4ss-first", "K3y-second", "N3w-third", "T0k-fourth")
 ECHOED = {
     "name": "a",
@@ -75,9 +76,7 @@ def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     and results hold secrets: one completed (its result echoes them), one failed."""
     workdir = tmp_path_factory.mktemp("redaction")
     url = backend.create_database(workdir)
-    running = start_server(
-        workdir / "server", DATABASE_URL=url, HANDLER_MODULES='["tests.handler_fixtures.echo"]'
-    )
+    running = start_server(workdir / "server", DATABASE_URL=url, HANDLER_MODULES=ECHO_MODULES)
     with running.admin_client() as admin:
         response = admin.post("/rest/default/async/bulk/V1/echo/byName", json=[ECHOED, FAILED])
         assert response.status_code == 202, response.text
@@ -164,7 +163,11 @@ def test_an_integration_limited_to_its_bulks_searches_its_own_payloads(
 ) -> None:
     # It sent those values itself, and sees nobody else's: the admin's bulk stays unseen.
     credentials = create_integration(
-        server.database_url, "own", "Vendor_Echo::echo", BULK_OPERATIONS
+        server.database_url,
+        "own",
+        "Vendor_Echo::echo",
+        BULK_OPERATIONS,
+        settings={"HANDLER_MODULES": ECHO_MODULES},
     )
     headers = {"Authorization": f"Bearer {credentials.access_token}"}
     # A failed operation keeps its payload (a completed one's is cleared).

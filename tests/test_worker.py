@@ -274,8 +274,11 @@ async def test_retry_backs_off_exponentially_and_keeps_the_operation_open(
 async def test_a_handler_meeting_the_database_unavailable_is_no_attempt(
     database: Database, tmp_path: Path
 ) -> None:
-    # A database the handler cannot open: the driver's own "unable to open database file".
-    unreachable = Database(f"sqlite+aiosqlite:///{tmp_path}")
+    # A database the handler cannot open: the driver's own "unable to open database file"
+    # (a directory where the file should be, once the database was made).
+    gone = tmp_path / "gone.sqlite3"
+    unreachable = Database(f"sqlite+aiosqlite:///{gone}")
+    gone.mkdir()
     calls: list[str] = []
 
     async def save(_: OperationInput) -> str:
