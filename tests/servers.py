@@ -7,11 +7,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.backends import Backend
 
 
 def free_port() -> int:
@@ -125,6 +128,23 @@ def start_server(workdir: Path, *options: str, **env: str) -> RunningServer:
     )
     _wait_until_ready(server)
     return server
+
+
+@contextmanager
+def server_on(
+    backend: Backend, workdir: Path, *options: str, **env: str
+) -> Iterator[RunningServer]:
+    """A server on a new database of the backend, for the tests of a module to share; the
+    database is dropped once the server stopped."""
+    url = backend.create_database(workdir)
+    try:
+        running = start_server(workdir / "server", *options, DATABASE_URL=url, **env)
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        backend.drop_database(url)
 
 
 def _wait_until_ready(server: RunningServer, timeout: float = 120.0) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.store.tables import access_token, admin_user
 from tests import integrations
-from tests.backends import sync_url
+from tests.backends import Backend, sync_url
 from tests.integrations import bulkops_cli
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, server_on, start_server
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -67,6 +67,16 @@ def guarded_status(server: RunningServer, token: str) -> int:
         return client.get(GUARDED_PATH).status_code
 
 
+@pytest.fixture(scope="module")
+def shared_server(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server for the tests that change nothing another test reads (a few failed
+    sign-ins of `admin`, fewer than a lockout takes, are forgotten at its next success)."""
+    with server_on(backend, tmp_path_factory.mktemp("auth")) as running:
+        yield running
+
+
 @pytest.fixture
 def engine(server: RunningServer) -> Iterator[Engine]:
     """A direct connection to the test server's database."""
@@ -78,13 +88,21 @@ def engine(server: RunningServer) -> Iterator[Engine]:
 # The admin token
 
 
-def test_admin_token_is_a_bare_json_string_that_authorizes(server: RunningServer) -> None:
-    with server.client() as client:
+def test_admin_token_is_a_bare_json_string_that_authorizes(shared_server: RunningServer) -> None:
+    with shared_server.client() as client:
         response = client.post(
-            TOKEN_PATH, json={"username": server.admin_username, "password": server.admin_password}
+            TOKEN_PATH,
+            json={
+                "username": shared_server.admin_username,
+                "password": shared_server.admin_password,
+            },
         )
         second = client.post(
-            TOKEN_PATH, json={"username": server.admin_username, "password": server.admin_password}
+            TOKEN_PATH,
+            json={
+                "username": shared_server.admin_username,
+                "password": shared_server.admin_password,
+            },
         )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
@@ -92,24 +110,32 @@ def test_admin_token_is_a_bare_json_string_that_authorizes(server: RunningServer
     assert TOKEN_SHAPE.fullmatch(token)
     assert response.text == f'"{token}"'
     assert second.json() != token
-    assert guarded_status(server, token) == 200
-    assert guarded_status(server, second.json()) == 200
+    assert guarded_status(shared_server, token) == 200
+    assert guarded_status(shared_server, second.json()) == 200
 
 
-def test_authorization_header_on_the_token_request_is_ignored(server: RunningServer) -> None:
-    with server.client(headers={"Authorization": "Bearer not-a-token"}) as client:
+def test_authorization_header_on_the_token_request_is_ignored(shared_server: RunningServer) -> None:
+    with shared_server.client(headers={"Authorization": "Bearer not-a-token"}) as client:
         response = client.post(
-            TOKEN_PATH, json={"username": server.admin_username, "password": server.admin_password}
+            TOKEN_PATH,
+            json={
+                "username": shared_server.admin_username,
+                "password": shared_server.admin_password,
+            },
         )
     assert response.status_code == 200
     assert TOKEN_SHAPE.fullmatch(response.json())
 
 
-def test_extra_body_keys_are_ignored(server: RunningServer) -> None:
-    with server.client() as client:
+def test_extra_body_keys_are_ignored(shared_server: RunningServer) -> None:
+    with shared_server.client() as client:
         response = client.post(
             TOKEN_PATH,
-            json={"username": server.admin_username, "password": server.admin_password, "x": 1},
+            json={
+                "username": shared_server.admin_username,
+                "password": shared_server.admin_password,
+                "x": 1,
+            },
         )
     assert response.status_code == 200
 
@@ -119,9 +145,9 @@ def test_extra_body_keys_are_ignored(server: RunningServer) -> None:
     [("admin", "Admin123-wrong"), ("admin", "admin123-test"), ("nobody", "Admin123-test")],
 )
 def test_wrong_credentials_get_magentos_401(
-    server: RunningServer, username: str, password: str
+    shared_server: RunningServer, username: str, password: str
 ) -> None:
-    status, body = sign_in(server, username, password)
+    status, body = sign_in(shared_server, username, password)
     assert (status, body) == (401, SIGN_IN_FAILED)
 
 
@@ -143,24 +169,24 @@ def test_wrong_credentials_get_magentos_401(
     ],
 )
 def test_missing_fields_get_magentos_400(
-    server: RunningServer, body: dict[str, object], expected: dict[str, object]
+    shared_server: RunningServer, body: dict[str, object], expected: dict[str, object]
 ) -> None:
-    with server.client() as client:
+    with shared_server.client() as client:
         response = client.post(TOKEN_PATH, json=body)
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.json() == expected
 
 
-def test_an_empty_body_is_missing_fields(server: RunningServer) -> None:
-    with server.client() as client:
+def test_an_empty_body_is_missing_fields(shared_server: RunningServer) -> None:
+    with shared_server.client() as client:
         response = client.post(TOKEN_PATH, headers={"Content-Type": "application/json"})
     assert (response.status_code, response.json()) == (400, BOTH_REQUIRED)
 
 
 @pytest.mark.parametrize("content", [b'{"username": "admin", ', b"username=admin", b"\xff{}"])
-def test_invalid_json_is_a_decoding_error(server: RunningServer, content: bytes) -> None:
-    with server.client() as client:
+def test_invalid_json_is_a_decoding_error(shared_server: RunningServer, content: bytes) -> None:
+    with shared_server.client() as client:
         response = client.post(
             TOKEN_PATH, content=content, headers={"Content-Type": "application/json"}
         )
@@ -168,9 +194,11 @@ def test_invalid_json_is_a_decoding_error(server: RunningServer, content: bytes)
 
 
 @pytest.mark.parametrize("content", [b'["admin", "Admin123-test"]', b'"admin"', b"42", b"null"])
-def test_json_that_is_not_an_object_has_no_fields(server: RunningServer, content: bytes) -> None:
+def test_json_that_is_not_an_object_has_no_fields(
+    shared_server: RunningServer, content: bytes
+) -> None:
     """Magento casts the decoded body to an array: a list or a scalar has keys 0, 1..."""
-    with server.client() as client:
+    with shared_server.client() as client:
         response = client.post(
             TOKEN_PATH, content=content, headers={"Content-Type": "application/json"}
         )
@@ -192,11 +220,11 @@ def test_scalars_are_converted_as_magento_does(server: RunningServer) -> None:
     assert (wrong.status_code, wrong.json()) == (401, SIGN_IN_FAILED)
 
 
-def test_a_field_that_is_no_scalar_is_a_400(server: RunningServer) -> None:
+def test_a_field_that_is_no_scalar_is_a_400(shared_server: RunningServer) -> None:
     """The first parameter that cannot be converted fails the request before any missing one
     is reported (ServiceInputProcessor::process), without the nested "Error occurred during"
     prefix, and Magento renders the message itself."""
-    with server.client() as client:
+    with shared_server.client() as client:
         response = client.post(TOKEN_PATH, json={"username": ["admin"]})
     assert response.status_code == 400
     assert response.json() == {
@@ -205,8 +233,8 @@ def test_a_field_that_is_no_scalar_is_a_400(server: RunningServer) -> None:
     }
 
 
-def test_a_huge_body_is_refused(server: RunningServer) -> None:
-    with server.client() as client:
+def test_a_huge_body_is_refused(shared_server: RunningServer) -> None:
+    with shared_server.client() as client:
         response = client.post(
             TOKEN_PATH, json={"username": "admin", "password": "x" * 100_000 + "1"}
         )
@@ -273,8 +301,8 @@ def test_locks_expire(short_server: RunningServer) -> None:
 # Bearer tokens
 
 
-def test_no_token_is_a_guest_and_gets_magentos_401(server: RunningServer) -> None:
-    with server.client() as client:
+def test_no_token_is_a_guest_and_gets_magentos_401(shared_server: RunningServer) -> None:
+    with shared_server.client() as client:
         response = client.get(GUARDED_PATH)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/json; charset=utf-8"
@@ -285,14 +313,14 @@ def test_no_token_is_a_guest_and_gets_magentos_401(server: RunningServer) -> Non
     "authorization",
     ["Bearer garbage", "Bearer " + "a" * 32, "Bearer", "Basic YWRtaW46QWRtaW4xMjMtdGVzdA=="],
 )
-def test_invalid_tokens_get_magentos_401(server: RunningServer, authorization: str) -> None:
-    with server.client(headers={"Authorization": authorization}) as client:
+def test_invalid_tokens_get_magentos_401(shared_server: RunningServer, authorization: str) -> None:
+    with shared_server.client(headers={"Authorization": authorization}) as client:
         response = client.get(GUARDED_PATH)
     assert (response.status_code, response.json()) == (401, NOT_AUTHORIZED)
 
 
-def test_the_admin_client_is_authorized(server: RunningServer) -> None:
-    with server.admin_client() as client:
+def test_the_admin_client_is_authorized(shared_server: RunningServer) -> None:
+    with shared_server.admin_client() as client:
         assert client.get(GUARDED_PATH).status_code == 200
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bulkops.api.request_body import MAX_NESTING
 from tests.backends import Backend
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, server_on
 
 SINGLE = "/rest/default/async/V1/customers"
 BULK = "/rest/default/async/bulk/V1/customers"
@@ -21,12 +21,8 @@ ATTACK_DEPTH = 970
 
 @pytest.fixture(scope="module")
 def api(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    directory = tmp_path_factory.mktemp("nesting")
-    url = backend.create_database(directory)
-    running = start_server(directory / "server", "--no-worker", DATABASE_URL=url)
-    yield running
-    running.stop()
-    backend.drop_database(url)
+    with server_on(backend, tmp_path_factory.mktemp("nesting"), "--no-worker") as running:
+        yield running
 
 
 def nested_list(levels: int) -> str:

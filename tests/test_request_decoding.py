@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.backends import Backend
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, server_on
 from tests.test_submission import wait_until_final
 
 SINGLE = "/rest/default/async/V1/customers"
@@ -27,18 +27,14 @@ EVERY_OPERATION = "/rest/V1/bulk?searchCriteria="
 def api(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server without a worker: accepted operations stay open, with their serialized_data
     (a completed operation's is cleared, as in Magento), shown as stored: secrets unmasked."""
-    directory = tmp_path_factory.mktemp("decoding")
-    url = backend.create_database(directory)
-    running = start_server(
-        directory / "server",
+    with server_on(
+        backend,
+        tmp_path_factory.mktemp("decoding"),
         "--no-worker",
-        DATABASE_URL=url,
         HANDLER_MODULES='["tests.handler_fixtures.products"]',
         REDACT_KEYS="[]",
-    )
-    yield running
-    running.stop()
-    backend.drop_database(url)
+    ) as running:
+        yield running
 
 
 def operation_count(server: RunningServer) -> int:
