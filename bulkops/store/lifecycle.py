@@ -173,7 +173,10 @@ def check_retry_statuses(statuses: Collection[int]) -> None:
 
 
 def _retried(
-    bulk_uuid: str, statuses: Collection[int], error_codes: Collection[int] | None
+    bulk_uuid: str,
+    statuses: Collection[int],
+    error_codes: Collection[int] | None,
+    operation_ids: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
     """What selects the operations a retry reopens. Operations without a payload (completed
     ones) cannot be retried."""
@@ -184,6 +187,8 @@ def _retried(
     ]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
+    if operation_ids is not None:
+        conditions.append(operation.c.id.in_(in_int64(operation_ids)))
     return conditions
 
 
@@ -192,11 +197,13 @@ async def retried_topics(
     bulk_uuid: str,
     statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
     error_codes: Collection[int] | None = None,
+    operation_ids: Collection[int] | None = None,
 ) -> set[str]:
     """The topics of the operations `retry_operations` would reopen: whoever retries needs
     the ACL resource of each one's route."""
     check_retry_statuses(statuses)
-    query = select(operation.c.topic_name).where(*_retried(bulk_uuid, statuses, error_codes))
+    retried = _retried(bulk_uuid, statuses, error_codes, operation_ids)
+    query = select(operation.c.topic_name).where(*retried)
     return set((await connection.execute(query.distinct())).scalars())
 
 
@@ -233,14 +240,17 @@ async def retry_operations(
     now: datetime,
     statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
     error_codes: Collection[int] | None = None,
+    operation_ids: Collection[int] | None = None,
 ) -> int | None:
     """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
-    for any other) and, when given, one of `error_codes`, as Magento's retryBulk, and queue
-    them again, in the caller's transaction; answers how many, or None for an unknown bulk."""
+    for any other) and, when given, one of `error_codes` and of `operation_ids` (ids of the
+    operation table), as Magento's retryBulk, and queue them again, in the caller's
+    transaction; answers how many, or None for an unknown bulk."""
     check_retry_statuses(statuses)
     if not await _bulk_exists(connection, bulk_uuid):
         return None
-    reopened = await _reopen(connection, _retried(bulk_uuid, statuses, error_codes), now)
+    retried = _retried(bulk_uuid, statuses, error_codes, operation_ids)
+    reopened = await _reopen(connection, retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 

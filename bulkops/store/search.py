@@ -276,6 +276,11 @@ def where_clause(
     return and_(true(), *groups)
 
 
+def bulk_where_clause(criteria: SearchCriteria, backend: str) -> ColumnElement[bool]:
+    """`where_clause` on the bulk table, for criteria on the fields a bulk has."""
+    return where_clause(criteria, backend, _bulk_column)
+
+
 def _fields_filtered(criteria: SearchCriteria) -> set[str]:
     return {flt.field for group in criteria.filter_groups for flt in group.filters}
 
@@ -374,7 +379,7 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     read in the same scan (every index ends with `id`)."""
     if _counts_bulks(criteria, backend):
         total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
-        return select(total).where(where_clause(criteria, backend, _bulk_column))
+        return select(total).where(bulk_where_clause(criteria, backend))
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
