@@ -1,0 +1,39 @@
+"""The operator console: Magento's Bulk Actions log in the browser, served by `bulkops serve`
+at `BULKOPS_CONSOLE_PATH` (see docs/console.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bulkops.console import pages
+
+STATIC = Path(__file__).parent / "static"
+
+
+def routes(path: str) -> list[BaseRoute]:
+    """The console's routes, under `path`."""
+    signed_in = pages.signed_in
+    return [
+        Route(path, lambda _request: RedirectResponse(f"{path}/"), methods=["GET"]),
+        Mount(
+            path,
+            routes=[
+                Route("/", signed_in(pages.bulk_log_page), methods=["GET"]),
+                Route("/sign-in", pages.sign_in_form, methods=["GET"]),
+                Route("/sign-in", pages.sign_in, methods=["POST"]),
+                Route("/sign-out", signed_in(pages.sign_out, reads_bulks=False), methods=["POST"]),
+                Route("/search", signed_in(pages.search_page), methods=["GET"]),
+                Route("/bulks/{bulk_uuid}", signed_in(pages.bulk_page), methods=["GET"]),
+                Route(
+                    "/bulks/{bulk_uuid}/progress", signed_in(pages.bulk_progress), methods=["GET"]
+                ),
+                Route("/bulks/{bulk_uuid}/group", signed_in(pages.group_items), methods=["GET"]),
+                Route("/bulks/{bulk_uuid}/retry", signed_in(pages.retry), methods=["POST"]),
+                Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
+            ],
+        ),
+    ]
