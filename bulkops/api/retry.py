@@ -25,6 +25,7 @@ from bulkops.errors import InputError, PayloadTooLargeError
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.store.lifecycle import (
     DEFAULT_RETRY_STATUSES,
+    ErrorGroup,
     check_retry_statuses,
     retried_topics,
     retry_operations,
@@ -51,6 +52,7 @@ async def retry_failed(
     user: UserContext,
     statuses: Sequence[int] = DEFAULT_RETRY_STATUSES,
     error_codes: Sequence[int] | None = None,
+    error_group: ErrorGroup | None = None,
     operation_ids: Sequence[int] | None = None,
 ) -> int:
     """Requeues the failed operations of the path's bulk (`bulk_uuid`) that match, if `user`
@@ -61,7 +63,7 @@ async def retry_failed(
         # Retrying runs the operations' handlers again, as submitting them did: the caller
         # needs each one's route resource too, checked before anything is reopened.
         topics = await retried_topics(
-            connection, found["uuid"], statuses, error_codes, operation_ids
+            connection, found["uuid"], statuses, error_codes, error_group, operation_ids
         )
         lacking = [
             resource
@@ -71,7 +73,13 @@ async def retry_failed(
         if lacking:
             raise not_authorized(*lacking)
         count = await retry_operations(
-            connection, found["uuid"], utc_now(), statuses, error_codes, operation_ids
+            connection,
+            found["uuid"],
+            utc_now(),
+            statuses,
+            error_codes,
+            error_group,
+            operation_ids,
         )
     state.transport.announce()
     assert count is not None, "bulk_or_404 found the bulk"

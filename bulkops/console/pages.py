@@ -27,13 +27,15 @@ from bulkops.querystring import parse_query_string
 from bulkops.searchable import SEARCHABLE_FIELDS
 from bulkops.status import BulkStatus, OperationStatus, UserType
 from bulkops.store import bulk_log
-from bulkops.store.lifecycle import derive_bulk_status
+from bulkops.store.lifecycle import ErrorGroup, derive_bulk_status
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SIGN_IN_COOKIE = "bulkops_console_sign_in"
 """The sign-in form's CSRF token (double submit: no session exists yet)."""
 MAX_FORM_BYTES = 16 * 1024
 LOG_PAGE_SIZE = 20
+MAX_LOG_PAGE = 10_000
+"""Pages further than this are refused: the database would read every bulk before them."""
 GROUP_ITEMS = 50
 """Operations a group shows when expanded."""
 
@@ -242,6 +244,8 @@ def _summary(found: RowMapping, counts: Mapping[int, int]) -> dict[str, Any]:
 async def bulk_log_page(request: Request, session: Session) -> Response:
     query = request.query_params
     page = max(1, parse_integer("page", query.get("page") or "1"))
+    if page > MAX_LOG_PAGE:
+        raise InputError("The log has at most %max pages: filter instead.", {"max": MAX_LOG_PAGE})
     state = request.app.state
     criteria = visible_to(session.user, _log_criteria(query))
     log_query = bulk_log.LogQuery(
@@ -305,23 +309,21 @@ async def bulk_progress(request: Request, session: Session) -> Response:
     )
 
 
-def _group_of(values: Mapping[str, str]) -> tuple[int | None, str | None]:
-    """An error group's key as a form or a link sends it: an empty code is no code, and a
-    message is sent only when the group has one."""
+def _group_of(values: Mapping[str, str]) -> ErrorGroup:
+    """An error group as a form or a link sends it: an empty code is no code, and a message
+    is sent only when the group has one."""
     code = values.get("error_code") or None
     message = values.get("result_message") if values.get("has_message") == "1" else None
-    return (None if code is None else parse_integer("error_code", code)), message
+    return ErrorGroup(None if code is None else parse_integer("error_code", code), message)
 
 
 async def group_items(request: Request, session: Session) -> Response:
     """The operations of one error group: the fragment a group shows when expanded."""
     state = request.app.state
-    error_code, message = _group_of(request.query_params)
+    group = _group_of(request.query_params)
     async with state.database.read() as connection:
         found = await bulk_or_404(request, connection, session.user)
-        rows = await bulk_log.group_operations(
-            connection, found["uuid"], error_code, message, GROUP_ITEMS
-        )
+        rows = await bulk_log.group_operations(connection, found["uuid"], group, GROUP_ITEMS)
     view = state.operation_view
     items = [view.detailed(row) | {"row_id": row.id} for row in rows]
     context = {"uuid": found["uuid"], "items": items, "limit": GROUP_ITEMS}
@@ -332,19 +334,16 @@ async def retry(request: Request, session: Session) -> Response:
     """Retry every failed operation of the bulk, those of one error group, or one."""
     form: dict[str, str] = request.state.form
     scope = form.get("scope")
-    operation_ids: list[int] | None = None
+    error_group, operation_ids = None, None
     if scope == "group":
-        error_code, message = _group_of(form)
-        async with request.app.state.database.read() as connection:
-            found = await bulk_or_404(request, connection, session.user)
-            operation_ids = await bulk_log.group_operation_ids(
-                connection, found["uuid"], error_code, message
-            )
+        error_group = _group_of(form)
     elif scope == "operation":
         operation_ids = [parse_integer("operation_id", form.get("operation_id", ""))]
     elif scope != "all":
         raise InputError('Choose what to retry: "all", "group" or "operation".')
-    count = await retry_failed(request, session.user, operation_ids=operation_ids)
+    count = await retry_failed(
+        request, session.user, error_group=error_group, operation_ids=operation_ids
+    )
     uuid = request.path_params["bulk_uuid"]
     return RedirectResponse(f"{_base(request)}/bulks/{uuid}?retried={count}", status_code=303)
 

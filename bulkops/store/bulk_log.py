@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.criteria import SearchCriteria
 from bulkops.status import BulkStatus, OperationStatus
+from bulkops.store.lifecycle import ErrorGroup
 from bulkops.store.search import bulk_where_clause
 from bulkops.store.tables import bulk, operation
-from bulkops.store.types import in_int64, int64_value
+from bulkops.store.types import in_int64
 
 FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 _DONE = (OperationStatus.COMPLETE, *FAILED)
@@ -106,35 +107,22 @@ async def failure_groups(connection: AsyncConnection, uuid: str) -> Sequence[Row
     return (await connection.execute(statement)).all()
 
 
-def _in_group(uuid: str, error_code: int | None, message: str | None) -> list[ColumnElement[bool]]:
-    code = None if error_code is None else int64_value(error_code)
+def _in_group(uuid: str, group: ErrorGroup) -> list[ColumnElement[bool]]:
     return [
         operation.c.bulk_uuid == uuid,
         operation.c.status.in_(in_int64(FAILED)),
-        operation.c.error_code.is_not_distinct_from(code),
-        operation.c.result_message.is_not_distinct_from(message),
+        *group.conditions(),
     ]
 
 
 async def group_operations(
     connection: AsyncConnection,
     uuid: str,
-    error_code: int | None,
-    message: str | None,
+    group: ErrorGroup,
     limit: int,
 ) -> Sequence[Row[Any]]:
     """The first `limit` failed operations of one error group, in id order."""
     statement = (
-        select(operation)
-        .where(*_in_group(uuid, error_code, message))
-        .order_by(operation.c.id)
-        .limit(limit)
+        select(operation).where(*_in_group(uuid, group)).order_by(operation.c.id).limit(limit)
     )
     return (await connection.execute(statement)).all()
-
-
-async def group_operation_ids(
-    connection: AsyncConnection, uuid: str, error_code: int | None, message: str | None
-) -> list[int]:
-    statement = select(operation.c.id).where(*_in_group(uuid, error_code, message))
-    return list((await connection.execute(statement)).scalars())
