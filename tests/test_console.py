@@ -16,16 +16,20 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from bulkops.auth.service import AuthService
 from bulkops.services.redaction import MASK
 from bulkops.settings import Settings
 from bulkops.status import OperationStatus, UserType
+from bulkops.store import bulk_log
 from bulkops.store.bulks import NewBulk, NewOperation
 from bulkops.store.database import Database
+from bulkops.store.lifecycle import cleanup_bulks
+from bulkops.store.tables import acknowledged_bulk
 from tests.backends import Backend
 from tests.servers import RunningServer, start_server
-from tests.storage import insert_bulks
+from tests.storage import insert_bulks, insert_bulks_async
 from tests.test_submission import wait_until_final
 
 START = datetime(2024, 3, 1, 10, 0, 0)
@@ -396,6 +400,45 @@ def test_retry_turns_failed_operations_into_completed_ones(
         none = console.post(f"/admin/bulks/{uuid}/retry", {"scope": "all"})
         assert none.headers["location"].endswith("retried=0")
         assert console.post(f"/admin/bulks/{uuid}/retry", {"scope": "x"}).status_code == 400
+
+
+def notified(console: Console) -> list[str]:
+    """The log bulks among the notifications of the signed-in user's finished bulks."""
+    found = re.findall(r'data-notification="([^"]+)"', console.get("/admin/").text)
+    return [uuid for uuid in found if uuid.startswith("11111111-")]
+
+
+def test_notifications_of_finished_bulks_until_dismissed(console: Console) -> None:
+    # The admin's own (not the integration's) finished bulks, newest first, five at most.
+    finished = [n for n in reversed(range(LOG_BULKS)) if n % 4 in (2, 3) and n % 5]
+    assert notified(console) == [log_uuid(n) for n in finished][: len(notified(console))]
+    newest = log_uuid(finished[0])
+    dismiss = f"/admin/bulks/{newest}/dismiss"
+    assert console.client.post(dismiss, data={"next": "/admin/"}).status_code == 403
+    assert "Dismiss the notification" in console.get(f"/admin/bulks/{newest}").text
+    response = console.post(dismiss, {"next": f"/admin/bulks/{newest}"})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/admin/bulks/{newest}"
+    assert "Dismiss the notification" not in console.get(f"/admin/bulks/{newest}").text
+    assert newest not in notified(console)
+    assert log_uuid(finished[1]) in notified(console)
+    # Again: nothing changes. An open bulk has nothing to dismiss.
+    assert console.post(dismiss, {"next": "https://example.com/"}).headers["location"] == "/admin/"
+    assert "Dismiss the notification" not in console.get(f"/admin/bulks/{log_uuid(1)}").text
+    missing = console.post("/admin/bulks/00000000-0000-4000-8000-000000000000/dismiss", {})
+    assert missing.status_code == 404
+
+
+async def test_a_dismissal_goes_with_its_bulk(database: Database) -> None:
+    await insert_bulks_async(database, [_log_bulk(2)])
+    async with database.write() as connection:
+        await bulk_log.acknowledge(connection, log_uuid(2), START)
+        await bulk_log.acknowledge(connection, log_uuid(2), START)  # again: no change
+        assert await bulk_log.acknowledged(connection, log_uuid(2))
+    await cleanup_bulks(database, None)
+    async with database.read() as connection:
+        rows = await connection.execute(select(func.count()).select_from(acknowledged_bulk))
+        assert rows.scalar_one() == 0
 
 
 SEARCHES = [

@@ -79,7 +79,7 @@ def screenshot(page: Page, name: str) -> None:
 
 def test_failures_show_as_text_and_a_group_opens_in_place(page: Page) -> None:
     screenshot(page, "log")
-    page.get_by_role("link", name=f"Grouped {SCRIPT}").click()
+    page.locator(f'tr[data-bulk="{GROUPED}"] a').click()
     messages = page.locator(".group-message")
     assert messages.all_inner_texts() == ["Out of stock", SCRIPT, "(no message)"]
     group = page.locator("details", has_text=SCRIPT)
@@ -127,6 +127,15 @@ def test_search_form_shows_the_api_url(server: RunningServer, page: Page) -> Non
     shown = [int(row.get_attribute("data-id") or "") for row in rows.all()]
     assert shown == [item["id"] for item in answer["items"]]
     screenshot(page, "search")
+
+
+def test_dismiss_a_notification(page: Page) -> None:
+    notification = page.locator(f'[data-notification="{GROUPED}"]')
+    assert notification.locator("[data-status]").inner_text() == "Finished with failure"
+    notification.get_by_role("button", name="Dismiss").click()
+    page.get_by_role("heading", name="Bulk Actions").wait_for()
+    assert page.locator(f'[data-notification="{GROUPED}"]').count() == 0
+    assert page.locator(f'tr[data-bulk="{GROUPED}"]').count() == 1  # still in the log
 
 
 def test_sign_out(server: RunningServer, page: Page) -> None:

@@ -33,6 +33,7 @@ def routes(path: str) -> list[BaseRoute]:
                 ),
                 Route("/bulks/{bulk_uuid}/group", signed_in(pages.group_items), methods=["GET"]),
                 Route("/bulks/{bulk_uuid}/retry", signed_in(pages.retry), methods=["POST"]),
+                Route("/bulks/{bulk_uuid}/dismiss", signed_in(pages.dismiss), methods=["POST"]),
                 Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
             ],
         ),

@@ -4,12 +4,14 @@ its failures grouped by error and their retry, and the operation search form."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -27,7 +29,7 @@ from bulkops.querystring import parse_query_string
 from bulkops.searchable import SEARCHABLE_FIELDS
 from bulkops.status import BulkStatus, OperationStatus, UserType
 from bulkops.store import bulk_log
-from bulkops.store.lifecycle import ErrorGroup, derive_bulk_status
+from bulkops.store.lifecycle import ErrorGroup, derive_bulk_status, utc_now
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SIGN_IN_COOKIE = "bulkops_console_sign_in"
@@ -37,6 +39,8 @@ LOG_PAGE_SIZE = 20
 MAX_LOG_PAGE = 10_000
 """Pages further than this are refused: the database would read every bulk before them."""
 GROUP_ITEMS = 50
+NOTIFICATIONS = 5
+"""Finished bulks the log's notifications show at most."""
 """Operations a group shows when expanded."""
 
 STATUS_NAMES = {
@@ -58,6 +62,8 @@ USER_TYPE_NAMES = {
     UserType.CUSTOMER: "Customer",
     UserType.GUEST: "Guest",
 }
+
+FINISHED = (BulkStatus.FINISHED_SUCCESSFULLY, BulkStatus.FINISHED_WITH_FAILURE)
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 
@@ -251,10 +257,17 @@ async def bulk_log_page(request: Request, session: Session) -> Response:
     log_query = bulk_log.LogQuery(
         criteria, _status_of(query.get("status")), (page - 1) * LOG_PAGE_SIZE, LOG_PAGE_SIZE
     )
+    user = session.user
     async with state.database.read() as connection:
         found = await bulk_log.bulk_page(connection, log_query, state.database.backend)
         shown = found[:LOG_PAGE_SIZE]
-        counts = await bulk_log.status_counts(connection, [row["uuid"] for row in shown])
+        finished: Sequence[RowMapping] = []
+        if user.user_id is not None:
+            finished = await bulk_log.notifications(
+                connection, int(user.user_type), user.user_id, NOTIFICATIONS
+            )
+        uuids = [row["uuid"] for row in [*shown, *finished]]
+        counts = await bulk_log.status_counts(connection, uuids)
     bulks = [_summary(row, counts[row["uuid"]]) for row in shown]
     filters = {name: query.get(name, "") for name in ("status", "since", "until", "text")}
     filters |= {name: query.get(name, "") for name in ("user_type", "user_id")}
@@ -265,6 +278,7 @@ async def bulk_log_page(request: Request, session: Session) -> Response:
 
     context = {
         "bulks": bulks,
+        "notifications": [_summary(row, counts[row["uuid"]]) for row in finished],
         "filters": filters,
         "page": page,
         "previous_url": page_url(page - 1) if page > 1 else None,
@@ -285,11 +299,13 @@ async def bulk_page(request: Request, session: Session) -> Response:
     summary = await _bulk_summary(request, session)
     async with request.app.state.database.read() as connection:
         groups = await bulk_log.failure_groups(connection, summary["uuid"])
+        dismissed = await bulk_log.acknowledged(connection, summary["uuid"])
     context = {
         "bulk": summary,
         "groups": groups,
+        "dismissable": summary["status"] in FINISHED and not dismissed,
         "retried": request.query_params.get("retried"),
-        "open": summary["status"] in (BulkStatus.NOT_STARTED, BulkStatus.IN_PROGRESS),
+        "open": summary["status"] not in FINISHED,
     }
     return _render(request, "bulk.html", context, session)
 
@@ -346,6 +362,17 @@ async def retry(request: Request, session: Session) -> Response:
     )
     uuid = request.path_params["bulk_uuid"]
     return RedirectResponse(f"{_base(request)}/bulks/{uuid}?retried={count}", status_code=303)
+
+
+async def dismiss(request: Request, session: Session) -> Response:
+    """Dismiss a finished bulk's notification, as Magento's `Bulk/Acknowledge` does."""
+    # IntegrityError: dismissed at the same moment by another request.
+    with suppress(IntegrityError):
+        async with request.app.state.database.write() as connection:
+            found = await bulk_or_404(request, connection, session.user)
+            await bulk_log.acknowledge(connection, found["uuid"], utc_now())
+    target = _local_target(request.state.form.get("next"), _base(request))
+    return RedirectResponse(target, status_code=303)
 
 
 async def search_page(request: Request, session: Session) -> Response:

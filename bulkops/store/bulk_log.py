@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, not_, or_, select
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,8 +20,8 @@ from bulkops.criteria import SearchCriteria
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.lifecycle import ErrorGroup
 from bulkops.store.search import bulk_where_clause
-from bulkops.store.tables import bulk, operation
-from bulkops.store.types import in_int64
+from bulkops.store.tables import acknowledged_bulk, bulk, operation
+from bulkops.store.types import in_int64, int64_value
 
 FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 _DONE = (OperationStatus.COMPLETE, *FAILED)
@@ -34,11 +35,14 @@ def _has(statuses: Iterable[int]) -> ColumnElement[bool]:
     )
 
 
+def _still_open() -> ColumnElement[bool]:
+    """A bulk counted with operations but without their rows has them all open."""
+    return or_(_has([OperationStatus.OPEN]), bulk.c.operation_rows == 0)
+
+
 def status_clause(status: BulkStatus) -> ColumnElement[bool]:
-    """The bulks whose derived status (`lifecycle.derive_bulk_status`) is `status`. A bulk
-    counted with operations but without their rows has them all open."""
-    done = _has(_DONE)
-    still_open = or_(_has([OperationStatus.OPEN]), bulk.c.operation_rows == 0)
+    """The bulks whose derived status (`lifecycle.derive_bulk_status`) is `status`."""
+    done, still_open = _has(_DONE), _still_open()
     match status:
         case BulkStatus.NOT_STARTED:
             return not_(done)
@@ -126,3 +130,36 @@ async def group_operations(
         select(operation).where(*_in_group(uuid, group)).order_by(operation.c.id).limit(limit)
     )
     return (await connection.execute(statement)).all()
+
+
+async def notifications(
+    connection: AsyncConnection, user_type: int, user_id: int, limit: int
+) -> Sequence[RowMapping]:
+    """The user's own finished bulks whose notification it has not dismissed, newest first:
+    Magento's `BulkNotificationManagement::getIgnoredBulksByUser`."""
+    statement = (
+        select(bulk)
+        .where(
+            bulk.c.user_type == int64_value(user_type),
+            bulk.c.user_id == int64_value(user_id),
+            _has(_DONE),
+            not_(_still_open()),
+            not_(exists().where(acknowledged_bulk.c.bulk_uuid == bulk.c.uuid)),
+        )
+        .order_by(bulk.c.start_time.desc(), bulk.c.id.desc())
+        .limit(limit)
+    )
+    return (await connection.execute(statement)).mappings().all()
+
+
+async def acknowledged(connection: AsyncConnection, uuid: str) -> bool:
+    found = select(acknowledged_bulk.c.bulk_uuid).where(acknowledged_bulk.c.bulk_uuid == uuid)
+    return (await connection.execute(found)).first() is not None
+
+
+async def acknowledge(connection: AsyncConnection, uuid: str, now: datetime) -> None:
+    """Dismisses the bulk's notification (again: nothing changes)."""
+    if not await acknowledged(connection, uuid):
+        await connection.execute(
+            insert(acknowledged_bulk).values(bulk_uuid=uuid, acknowledged_at=now)
+        )
