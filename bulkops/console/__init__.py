@@ -9,31 +9,33 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkops.console import pages
+from bulkops.console import details, log, search, sign_in
+from bulkops.console.rendering import signed_in
 
 STATIC = Path(__file__).parent / "static"
 
 
 def routes(path: str) -> list[BaseRoute]:
     """The console's routes, under `path`."""
-    signed_in = pages.signed_in
     return [
         Route(path, lambda _request: RedirectResponse(f"{path}/"), methods=["GET"]),
         Mount(
             path,
             routes=[
-                Route("/", signed_in(pages.bulk_log_page), methods=["GET"]),
-                Route("/sign-in", pages.sign_in_form, methods=["GET"]),
-                Route("/sign-in", pages.sign_in, methods=["POST"]),
-                Route("/sign-out", signed_in(pages.sign_out, reads_bulks=False), methods=["POST"]),
-                Route("/search", signed_in(pages.search_page), methods=["GET"]),
-                Route("/bulks/{bulk_uuid}", signed_in(pages.bulk_page), methods=["GET"]),
+                Route("/", signed_in(log.bulk_log_page), methods=["GET"]),
+                Route("/sign-in", sign_in.sign_in_form, methods=["GET"]),
+                Route("/sign-in", sign_in.sign_in, methods=["POST"]),
                 Route(
-                    "/bulks/{bulk_uuid}/progress", signed_in(pages.bulk_progress), methods=["GET"]
+                    "/sign-out", signed_in(sign_in.sign_out, reads_bulks=False), methods=["POST"]
                 ),
-                Route("/bulks/{bulk_uuid}/group", signed_in(pages.group_items), methods=["GET"]),
-                Route("/bulks/{bulk_uuid}/retry", signed_in(pages.retry), methods=["POST"]),
-                Route("/bulks/{bulk_uuid}/dismiss", signed_in(pages.dismiss), methods=["POST"]),
+                Route("/search", signed_in(search.search_page), methods=["GET"]),
+                Route("/bulks/{bulk_uuid}", signed_in(details.bulk_page), methods=["GET"]),
+                Route(
+                    "/bulks/{bulk_uuid}/progress", signed_in(details.bulk_progress), methods=["GET"]
+                ),
+                Route("/bulks/{bulk_uuid}/group", signed_in(details.group_items), methods=["GET"]),
+                Route("/bulks/{bulk_uuid}/retry", signed_in(details.retry), methods=["POST"]),
+                Route("/bulks/{bulk_uuid}/dismiss", signed_in(details.dismiss), methods=["POST"]),
                 Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
             ],
         ),
