@@ -26,7 +26,7 @@ def routes(path: str) -> list[BaseRoute]:
                 Route("/sign-in", sign_in.sign_in_form, methods=["GET"]),
                 Route("/sign-in", sign_in.sign_in, methods=["POST"]),
                 Route(
-                    "/sign-out", signed_in(sign_in.sign_out, reads_bulks=False), methods=["POST"]
+                    "/sign-out", signed_in(sign_in.sign_out, needs_bulks=False), methods=["POST"]
                 ),
                 Route("/search", signed_in(search.search_page), methods=["GET"]),
                 Route("/bulks/{bulk_uuid}", signed_in(details.bulk_page), methods=["GET"]),

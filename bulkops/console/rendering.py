@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from bulkops.auth.context import BULK_OPERATIONS
+from bulkops.api.auth import reads_bulks
 from bulkops.console.session import CSRF_FIELD, Session, Sessions, tokens_match
 from bulkops.errors import WebapiError
 from bulkops.status import BulkStatus, OperationStatus, UserType
@@ -74,8 +74,8 @@ def refused(request: Request, session: Session | None, message: str, status: int
     return render(request, "error.html", {"message": message}, session, status)
 
 
-def signed_in(page: Page, reads_bulks: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    """A page for signed-in users (that may read bulks, with `reads_bulks`); others go to the
+def signed_in(page: Page, needs_bulks: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """A page for signed-in users (that may read bulks, with `needs_bulks`); others go to the
     sign-in form, and a form posted without the session's CSRF token is refused."""
 
     async def endpoint(request: Request) -> Response:
@@ -89,9 +89,7 @@ def signed_in(page: Page, reads_bulks: bool = True) -> Callable[[Request], Await
             if not tokens_match(session.csrf_token, form.get(CSRF_FIELD)):
                 return refused(request, session, "The form has expired: reload the page.", 403)
             request.state.form = form
-        user = session.user
-        reader = user.is_allowed(BULK_OPERATIONS) and (user.all_bulks or user.user_id is not None)
-        if reads_bulks and not reader:
+        if needs_bulks and not reads_bulks(session.user):
             return refused(request, session, "You are not allowed to see bulks.", 403)
         try:
             return await page(request, session)
