@@ -513,6 +513,35 @@ def test_search_form_keeps_what_was_sent_and_explains_errors(console: Console) -
     assert console.get("/admin/search?searchCriteria[pageSize]=0").status_code == 400
 
 
+def api_count(server: RunningServer, *filters: tuple[str, str, str]) -> int:
+    pairs = [("searchCriteria[pageSize]", "1")]
+    for g, (field, value, condition) in enumerate(filters):
+        prefix = f"searchCriteria[filterGroups][{g}][filters][0]"
+        pairs += [(f"{prefix}[field]", field), (f"{prefix}[value]", value)]
+        pairs.append((f"{prefix}[conditionType]", condition))
+    with server.admin_client() as admin:
+        return int(admin.get(f"/rest/V1/bulk?{urlencode(pairs)}").json()["total_count"])
+
+
+def test_dashboard_counts_as_the_api_does(server: RunningServer, console: Console) -> None:
+    page = console.get("/admin/dashboard")
+    assert page.status_code == 200
+    bars = re.findall(r'data-bar="(\d)">.*?data-count>(\d+)<', page.text, re.S)
+    assert [status for status, _ in bars] == ["1", "2", "3", "4", "5"]
+    for status, count in bars:
+        assert int(count) == api_count(server, ("status", status, "eq")), status
+    opened = re.search(r"<strong data-open>(\d+)</strong>", page.text)
+    assert opened is not None
+    assert int(opened.group(1)) == api_count(server, ("status", "4", "eq"))
+    topics = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", page.text)
+    assert topics
+    for topic, failed in topics:
+        assert int(failed) == api_count(
+            server, ("topic_name", topic, "eq"), ("status", "2,3", "in")
+        )
+    assert 'role="img"' in page.text  # the chart is described for screen readers
+
+
 def test_sign_out_ends_the_session_and_its_token(server: RunningServer) -> None:
     console = new_console(server)
     assert console.sign_in(server.admin_username, server.admin_password).status_code == 303

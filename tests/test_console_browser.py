@@ -127,6 +127,9 @@ def test_search_form_shows_the_api_url(server: RunningServer, page: Page) -> Non
     shown = [int(row.get_attribute("data-id") or "") for row in rows.all()]
     assert shown == [item["id"] for item in answer["items"]]
     screenshot(page, "search")
+    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("img").wait_for()
+    screenshot(page, "dashboard")
 
 
 def test_dismiss_a_notification(page: Page) -> None:

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkops.console import details, log, search, sign_in
+from bulkops.console import dashboard, details, log, search, sign_in
 from bulkops.console.rendering import signed_in
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +29,7 @@ def routes(path: str) -> list[BaseRoute]:
                     "/sign-out", signed_in(sign_in.sign_out, needs_bulks=False), methods=["POST"]
                 ),
                 Route("/search", signed_in(search.search_page), methods=["GET"]),
+                Route("/dashboard", signed_in(dashboard.dashboard_page), methods=["GET"]),
                 Route("/bulks/{bulk_uuid}", signed_in(details.bulk_page), methods=["GET"]),
                 Route(
                     "/bulks/{bulk_uuid}/progress", signed_in(details.bulk_progress), methods=["GET"]
