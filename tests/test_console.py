@@ -247,6 +247,51 @@ def test_wrong_credentials_and_the_shared_lockout(server: RunningServer) -> None
         assert token.status_code == 401
 
 
+def test_access_unlocks_an_admin_user(server: RunningServer, console: Console) -> None:
+    operator = new_console(server)
+    for _ in range(6):
+        operator.sign_in(OTHER_ADMIN, "wrong password")
+    assert operator.sign_in(OTHER_ADMIN, OTHER_PASSWORD).status_code == 401
+    row = re.search(
+        rf'data-admin="{OTHER_ADMIN}">(.*?)</tr>', console.get("/admin/access").text, re.S
+    )
+    assert row is not None and re.search(r"data-locked>\d{4}-", row.group(1))
+    unlocked = console.post("/admin/access/admins", {"username": OTHER_ADMIN, "action": "unlock"})
+    assert unlocked.headers["location"] == "/admin/access?done=unlocked"
+    assert operator.sign_in(OTHER_ADMIN, OTHER_PASSWORD).status_code == 303
+    unknown = console.post("/admin/access/admins", {"username": "nobody", "action": "unlock"})
+    assert unknown.status_code == 400
+    assert "There is no admin user named" in unknown.text
+
+
+def test_access_creates_and_revokes_an_integration(server: RunningServer, console: Console) -> None:
+    name = f"Shop {SCRIPT}"
+    created = console.post(
+        "/admin/access/integrations",
+        {"name": name, "resources": "Magento_Logging::system_magento_logging_bulk_operations"},
+    )
+    assert created.status_code == 200
+    assert created.headers["cache-control"] == "no-store"
+    token = re.search(r'data-credential="access_token">(\w+)<', created.text)
+    assert token is not None
+    assert SCRIPT not in created.text and html.escape(SCRIPT) in created.text
+    bearer = {"Authorization": f"Bearer {token.group(1)}"}
+    search = "/rest/V1/bulk?searchCriteria[pageSize]=1"
+    with server.client(headers=bearer) as integration:
+        assert integration.get(search).status_code == 200
+        # Shown once: the page lists it without its secrets.
+        listed = console.get("/admin/access").text
+        assert token.group(1) not in listed
+        assert "data-status>active<" in listed
+        revoked = console.post("/admin/access/integrations/revoke", {"name": name})
+        assert revoked.headers["location"] == "/admin/access?done=integration-revoked"
+        assert integration.get(search).status_code == 401
+    again = console.post("/admin/access/integrations", {"name": name, "resources": "x::y"})
+    assert again.status_code == 400
+    unknown = console.post("/admin/access/integrations", {"name": "other", "resources": "a::b"})
+    assert "is not an ACL resource of this service" in unknown.text
+
+
 def test_forms_without_the_session_token_are_refused(
     server: RunningServer, console: Console
 ) -> None:

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bulkops.console import dashboard, details, log, search, sign_in
+from bulkops.console import access, dashboard, details, log, search, sign_in
 from bulkops.console.rendering import signed_in
 
 STATIC = Path(__file__).parent / "static"
@@ -30,6 +30,23 @@ def routes(path: str) -> list[BaseRoute]:
                 ),
                 Route("/search", signed_in(search.search_page), methods=["GET"]),
                 Route("/dashboard", signed_in(dashboard.dashboard_page), methods=["GET"]),
+                # Access has its own resources, not the bulk one.
+                Route("/access", signed_in(access.access_page, needs_bulks=False)),
+                Route(
+                    "/access/admins",
+                    signed_in(access.admin_action, needs_bulks=False),
+                    methods=["POST"],
+                ),
+                Route(
+                    "/access/integrations",
+                    signed_in(access.create_integration, needs_bulks=False),
+                    methods=["POST"],
+                ),
+                Route(
+                    "/access/integrations/revoke",
+                    signed_in(access.revoke_integration, needs_bulks=False),
+                    methods=["POST"],
+                ),
                 Route("/bulks/{bulk_uuid}", signed_in(details.bulk_page), methods=["GET"]),
                 Route(
                     "/bulks/{bulk_uuid}/progress", signed_in(details.bulk_progress), methods=["GET"]
