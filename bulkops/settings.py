@@ -258,8 +258,8 @@ class Settings(BaseSettings):
     website is its default."""
 
     console_enabled: bool = True
-    """Serve the operator console (the Bulk Actions log, bulk details, retry, operation
-    search) in the browser, for admin users."""
+    """Serve the operator console in the browser, for admin users: the Bulk Actions log,
+    bulk details with retry, operation search, dashboard and access (docs/console.md)."""
     console_path: str = "/admin"
     """Where the console is served: a path of one or more segments, such as `/admin` or
     `/ops/console`, without a trailing slash."""
