@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bulkops.api.app import create_app
 from bulkops.auth.service import AuthService
 from bulkops.services.redaction import MASK
 from bulkops.settings import Settings
@@ -101,6 +102,31 @@ def _grouped_bulk() -> NewBulk:
         start_time=START - timedelta(days=1),
         operations=operations,
     )
+
+
+def test_console_path_is_checked_and_the_console_can_be_off() -> None:
+    for wrong in ["admin", "/admin/", "/", "/rest/admin", "/swagger/x", "/a b"]:
+        with pytest.raises(ValueError, match="a path such as /admin"):
+            Settings(console_path=wrong)
+    paths = {getattr(route, "path", None) for route in create_app(Settings()).routes}
+    assert "/admin" in paths
+    off = create_app(Settings(console_enabled=False)).routes
+    assert "/admin" not in {getattr(route, "path", None) for route in off}
+
+
+def test_the_console_at_another_path(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "server", CONSOLE_PATH="/ops/console")
+    try:
+        with running.client() as client:
+            assert (
+                client.get("/ops/console/").headers["location"].startswith("/ops/console/sign-in")
+            )
+            form = client.get("/ops/console/sign-in")
+            assert "path=/ops/console" in form.headers["set-cookie"].lower()
+            assert 'action="/ops/console/sign-in"' in form.text
+            assert client.get("/admin/").json()["message"]  # the API's 404
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")
