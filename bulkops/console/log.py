@@ -20,11 +20,13 @@ from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store import bulk_log
 from bulkops.store.lifecycle import derive_bulk_status
+from bulkops.store.search import escape_like
 
 LOG_PAGE_SIZE = 20
 MAX_LOG_PAGE = 10_000
 """Pages further than this are refused: the database would read every bulk before them."""
 NOTIFICATIONS = 5
+FILTERS = ("status", "since", "until", "user_type", "user_id", "text")
 """Finished bulks the log's notifications show at most."""
 
 
@@ -45,7 +47,7 @@ def _log_criteria(query: Mapping[str, str]) -> SearchCriteria:
     if query.get("user_id"):
         groups.append(_one_filter("user_id", query["user_id"], "eq"))
     if text := query.get("text", "").strip():
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = escape_like(text)
         groups.append(
             {
                 "filters": {
@@ -69,8 +71,10 @@ def _status_of(value: str | None) -> BulkStatus | None:
 
 def summarized(found: RowMapping, counts: Mapping[int, int]) -> dict[str, Any]:
     """A bulk as the log and the details show it, with its derived status and progress."""
-    total = max(found["operation_count"], sum(counts.values()))
-    done = sum(n for status, n in counts.items() if status != OperationStatus.OPEN)
+    # Rejected operations are not the bulk's (see `derive_bulk_status`).
+    accepted = {status: n for status, n in counts.items() if status != OperationStatus.REJECTED}
+    total = max(found["operation_count"], sum(accepted.values()))
+    done = sum(n for status, n in accepted.items() if status != OperationStatus.OPEN)
     return {
         "uuid": found["uuid"],
         "description": found["description"],
@@ -106,8 +110,7 @@ async def bulk_log_page(request: Request, session: Session) -> Response:
         uuids = [row["uuid"] for row in [*shown, *finished]]
         counts = await bulk_log.status_counts(connection, uuids)
     bulks = [summarized(row, counts[row["uuid"]]) for row in shown]
-    filters = {name: query.get(name, "") for name in ("status", "since", "until", "text")}
-    filters |= {name: query.get(name, "") for name in ("user_type", "user_id")}
+    filters = {name: query.get(name, "") for name in FILTERS}
 
     def page_url(number: int) -> str:
         kept = {name: value for name, value in filters.items() if value}

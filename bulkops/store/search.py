@@ -148,7 +148,8 @@ def like_pattern(pattern: str) -> str:
     return pattern + "\\" if trailing % 2 else pattern
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """`text` as a LIKE pattern (backslash escapes) that matches it literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -160,7 +161,7 @@ def _find_in_set(
         return false()
     text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
-    return and_(text != "", _like(field, wrapped, f"%,{_escape_like(element)},%", backend))
+    return and_(text != "", _like(field, wrapped, f"%,{escape_like(element)},%", backend))
 
 
 def glob_pattern(pattern: str) -> str:
