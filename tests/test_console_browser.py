@@ -7,11 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
+from bulkops.status import UserType
+from bulkops.store.bulks import NewBulk, NewOperation
+from tests.backends import sync_url
 from tests.conftest import require
 from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
@@ -26,6 +32,28 @@ SCREENSHOTS = os.environ.get("BULKOPS_SCREENSHOTS")
 """A directory to save the pages' screenshots in (`make screenshots`)."""
 
 
+LIVE = "22222222-0000-4000-8000-000000000001"
+
+
+def _live_bulk() -> NewBulk:
+    """Two open operations with no message queued: no worker runs them; the test finishes
+    them behind the server's back."""
+    operations = [NewOperation(key, "async.V1.products.POST", "{}") for key in range(2)]
+    return NewBulk(LIVE, "Live", 1, int(UserType.ADMIN), datetime(2024, 1, 1), operations)
+
+
+def complete(database_url: str, operation_key: int) -> None:
+    engine = sqlalchemy.create_engine(sync_url(database_url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE bulkops_operation SET status = 1"
+                f" WHERE bulk_uuid = '{LIVE}' AND operation_key = {operation_key}"
+            )
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     workdir = tmp_path_factory.mktemp("console-browser")
@@ -35,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         BULK_LIFETIME_DAYS="0",
         HANDLER_MODULES='["tests.handler_fixtures.until_ready"]',
     )
-    insert_bulks(running.database_url, [_grouped_bulk()])
+    insert_bulks(running.database_url, [_grouped_bulk(), _live_bulk()])
     yield running
     running.stop()
 
@@ -110,6 +138,20 @@ def test_retry_is_followed_live_until_the_bulk_finishes(
     # Polled while open, then the page is loaded again once the bulk finishes.
     page.locator("[data-status]", has_text="Finished successfully").wait_for(timeout=60_000)
     assert page.get_by_text("No failed operation.").is_visible()
+
+
+def test_an_open_bulk_shows_its_progress_live(server: RunningServer, page: Page) -> None:
+    page.goto(f"{server.base_url}/admin/bulks/{LIVE}")
+    status = page.locator("[data-status]")
+    assert status.inner_text() == "Not started"
+    complete(server.database_url, 0)
+    page.locator("[data-status]", has_text="In progress").wait_for()
+    assert page.locator("[data-progress-text]").inner_text() == "1 / 2"
+    assert page.locator('[data-count="1"]').inner_text() == "1"
+    complete(server.database_url, 1)
+    # Finished: loaded again, without the polling.
+    page.locator("[data-progress-url]").wait_for(state="detached")
+    assert page.locator("[data-status]").inner_text() == "Finished successfully"
 
 
 def test_search_form_shows_the_api_url(server: RunningServer, page: Page) -> None:
