@@ -8,6 +8,7 @@ from contextlib import suppress
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -27,24 +28,26 @@ GROUP_ITEMS = 50
 FINISHED = (BulkStatus.FINISHED_SUCCESSFULLY, BulkStatus.FINISHED_WITH_FAILURE)
 
 
-async def _bulk_summary(request: Request, session: Session) -> dict[str, Any]:
-    state = request.app.state
-    async with state.database.read() as connection:
-        found = await bulk_or_404(request, connection, session.user)
-        counts = await bulk_log.status_counts(connection, [found["uuid"]])
+async def _bulk_summary(
+    request: Request, connection: AsyncConnection, session: Session
+) -> dict[str, Any]:
+    found = await bulk_or_404(request, connection, session.user)
+    counts = await bulk_log.status_counts(connection, [found["uuid"]])
     return summarized(found, counts[found["uuid"]])
 
 
 async def bulk_page(request: Request, session: Session) -> Response:
-    summary = await _bulk_summary(request, session)
     async with request.app.state.database.read() as connection:
+        summary = await _bulk_summary(request, connection, session)
         groups = await bulk_log.failure_groups(connection, summary["uuid"])
         dismissed = await bulk_log.acknowledged(connection, summary["uuid"])
+    retried = request.query_params.get("retried", "")
     context = {
         "bulk": summary,
         "groups": groups,
         "dismissable": summary["status"] in FINISHED and not dismissed,
-        "retried": request.query_params.get("retried"),
+        # What the retry that led here counted; only a number is shown.
+        "retried": retried if retried.isdigit() else None,
         "open": summary["status"] not in FINISHED,
     }
     return render(request, "bulk.html", context, session)
@@ -52,7 +55,8 @@ async def bulk_page(request: Request, session: Session) -> Response:
 
 async def bulk_progress(request: Request, session: Session) -> Response:
     """What the details page refreshes while the bulk is open."""
-    summary = await _bulk_summary(request, session)
+    async with request.app.state.database.read() as connection:
+        summary = await _bulk_summary(request, connection, session)
     status = summary["status"]
     return JSONResponse(
         {
