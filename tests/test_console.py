@@ -6,6 +6,7 @@ operation search's results equal to the API's."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import re
 from collections.abc import Iterator
@@ -238,6 +239,9 @@ def test_sign_in_sets_a_protected_cookie_and_returns_to_the_page_asked(
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/admin" in cookie
     assert "secure" not in cookie  # plain HTTP here
+    # Sealed: the admin token in it cannot be read.
+    sealed = console.client.cookies["bulkops_console"]
+    assert b"token" not in base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
     # Only pages of the console are gone to after signing in.
     for elsewhere in ["https://example.com/", "//example.com/admin/", "/rest/V1/bulk"]:
         other = new_console(server)

@@ -1,6 +1,7 @@
-"""The console's session: a signed cookie holding the admin token its sign-in was issued (so
-the token's expiry, revocation and the user's password changes end the session as they end
-the token) and the session's CSRF token, which every form posts back."""
+"""The console's session: a cookie holding the admin token its sign-in was issued (so the
+token's expiry, revocation and the user's password changes end the session as they end the
+token) and the session's CSRF token, which every form posts back. The cookie is sealed with
+Fernet (encrypted and signed, with its time): the token in it is as secret as a password."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+import orjson
+from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +21,7 @@ from bulkops.store.installation import installation_value
 
 COOKIE = "bulkops_console"
 SESSION_KEY = "console/session_key"
-"""The installation value the cookie is signed with: the same in every process."""
+"""The installation value the cookie is sealed with: the same in every process."""
 CSRF_FIELD = "csrf_token"
 
 
@@ -32,13 +34,15 @@ class Session:
 
 class Sessions:
     def __init__(self, key: str, path: str, lifetime_seconds: int) -> None:
-        self.serializer = URLSafeTimedSerializer(key, salt="bulkops.console.session")
+        self.fernet = Fernet(key.encode())
         self.path = path
         self.lifetime_seconds = lifetime_seconds
 
     @classmethod
     async def of_installation(cls, settings: Settings, database: Database) -> Sessions:
-        key = await installation_value(database, SESSION_KEY, lambda: secrets.token_hex(32))
+        key = await installation_value(
+            database, SESSION_KEY, lambda: Fernet.generate_key().decode()
+        )
         # As long as the admin token it holds lives.
         lifetime = max(1, round(settings.admin_token_lifetime_hours * 3600))
         return cls(key, settings.console_path, lifetime)
@@ -49,8 +53,8 @@ class Sessions:
         if not cookie:
             return None
         try:
-            value = self.serializer.loads(cookie, max_age=self.lifetime_seconds)
-        except BadSignature:
+            value = orjson.loads(self.fernet.decrypt(cookie, ttl=self.lifetime_seconds))
+        except (InvalidToken, orjson.JSONDecodeError):
             return None
         if not isinstance(value, dict):
             return None
@@ -62,7 +66,8 @@ class Sessions:
 
     def start(self, request: Request, response: Response, token: str) -> None:
         """Sets the cookie of a new session on `token`, with a new CSRF token."""
-        value = self.serializer.dumps({"token": token, "csrf": secrets.token_urlsafe(24)})
+        session = {"token": token, "csrf": secrets.token_urlsafe(24)}
+        value = self.fernet.encrypt(orjson.dumps(session)).decode()
         response.set_cookie(
             COOKIE,
             value,
