@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint fuzz faults flakes soak bench bench-quick wrk chromium constraints
+.PHONY: install run test lint fuzz faults flakes soak bench bench-quick wrk chromium constraints screenshots
 
 # Every package installed is the version constraints.txt pins (the ranges pyproject.toml
 # allows are wider), so that each install, CI's included, runs what was tested.
@@ -64,6 +64,11 @@ $(VENV)/.bench: $(BIN)/bulkops
 CHROMIUM = $(shell command -v chromium)
 chromium:
 	@$(if $(CHROMIUM),true,apt-get update -qq && apt-get install -y -qq chromium)
+
+# The console's pages as the browser tests see them, for docs/console.md.
+screenshots: install chromium
+	mkdir -p docs/console
+	BULKOPS_SCREENSHOTS=docs/console $(BIN)/python -m pytest tests/test_console_browser.py -q
 
 # wrk, the HTTP load tool, from the system's packages (Debian).
 WRK = $(shell command -v wrk)

@@ -59,6 +59,9 @@ _PLAIN_WORD = re.compile(r"^[\x20-\x7e]+$")
 
 AMQP_SCHEMES = ("amqp://", "amqps://")
 
+# Segments of letters, digits, `-`, `_` and `.`; no trailing slash.
+_CONSOLE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+
 
 class ConfigurationError(Exception):
     """A setting's value cannot work; the message names it and says what to fix."""
@@ -254,6 +257,13 @@ class Settings(BaseSettings):
     those accepted in `/rest/<code>/V1/...` (beside `all`), and the first view of each
     website is its default."""
 
+    console_enabled: bool = True
+    """Serve the operator console in the browser, for admin users: the Bulk Actions log,
+    bulk details with retry, operation search, dashboard and access (docs/console.md)."""
+    console_path: str = "/admin"
+    """Where the console is served: a path of one or more segments, such as `/admin` or
+    `/ops/console`, without a trailing slash."""
+
     @field_validator("redact_keys")
     @classmethod
     def _plain_words(cls, words: list[str]) -> list[str]:
@@ -268,6 +278,13 @@ class Settings(BaseSettings):
         if url != "db" and not url.startswith(AMQP_SCHEMES):
             raise ValueError("expected `db`, or an amqp:// or amqps:// URL")
         return url
+
+    @field_validator("console_path")
+    @classmethod
+    def _console_path(cls, path: str) -> str:
+        if not _CONSOLE_PATH.fullmatch(path) or path.startswith(("/rest/", "/swagger")):
+            raise ValueError("expected a path such as /admin, outside /rest and /swagger")
+        return path
 
     @field_validator("rate_limit_per_caller", "rate_limit_per_address")
     @classmethod

@@ -33,6 +33,8 @@ from bulkops.api.representations import OperationView
 from bulkops.api.responses import NegotiationMiddleware, error_response
 from bulkops.api.schema import endpoints as schema
 from bulkops.auth.service import AuthService
+from bulkops.console import routes as console_routes
+from bulkops.console.session import Sessions
 from bulkops.errors import (
     InputError,
     InsufficientStorageError,
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
         await app.state.auth.bootstrap_admin()
+        if settings.console_enabled:
+            app.state.console_sessions = await Sessions.of_installation(settings, database)
         # One transport for the process: submissions announce their messages on it, and the
         # worker (if any) consumes through it.
         transport = create_transport(settings, database)
@@ -169,11 +173,17 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *schema.routes,
             *swagger_ui.routes,
             *submission.routes,
+            *(console_routes(settings.console_path) if settings.console_enabled else []),
         ],
         middleware=[
             Middleware(InternalErrorMiddleware),
             Middleware(TrustedHostMiddleware, trusted_hosts=settings.trusted_hosts),
-            Middleware(RestPathMiddleware, store_codes=settings.store_codes),
+            Middleware(
+                RestPathMiddleware,
+                store_codes=settings.store_codes,
+                # The console's pages are served as they are.
+                served_as_is=[settings.console_path] if settings.console_enabled else [],
+            ),
             Middleware(NegotiationMiddleware),
         ],
         exception_handlers={

@@ -63,6 +63,12 @@ async def require_bulk_reader(request: Request) -> UserContext:
     """The caller of a route that reads bulks: it needs Magento's bulk resource and, unless it
     reads every bulk, an id to own bulks by (guests and customers see nothing of bulks)."""
     user = await require(request, BULK_OPERATIONS)
-    if not user.all_bulks and user.user_id is None:
+    if not reads_bulks(user):
         raise not_authorized(BULK_OPERATIONS)
     return user
+
+
+def reads_bulks(user: UserContext) -> bool:
+    """Whether the user may read bulks: Magento's bulk resource and, unless it reads every
+    bulk, an id to own bulks by."""
+    return user.is_allowed(BULK_OPERATIONS) and (user.all_bulks or user.user_id is not None)

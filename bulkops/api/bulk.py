@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -38,16 +39,26 @@ async def search_operations(request: Request) -> Response:
     criteria = parse_search_criteria(
         parse_query_string(request.scope["query_string"]), state.settings.page_limits
     )
-    # Filters and sorts on `id` mean the `id` the answer shows; only the caller's bulks are
-    # searched (and counted) unless it reads every bulk.
-    state.payloads.check_search(criteria, reads_others=user.all_bulks)
-    applied = visible_to(user, criteria.aliased("id", state.operation_view.id_field))
+    applied = applied_search(state, user, criteria)
     if not criteria.page_size or criteria.page_size > STREAMED_PAGE_SIZE:
         return await _stream(request, criteria, applied)
+    items, total_count = await searched_page(state, applied)
+    return ApiResponse(_answer(items, criteria, total_count))
+
+
+def applied_search(state: State, user: UserContext, criteria: SearchCriteria) -> SearchCriteria:
+    """The search as run for `user`: filters and sorts on `id` mean the `id` the answer
+    shows; only the user's bulks are searched (and counted) unless it reads every bulk."""
+    state.payloads.check_search(criteria, reads_others=user.all_bulks)
+    return visible_to(user, criteria.aliased("id", state.operation_view.id_field))
+
+
+async def searched_page(state: State, applied: SearchCriteria) -> tuple[list[Any], int]:
+    """The items of one page of an `applied_search` (its page size set), and the count of
+    every match."""
     async with state.database.read() as connection:
         page = await search.search_page(connection, applied, state.database.backend)
-    items = [state.operation_view.searched(row) for row in page.rows]
-    return ApiResponse(_answer(items, criteria, page.total_count))
+    return [state.operation_view.searched(row) for row in page.rows], page.total_count
 
 
 def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dict[str, Any]:

@@ -48,12 +48,16 @@ def split_rest_path(path: str, store_codes: Collection[str]) -> tuple[str, str] 
 class RestPathMiddleware:
     """Rewrites the scope's path to the route path and records the store code."""
 
-    def __init__(self, app: ASGIApp, store_codes: Collection[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, store_codes: Collection[str], served_as_is: Collection[str] = ()
+    ) -> None:
         self.app = app
         self.store_codes = store_codes
+        # With the Swagger UI page: paths served as they are, with everything under them.
+        self.served_as_is = (SWAGGER_PATH, *served_as_is)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _outside_rest(scope["path"]):
+        if scope["type"] != "http" or self._outside_rest(scope["path"]):
             await self.app(scope, receive, send)
             return
         split = split_rest_path(scope["path"], self.store_codes)
@@ -70,7 +74,9 @@ class RestPathMiddleware:
         scope[REQUEST_PATH_KEY] = request_path
         await self.app(scope, receive, send)
 
-
-def _outside_rest(path: str) -> bool:
-    """Paths served as they are: the health check and the Swagger UI page with its assets."""
-    return path in (HEALTH_PATH, SWAGGER_PATH) or path.startswith(SWAGGER_PATH + "/")
+    def _outside_rest(self, path: str) -> bool:
+        """Paths served as they are: the health check, the Swagger UI page with its assets,
+        and the paths `served_as_is`."""
+        return path == HEALTH_PATH or any(
+            path == prefix or path.startswith(prefix + "/") for prefix in self.served_as_is
+        )

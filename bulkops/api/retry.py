@@ -20,11 +20,12 @@ from bulkops.api.auth import not_authorized, require_bulk_reader
 from bulkops.api.bulk import bulk_or_404
 from bulkops.api.request_body import json_value
 from bulkops.api.responses import ApiResponse
-from bulkops.auth.context import ALL_RESOURCES, ANONYMOUS
+from bulkops.auth.context import ALL_RESOURCES, ANONYMOUS, UserContext
 from bulkops.errors import InputError, PayloadTooLargeError
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.store.lifecycle import (
     DEFAULT_RETRY_STATUSES,
+    ErrorGroup,
     check_retry_statuses,
     retried_topics,
     retry_operations,
@@ -43,12 +44,27 @@ async def retry_bulk(request: Request) -> Response:
     if statuses is None:
         statuses = DEFAULT_RETRY_STATUSES
     check_retry_statuses(statuses)
+    return ApiResponse(await retry_failed(request, user, statuses, error_codes))
+
+
+async def retry_failed(
+    request: Request,
+    user: UserContext,
+    statuses: Sequence[int] = DEFAULT_RETRY_STATUSES,
+    error_codes: Sequence[int] | None = None,
+    error_group: ErrorGroup | None = None,
+    operation_ids: Sequence[int] | None = None,
+) -> int:
+    """Requeues the failed operations of the path's bulk (`bulk_uuid`) that match, if `user`
+    reads the bulk and may run them; answers how many."""
     state = request.app.state
     async with state.database.write() as connection:
         found = await bulk_or_404(request, connection, user)
         # Retrying runs the operations' handlers again, as submitting them did: the caller
         # needs each one's route resource too, checked before anything is reopened.
-        topics = await retried_topics(connection, found["uuid"], statuses, error_codes)
+        topics = await retried_topics(
+            connection, found["uuid"], statuses, error_codes, error_group, operation_ids
+        )
         lacking = [
             resource
             for resource in resources_of(state.routes, topics)
@@ -56,9 +72,18 @@ async def retry_bulk(request: Request) -> Response:
         ]
         if lacking:
             raise not_authorized(*lacking)
-        count = await retry_operations(connection, found["uuid"], utc_now(), statuses, error_codes)
+        count = await retry_operations(
+            connection,
+            found["uuid"],
+            utc_now(),
+            statuses,
+            error_codes,
+            error_group,
+            operation_ids,
+        )
     state.transport.announce()
-    return ApiResponse(count)
+    assert count is not None, "bulk_or_404 found the bulk"
+    return int(count)
 
 
 def resources_of(routes: HandlerRegistry, topics: Iterable[str]) -> list[str]:

@@ -30,7 +30,7 @@ from bulkops.store.queue import (
 )
 from bulkops.store.rows import AnyRow
 from bulkops.store.tables import bulk, operation
-from bulkops.store.types import in_int64, storable_text
+from bulkops.store.types import in_int64, int64_value, storable_text
 
 UNKNOWN_ERROR = "Unknown Error"
 """Magento's message for an operation that stayed open too long after it started."""
@@ -172,8 +172,27 @@ def check_retry_statuses(statuses: Collection[int]) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """Failed operations with the same error: code and message (either may be missing)."""
+
+    error_code: int | None
+    result_message: str | None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        code = None if self.error_code is None else int64_value(self.error_code)
+        return [
+            operation.c.error_code.is_not_distinct_from(code),
+            operation.c.result_message.is_not_distinct_from(self.result_message),
+        ]
+
+
 def _retried(
-    bulk_uuid: str, statuses: Collection[int], error_codes: Collection[int] | None
+    bulk_uuid: str,
+    statuses: Collection[int],
+    error_codes: Collection[int] | None,
+    error_group: ErrorGroup | None = None,
+    operation_ids: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
     """What selects the operations a retry reopens. Operations without a payload (completed
     ones) cannot be retried."""
@@ -184,6 +203,10 @@ def _retried(
     ]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
+    if error_group is not None:
+        conditions += error_group.conditions()
+    if operation_ids is not None:
+        conditions.append(operation.c.id.in_(in_int64(operation_ids)))
     return conditions
 
 
@@ -192,11 +215,14 @@ async def retried_topics(
     bulk_uuid: str,
     statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
     error_codes: Collection[int] | None = None,
+    error_group: ErrorGroup | None = None,
+    operation_ids: Collection[int] | None = None,
 ) -> set[str]:
     """The topics of the operations `retry_operations` would reopen: whoever retries needs
     the ACL resource of each one's route."""
     check_retry_statuses(statuses)
-    query = select(operation.c.topic_name).where(*_retried(bulk_uuid, statuses, error_codes))
+    retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
+    query = select(operation.c.topic_name).where(*retried)
     return set((await connection.execute(query.distinct())).scalars())
 
 
@@ -233,14 +259,18 @@ async def retry_operations(
     now: datetime,
     statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
     error_codes: Collection[int] | None = None,
+    error_group: ErrorGroup | None = None,
+    operation_ids: Collection[int] | None = None,
 ) -> int | None:
     """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
-    for any other) and, when given, one of `error_codes`, as Magento's retryBulk, and queue
-    them again, in the caller's transaction; answers how many, or None for an unknown bulk."""
+    for any other) and, when given, one of `error_codes`, of `error_group` and of
+    `operation_ids` (ids of the operation table), as Magento's retryBulk, and queue them
+    again, in the caller's transaction; answers how many, or None for an unknown bulk."""
     check_retry_statuses(statuses)
     if not await _bulk_exists(connection, bulk_uuid):
         return None
-    reopened = await _reopen(connection, _retried(bulk_uuid, statuses, error_codes), now)
+    retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
+    reopened = await _reopen(connection, retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 

@@ -148,7 +148,8 @@ def like_pattern(pattern: str) -> str:
     return pattern + "\\" if trailing % 2 else pattern
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """`text` as a LIKE pattern (backslash escapes) that matches it literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -160,7 +161,7 @@ def _find_in_set(
         return false()
     text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
-    return and_(text != "", _like(field, wrapped, f"%,{_escape_like(element)},%", backend))
+    return and_(text != "", _like(field, wrapped, f"%,{escape_like(element)},%", backend))
 
 
 def glob_pattern(pattern: str) -> str:
@@ -276,6 +277,11 @@ def where_clause(
     return and_(true(), *groups)
 
 
+def bulk_where_clause(criteria: SearchCriteria, backend: str) -> ColumnElement[bool]:
+    """`where_clause` on the bulk table, for criteria on the fields a bulk has."""
+    return where_clause(criteria, backend, _bulk_column)
+
+
 def _fields_filtered(criteria: SearchCriteria) -> set[str]:
     return {flt.field for group in criteria.filter_groups for flt in group.filters}
 
@@ -374,7 +380,7 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     read in the same scan (every index ends with `id`)."""
     if _counts_bulks(criteria, backend):
         total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
-        return select(total).where(where_clause(criteria, backend, _bulk_column))
+        return select(total).where(bulk_where_clause(criteria, backend))
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]

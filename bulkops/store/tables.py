@@ -100,6 +100,20 @@ Index(
     postgresql_include=["topic_name"],
 )
 
+# Finished bulks whose notification was dismissed (Magento's `magento_acknowledged_bulk`);
+# deleted with their bulk.
+acknowledged_bulk = Table(
+    "bulkops_acknowledged_bulk",
+    metadata,
+    Column(
+        "bulk_uuid",
+        exact_text(39),
+        ForeignKey("bulkops_bulk.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("acknowledged_at", Timestamp, nullable=False),
+)
+
 admin_user = Table(
     "bulkops_admin_user",
     metadata,
