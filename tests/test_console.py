@@ -30,7 +30,7 @@ from bulkops.store.database import Database
 from bulkops.store.lifecycle import cleanup_bulks
 from bulkops.store.tables import acknowledged_bulk
 from tests.backends import Backend
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, server_on, start_server
 from tests.storage import insert_bulks, insert_bulks_async
 from tests.test_submission import wait_until_final
 
@@ -132,20 +132,17 @@ def test_the_console_at_another_path(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    workdir: Path = tmp_path_factory.mktemp("console")
-    url = backend.create_database(workdir)
-    running = start_server(
-        workdir / "server",
-        DATABASE_URL=url,
+    with server_on(
+        backend,
+        tmp_path_factory.mktemp("console"),
         MAINTENANCE_INTERVAL_SECONDS="86400",
         BULK_LIFETIME_DAYS="0",
         HANDLER_MODULES='["tests.handler_fixtures.until_ready"]',
-    )
-    insert_bulks(url, [*(_log_bulk(number) for number in range(LOG_BULKS)), _grouped_bulk()])
-    asyncio.run(_create_admin(url, OTHER_ADMIN, OTHER_PASSWORD))
-    yield running
-    running.stop()
-    backend.drop_database(url)
+    ) as running:
+        url = running.database_url
+        insert_bulks(url, [*(_log_bulk(number) for number in range(LOG_BULKS)), _grouped_bulk()])
+        asyncio.run(_create_admin(url, OTHER_ADMIN, OTHER_PASSWORD))
+        yield running
 
 
 async def _create_admin(url: str, username: str, password: str) -> None:

@@ -8,7 +8,6 @@ import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from bulkops.auth.context import BULK_OPERATIONS, STORES
 from bulkops.status import OperationStatus, UserType
 from bulkops.store.bulks import NewBulk, NewOperation
 from tests.backends import Backend
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, server_on
 from tests.storage import insert_bulks
 from tests.test_auth import create_integration
 from tests.test_search_api import BULK_A, BULK_B, _bulk, eq_filter
@@ -62,27 +61,24 @@ def _special_bulk() -> NewBulk:
 def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server for the module (the tests only read, or write what no other reads): bulk A
     (25 operations), B (5) and C (one with markup and non-ASCII text in its message)."""
-    workdir: Path = tmp_path_factory.mktemp("responses")
-    url = backend.create_database(workdir)
-    running = start_server(
-        workdir / "server",
-        DATABASE_URL=url,
+    with server_on(
+        backend,
+        tmp_path_factory.mktemp("responses"),
         MAINTENANCE_INTERVAL_SECONDS="86400",
         BULK_LIFETIME_DAYS="0",
         HANDLER_MODULES='["tests.handler_fixtures.faulty"]',
-    )
-    statuses = [OperationStatus.COMPLETE] * 20 + [OperationStatus.NOT_RETRIABLY_FAILED] * 5
-    insert_bulks(
-        url,
-        [
-            _bulk(BULK_A, START, statuses),
-            _bulk(BULK_B, START, [OperationStatus.OPEN] * 5),
-            _special_bulk(),
-        ],
-    )
-    yield running
-    running.stop()
-    backend.drop_database(url)
+    ) as running:
+        url = running.database_url
+        statuses = [OperationStatus.COMPLETE] * 20 + [OperationStatus.NOT_RETRIABLY_FAILED] * 5
+        insert_bulks(
+            url,
+            [
+                _bulk(BULK_A, START, statuses),
+                _bulk(BULK_B, START, [OperationStatus.OPEN] * 5),
+                _special_bulk(),
+            ],
+        )
+        yield running
 
 
 @pytest.fixture(scope="module")
