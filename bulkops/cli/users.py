@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import typer
 
-from bulkops.auth.context import ALL_RESOURCES, SERVICE_RESOURCES
+from bulkops.auth.context import ALL_RESOURCES
 from bulkops.auth.passwords import WeakPasswordError
 from bulkops.auth.service import (
     AccountError,
@@ -127,8 +127,7 @@ def create_integration(
         # The routes this service would serve with the same settings, and their resources.
         routes = load_routes(auth.settings, auth.database)
         await close_routes(routes)
-        known = {*SERVICE_RESOURCES, *routes.resources()}
-        return await auth.create_integration(name, granted, all_bulks, known)
+        return await auth.create_integration(name, granted, all_bulks, routes.grantable_resources())
 
     credentials = _run(create)
     if not Settings().oauth_secrets_key:

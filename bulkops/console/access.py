@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bulkops.auth.context import ADMIN_USERS, INTEGRATIONS, SERVICE_RESOURCES
+from bulkops.auth.context import ADMIN_USERS, INTEGRATIONS
 from bulkops.auth.service import AccountError, IntegrationCredentials
 from bulkops.console.rendering import base_path, refused, render
 from bulkops.console.session import Session
@@ -83,7 +83,7 @@ async def create_integration(request: Request, session: Session) -> Response:
         return refused(request, session, "You are not allowed to manage integrations.", 403)
     state, form = request.app.state, request.state.form
     resources = [part.strip() for part in form.get("resources", "").split(",") if part.strip()]
-    known = {*SERVICE_RESOURCES, *state.routes.resources()}
+    known = state.routes.grantable_resources()
     try:
         credentials = await state.auth.create_integration(
             form.get("name", ""), resources, form.get("all_bulks") == "1", known

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bulkops.auth.context import ANONYMOUS
+from bulkops.auth.context import ANONYMOUS, SERVICE_RESOURCES
 from bulkops.handlers.base import AsyncRoute, Handler, TopicStyle, Validator
 from bulkops.services.signature import Signature
 
@@ -77,9 +77,11 @@ class HandlerRegistry:
     def routes(self) -> list[AsyncRoute]:
         return list(self._routes.values())
 
-    def resources(self) -> set[str]:
-        """The ACL resources the routes need (`anonymous` needs none)."""
-        return {route.resource for route in self._routes.values()} - {ANONYMOUS}
+    def grantable_resources(self) -> set[str]:
+        """The ACL resources an integration may be granted: the service's own and those the
+        routes need (`anonymous` needs none)."""
+        needed = {route.resource for route in self._routes.values()} - {ANONYMOUS}
+        return needed | set(SERVICE_RESOURCES)
 
     def __repr__(self) -> str:
         return f"HandlerRegistry({sorted(self._routes)!r})"
