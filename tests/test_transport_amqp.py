@@ -9,6 +9,8 @@ Each test has an exchange and a queue of its own (the `broker` fixture)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import itertools
 import json
 import logging
@@ -16,7 +18,7 @@ import signal
 import subprocess
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +39,7 @@ from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations, enqueue_operations
 from bulkops.worker import Executor, Worker
 from tests import storage
-from tests.brokers import Broker
+from tests.brokers import AMQP_URL, Broker
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
@@ -410,8 +412,86 @@ async def test_an_operation_delivered_again_while_in_hand_runs_its_handler_once(
     assert await asyncio.to_thread(broker.messages_ready) == 0
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 60) -> None:
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
+    while True:
+        met = condition()
+        if inspect.isawaitable(met):
+            met = await met
+        if met:
+            return
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+async def test_a_worker_that_loses_its_connection_holding_more_than_it_runs_finishes_all(
+    store: Store, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection to the broker drops while the worker holds more deliveries than it runs
+    at once (the rest wait for a handler): the broker delivers them all again on the new
+    channel while their first deliveries are still in hand, filling its prefetch. Every
+    operation still ends final, and each handler runs once."""
+    caplog.set_level(logging.INFO, "bulkops.worker")
+    started, finish = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def save(operation: OperationInput) -> str:
+        calls.append(operation.operation_id)
+        started.set()
+        await finish.wait()
+        return "ok"
+
+    routes = HandlerRegistry()
+    routes.route("POST", "/V1/things", service="Tests\\Api\\ThingsInterface::save")(save)
+    topic = routes.routes()[0].topic_name()
+    database = Database(store.url)
+    await upgrade(database)
+    bulk_uuid = str(uuid.uuid4())
+    count, prefetch = 40, 10
+    async with database.write() as connection:
+        operations = [NewOperation(key, topic, serialized_data({})) for key in range(count)]
+        await insert_bulk(connection, NewBulk(bulk_uuid, None, None, None, utc_now(), operations))
+        await enqueue_open_operations(connection, bulk_uuid, utc_now())
+    transport = AmqpTransport(
+        database,
+        broker.settings()["QUEUE_URL"],
+        exchange_name=broker.exchange,
+        queue_name=broker.queue,
+        prefetch=prefetch,
+        republish_after=timedelta(hours=1),
+        lease_seconds=300,
+    )
+    worker = Worker(
+        database,
+        transport,
+        Executor(routes, 0, Payloads.from_settings(Settings())),
+        concurrency=2,
+        batch_size=prefetch,
+        poll_seconds=0.05,
+        lease_seconds=300,
+        max_deliveries=5,
+    )
+    direct = dataclasses.replace(broker, url=AMQP_URL, proxy=None)
+
+    async def ready(messages: int) -> bool:
+        return await asyncio.to_thread(direct.messages_ready) == messages
+
+    try:
+        await worker.start()
+        await started.wait()
+        # Every message published, a prefetch's worth held by the worker.
+        await eventually(lambda: store.outbox() == 0)
+        await eventually(lambda: ready(count - prefetch))
+        with broker.stopped():
+            await eventually(lambda: ready(count))
+        # Delivered again to the worker, which still holds their first deliveries.
+        await eventually(lambda: ready(count - prefetch))
+        finish.set()
+        await eventually(lambda: store.open_operations() == 0 and store.outbox() == 0)
+    finally:
+        finish.set()
+        await worker.stop(grace_seconds=5)
+        await database.dispose()
+    assert store.query("SELECT DISTINCT status FROM bulkops_operation") == [(1,)]
+    assert sorted(calls) == sorted(set(calls)) and len(calls) == count
+    assert await asyncio.to_thread(direct.messages_ready) == 0

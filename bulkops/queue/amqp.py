@@ -21,7 +21,6 @@ and processes them after it, in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -32,7 +31,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from aio_pika.abc import AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import ChannelInvalidStateError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.queue.broker import Broker, BrokerUnavailableError, redacted
@@ -47,6 +46,9 @@ log = logging.getLogger("bulkops.queue")
 
 FIRST_CONNECTION_SECONDS = 5.0
 """How long the relay waits for a process's first connection before it gives up this time."""
+
+ANSWER_SECONDS = 10.0
+"""How long an acknowledgement or rejection may take to be written before it is given up."""
 
 
 class AmqpTransport(Transport):
@@ -303,8 +305,19 @@ def _on_open_channel(message: AbstractIncomingMessage) -> bool:
 
 
 async def _tell(answer: Awaitable[None]) -> None:
-    """Acknowledge or reject; a closed channel or connection is no error here: the broker
-    then delivers the message again. (aio-pika says a channel is closed with a RuntimeError,
-    not an AMQPError.)"""
-    with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
-        await answer
+    """Acknowledge or reject, without ever failing or waiting long: the worker's results are
+    committed already, and an answer that is lost only means that the broker delivers the
+    message again (to a worker that finds its operation final, or its retry in the outbox).
+
+    A channel that closes before or while the answer is written fails it with whatever the
+    library has at hand: an AMQPError, a RuntimeError, or the CancelledError that aiormq gives
+    the writes pending on a forced close; a stuck connection never completes it. Only the
+    cancellation of the caller itself goes through."""
+    try:
+        await asyncio.wait_for(answer, ANSWER_SECONDS)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception as error:
+        log.debug("an answer to RabbitMQ was not written, its message comes back: %r", error)

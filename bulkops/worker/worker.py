@@ -116,6 +116,8 @@ class Worker:
                 self._failed(error, "relay failed")
             loops.append(self.maintenance.run_forever())
         self._loops = [asyncio.create_task(loop) for loop in loops]
+        for task in self._loops:
+            task.add_done_callback(self._loop_ended)
 
     async def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
         """Lease nothing more; let handlers in progress finish within the grace period (then
@@ -146,6 +148,14 @@ class Worker:
                 "could not give back %d messages; their leases will run out", len(unprocessed)
             )
         await self.transport.close()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """The loops run until the worker stops: one that ends before leaves the worker unable
+        to take, record or keep its messages, which must not go unnoticed."""
+        if self._stopping.is_set():
+            return
+        ended = "was cancelled" if task.cancelled() else f"failed: {task.exception()!r}"
+        log.critical("worker loop %s %s; the worker cannot go on", task.get_coro(), ended)
 
     def force_stop(self) -> None:
         """Cancel the handlers in progress now (a second signal during a graceful stop)."""
