@@ -316,6 +316,18 @@ def test_errors_are_rendered_in_the_negotiated_format(server: RunningServer) -> 
     assert as_data(xml_of(no_route)) == {"message": "Request does not match any route."}
 
 
+def test_characters_xml_cannot_hold_are_replaced_and_the_document_stays_well_formed(
+    server: RunningServer,
+) -> None:
+    """A query parameter with control characters is refused, and the error names it: in XML
+    those characters (which no XML 1.0 document can hold) are U+FFFD."""
+    with server.client(headers={"Accept": "application/xml"}) as client:
+        refused = client.get("/rest/V1/bulk", params={"x\x00\x01": "1"})
+    assert refused.status_code == 400
+    text = "".join(xml_of(refused).itertext())
+    assert "\ufffd" in text and "\x01" not in text
+
+
 def test_element_names_are_prepared_as_magento_prepares_keys() -> None:
     # No answer of the API has such keys; Renderer\Xml::_prepareKey's rules, directly.
     assert element_name("store code") == "store_code"

@@ -30,6 +30,9 @@ _NAME_START = re.compile(r"[A-Za-z_]")
 _DIGITS = re.compile(r"\d+", re.ASCII)
 # libxml writes a carriage return in text as a character reference.
 _TEXT_ENTITIES = {"\r": "&#13;"}
+# What XML 1.0 cannot hold in any form, not even as a character reference (control
+# characters, lone surrogates, U+FFFE, U+FFFF) becomes U+FFFD: every document is well-formed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def document(data: Any) -> bytes:
@@ -56,7 +59,8 @@ def element(name: str, value: Any, depth: int = 0) -> str:
     indent = INDENT * depth
     children = _children(value)
     if children is None:
-        return f"{indent}<{name}>{escape(_text(value), _TEXT_ENTITIES)}</{name}>"
+        text = _NOT_XML.sub("\ufffd", _text(value))
+        return f"{indent}<{name}>{escape(text, _TEXT_ENTITIES)}</{name}>"
     if not children:
         return f"{indent}<{name}/>"
     inner = "\n".join(element(key, child, depth + 1) for key, child in children)
