@@ -17,13 +17,12 @@ from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.criteria import SearchCriteria
-from bulkops.status import BulkStatus, OperationStatus
+from bulkops.status import FAILED, BulkStatus, OperationStatus
 from bulkops.store.lifecycle import ErrorGroup
 from bulkops.store.search import bulk_where_clause
 from bulkops.store.tables import acknowledged_bulk, bulk, operation
 from bulkops.store.types import in_int64, int64_value
 
-FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 _DONE = (OperationStatus.COMPLETE, *FAILED)
 
 

@@ -114,6 +114,18 @@ acknowledged_bulk = Table(
     Column("acknowledged_at", Timestamp, nullable=False),
 )
 
+# Operations made final each minute, by topic and final status: what the dashboard charts
+# over the last day without reading operations. Counted in the transaction that makes them
+# final (`bulkops.store.finished`); rows older than a few days are deleted.
+finished_minute = Table(
+    "bulkops_finished_minute",
+    metadata,
+    Column("minute", Timestamp, primary_key=True),
+    Column("topic_name", exact_text(255), primary_key=True),
+    Column("status", SmallInteger, primary_key=True),
+    Column("finished", BigInteger, nullable=False),
+)
+
 admin_user = Table(
     "bulkops_admin_user",
     metadata,
