@@ -47,6 +47,10 @@ bulk = Table(
     sqlite_autoincrement=True,
 )
 
+# The log's sort by description, caseless as searches compare it (migration 0013).
+DESCRIPTION_INDEX = "ix_bulkops_bulk_description_id"
+Index(DESCRIPTION_INDEX, folded(bulk.c.description), bulk.c.id)
+
 # PostgreSQL only (migrations 0003 and 0005), so not declared on the table: the trigram index
 # on the folded result_message that serves `result_message like '%...%'`.
 RESULT_MESSAGE_TRIGRAMS = "ix_bulkops_operation_result_message_trigrams"
