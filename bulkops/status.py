@@ -25,3 +25,7 @@ class UserType(IntEnum):
     ADMIN = 2
     CUSTOMER = 3
     GUEST = 4
+
+
+FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
+"""The statuses of failed operations."""

@@ -33,6 +33,7 @@ from tests.backends import Backend
 from tests.servers import RunningServer, server_on, start_server
 from tests.storage import insert_bulks, insert_bulks_async
 from tests.test_submission import wait_until_final
+from tests.waiting import wait_for
 
 START = datetime(2024, 3, 1, 10, 0, 0)
 LOG_BULKS = 23
@@ -42,6 +43,7 @@ SECRET = "hunter2-secret"
 OTHER_ADMIN = "operator"
 OTHER_PASSWORD = "Operator123-test"
 READY_TOPIC_PATH = "/rest/async/bulk/V1/tests/until-ready"
+HANDLERS = '["tests.handler_fixtures.until_ready"]'
 
 COMPLETE, OPEN = OperationStatus.COMPLETE, OperationStatus.OPEN
 FAILED = OperationStatus.NOT_RETRIABLY_FAILED
@@ -137,7 +139,7 @@ def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         tmp_path_factory.mktemp("console"),
         MAINTENANCE_INTERVAL_SECONDS="86400",
         BULK_LIFETIME_DAYS="0",
-        HANDLER_MODULES='["tests.handler_fixtures.until_ready"]',
+        HANDLER_MODULES=HANDLERS,
     ) as running:
         url = running.database_url
         insert_bulks(url, [*(_log_bulk(number) for number in range(LOG_BULKS)), _grouped_bulk()])
@@ -366,6 +368,36 @@ def test_log_filters_by_status_time_user_and_text(console: Console) -> None:
     page = console.get(f"/admin/?text={log_uuid(3)}").text
     assert "Finished with failure" in page
     assert 'value="1"' in page and "Complete" in page
+
+
+def test_log_sorts_by_start_time_or_description_either_way(
+    server: RunningServer, console: Console
+) -> None:
+    names = ["sort b", "Sort A", "sort C"]  # started in this order
+    uuids = [f"33333333-0000-4000-8000-{n:012d}" for n in range(3)]
+    started = [START - timedelta(days=2) + timedelta(minutes=n) for n in range(3)]
+    insert_bulks(
+        server.database_url,
+        [
+            NewBulk(uuid, name, 1, int(UserType.ADMIN), start, [])
+            for uuid, name, start in zip(uuids, names, started, strict=True)
+        ],
+    )
+    b, a, c = uuids
+    assert log(console, text="sort") == [c, a, b]  # newest first
+    assert log(console, text="sort", sort="start_time", direction="asc") == [b, a, c]
+    # Without regard to case, as Magento's collation compares.
+    assert log(console, text="sort", sort="description", direction="asc") == [a, b, c]
+    assert log(console, text="sort", sort="description", direction="desc") == [c, b, a]
+    page = console.get("/admin/?text=sort&sort=description&direction=asc").text
+    header = re.search(r'<th scope="col" aria-sort="(\w+)">\s*<a href="([^"]+)"', page)
+    assert header is not None
+    # The sorted column says so, and its link turns the order round, filters kept.
+    assert header.group(1) == "ascending"
+    assert html.unescape(header.group(2)) == "?text=sort&sort=description&direction=desc"
+    for wrong, message in [("sort=status", "cannot be sorted"), ("direction=up", "direction")]:
+        refused = console.get(f"/admin/?{wrong}")
+        assert refused.status_code == 400 and message in refused.text
 
 
 def test_log_refuses_bad_filters_with_a_message(console: Console) -> None:
@@ -605,13 +637,101 @@ def test_dashboard_counts_as_the_api_does(server: RunningServer, console: Consol
     opened = re.search(r"<strong data-open>(\d+)</strong>", page.text)
     assert opened is not None
     assert int(opened.group(1)) == api_count(server, ("status", "4", "eq"))
-    topics = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", page.text)
-    assert topics
-    for topic, failed in topics:
-        assert int(failed) == api_count(
-            server, ("topic_name", topic, "eq"), ("status", "2,3", "in")
-        )
     assert 'role="img"' in page.text  # the chart is described for screen readers
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    finished: int
+    failed: int
+    topics: dict[str, tuple[int, int, str]]
+    """By topic: finished, failed, the failure rate as shown."""
+    hours: list[tuple[int, int]]
+    """The chart's table: finished and failed in each hour."""
+
+
+def dashboard_figures(console: Console) -> DashboardFigures:
+    page = console.get("/admin/dashboard").text
+    finished = re.search(r"data-finished>(\d+)<", page)
+    failed = re.search(r"data-failed>(\d+)<", page)
+    assert finished is not None and failed is not None
+    topics = re.findall(
+        r'<tr data-topic="[^"]*"><td>([^<]+)</td><td>(\d+)</td><td>(\d+)</td>\s*'
+        r"<td data-rate>([^<]+)</td>",
+        page,
+    )
+    by_hour = page[page.index('class="by-hour"') :]
+    hours = re.findall(r"<tr><td>\d\d:\d\d</td><td>(\d+)</td><td>(\d+)</td></tr>", by_hour)
+    return DashboardFigures(
+        int(finished.group(1)),
+        int(failed.group(1)),
+        {topic: (int(done), int(bad), rate) for topic, done, bad, rate in topics},
+        [(int(done), int(bad)) for done, bad in hours],
+    )
+
+
+def test_dashboard_charts_what_finished_and_the_failure_rate_by_topic(
+    console: Console, server: RunningServer, tmp_path: Path
+) -> None:
+    before = dashboard_figures(console)
+    ready = tmp_path / "ready"
+    ready.touch()
+    items = [
+        {"ready_file": str(ready), "message": "Done", "code": 1},
+        {"ready_file": str(ready), "message": "Done", "code": 1},
+        {"ready_file": str(tmp_path / "missing"), "message": "Not ready", "code": 4},
+    ]
+    with server.admin_client() as admin:
+        submitted = admin.post(READY_TOPIC_PATH, json=items)
+        assert submitted.status_code == 202, submitted.text
+        topic = wait_until_final(admin, submitted.json()["bulk_uuid"])[0]["topic_name"]
+    after = dashboard_figures(console)
+    assert (after.finished - before.finished, after.failed - before.failed) == (3, 1)
+    finished, failed, rate = after.topics[topic]
+    was = before.topics.get(topic, (0, 0, ""))
+    assert (finished - was[0], failed - was[1]) == (3, 1)
+    assert rate == f"{100 * failed / finished:.1f} %"
+    # The chart's text alternative, by hour, adds up to the same.
+    assert sum(hour[0] for hour in after.hours) == after.finished
+    assert sum(hour[1] for hour in after.hours) == after.failed
+    assert len(after.hours) == 24
+
+
+def queue_figures(console: Console) -> dict[str, int]:
+    page = console.get("/admin/dashboard").text
+    return {
+        name: int(count)
+        for name, count in re.findall(r"<strong data-queue-(\w+)>(\d+)</strong>", page)
+    }
+
+
+def test_dashboard_tells_what_waits_in_the_queue(
+    tmp_path: Path, queue_settings: dict[str, str]
+) -> None:
+    """A bulk of three, in order, and no worker: its first operation is due (under `amqp`:
+    published, its row held until it is final, and ready in RabbitMQ), the other two wait
+    behind it."""
+    running = start_server(
+        tmp_path / "server", "--no-worker", HANDLER_MODULES=HANDLERS, **queue_settings
+    )
+    try:
+        console = new_console(running)
+        assert console.sign_in(running.admin_username, running.admin_password).status_code == 303
+        assert queue_figures(console) == {"due": 0, "later": 0, "blocked": 0} | (
+            {} if queue_settings["QUEUE_URL"] == "db" else {"ready": 0}
+        )
+        items = [{"ready_file": "x", "message": "m", "code": 1}] * 3
+        with running.admin_client() as admin:
+            assert admin.post(READY_TOPIC_PATH, json=items).status_code == 202
+        if queue_settings["QUEUE_URL"] == "db":
+            expected = {"due": 1, "later": 0, "blocked": 2}
+        else:
+            expected = {"due": 0, "later": 1, "blocked": 2, "ready": 1}
+        wait_for(lambda: queue_figures(console) == expected, 30, "the queue as expected")
+        page = console.get("/admin/dashboard").text
+        assert ("the oldest since" in page) == (queue_settings["QUEUE_URL"] == "db")
+    finally:
+        running.stop()
 
 
 def test_sign_out_ends_the_session_and_its_token(server: RunningServer) -> None:

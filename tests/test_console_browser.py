@@ -170,7 +170,7 @@ def test_search_form_shows_the_api_url(server: RunningServer, page: Page) -> Non
     assert shown == [item["id"] for item in answer["items"]]
     screenshot(page, "search")
     page.get_by_role("link", name="Dashboard").click()
-    page.get_by_role("img").wait_for()
+    page.get_by_role("img").first.wait_for()
     screenshot(page, "dashboard")
 
 
@@ -189,3 +189,67 @@ def test_sign_out(server: RunningServer, page: Page) -> None:
     page.get_by_role("heading", name="Sign in").wait_for()
     page.goto(f"{server.base_url}/admin/")
     assert page.url.startswith(f"{server.base_url}/admin/sign-in")
+
+
+SERIOUS = ("serious", "critical")
+WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll("body *")]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth)
+    .slice(-5).map(e => e.outerHTML.slice(0, 120))"""
+PHONE = {"width": 375, "height": 740}
+
+
+def _focus(page: Page, selector: str, presses: int = 30) -> None:
+    """Tab until `selector` has the focus (if it has not already), as a keyboard user gets
+    to it."""
+    for _ in range(presses):
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} is not reached with the Tab key")
+
+
+def _check(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation; at phone width the page does not scroll
+    sideways."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    serious = [
+        (violation["id"], [node["target"] for node in violation["nodes"]])
+        for violation in found
+        if violation["impact"] in SERIOUS
+    ]
+    assert serious == [], name
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, (name, overflow, page.evaluate(WIDER_THAN_THE_WINDOW))
+
+
+def test_every_page_is_accessible_by_keyboard_and_fits_a_phone(
+    server: RunningServer, browser: Browser
+) -> None:
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.base_url}/admin/")
+        _check(page, "sign-in")
+        # Keyboard only: Tab to each field, Enter to send.
+        _focus(page, "#username")
+        page.keyboard.type(server.admin_username)
+        _focus(page, "#password", presses=2)
+        page.keyboard.type(server.admin_password)
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Bulk Actions").wait_for()
+        _check(page, "log")
+        _focus(page, 'header a[href$="/dashboard"]')
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Dashboard", exact=True).wait_for()
+        _check(page, "dashboard")
+        _focus(page, 'header a[href$="/search"]')
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Operation search").wait_for()
+        _check(page, "search")
+        for path, name in [(f"bulks/{GROUPED}", "details"), ("access", "access")]:
+            page.goto(f"{server.base_url}/admin/{path}")
+            _check(page, name)
+    finally:
+        context.close()

@@ -1,5 +1,5 @@
-"""The Bulk Actions log: bulks newest first, filtered, in pages, with the signed-in user's
-notifications of finished bulks."""
+"""The Bulk Actions log: bulks newest first (or sorted by start time or description either
+way), filtered, in pages, with the signed-in user's notifications of finished bulks."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ LOG_PAGE_SIZE = 20
 MAX_LOG_PAGE = 10_000
 """Pages further than this are refused: the database would read every bulk before them."""
 NOTIFICATIONS = 5
-FILTERS = ("status", "since", "until", "user_type", "user_id", "text")
 """Finished bulks the log's notifications show at most."""
+FILTERS = ("status", "since", "until", "user_type", "user_id", "text")
+DIRECTIONS = {"asc": True, "desc": False}
 
 
 def _one_filter(field: str, value: str, condition: str) -> dict[str, Any]:
@@ -69,6 +70,23 @@ def _status_of(value: str | None) -> BulkStatus | None:
         raise InputError("There is no bulk status %status.", {"status": value}) from None
 
 
+def _sort_of(query: Mapping[str, str]) -> tuple[str, bool]:
+    """The log's sort (`sort`, one of `bulk_log.SORTS`) and whether ascending (`direction`):
+    newest first when not given."""
+    sort = query.get("sort") or "start_time"
+    direction = query.get("direction") or "desc"
+    if sort not in bulk_log.SORTS:
+        raise InputError(
+            'The log cannot be sorted by "%sort": %allowed.',
+            {"sort": sort, "allowed": ", ".join(bulk_log.SORTS)},
+        )
+    if direction not in DIRECTIONS:
+        raise InputError(
+            'Sort direction "%direction" is invalid: asc or desc.', {"direction": direction}
+        )
+    return sort, DIRECTIONS[direction]
+
+
 def summarized(found: RowMapping, counts: Mapping[int, int]) -> dict[str, Any]:
     """A bulk as the log and the details show it, with its derived status and progress."""
     # Rejected operations are not the bulk's (see `derive_bulk_status`).
@@ -95,8 +113,14 @@ async def bulk_log_page(request: Request, session: Session) -> Response:
         raise InputError("The log has at most %max pages: filter instead.", {"max": MAX_LOG_PAGE})
     state = request.app.state
     criteria = visible_to(session.user, _log_criteria(query))
+    sort, ascending = _sort_of(query)
     log_query = bulk_log.LogQuery(
-        criteria, _status_of(query.get("status")), (page - 1) * LOG_PAGE_SIZE, LOG_PAGE_SIZE
+        criteria,
+        _status_of(query.get("status")),
+        (page - 1) * LOG_PAGE_SIZE,
+        LOG_PAGE_SIZE,
+        sort,
+        ascending,
     )
     user = session.user
     async with state.database.read() as connection:
@@ -111,16 +135,30 @@ async def bulk_log_page(request: Request, session: Session) -> Response:
         counts = await bulk_log.status_counts(connection, uuids)
     bulks = [summarized(row, counts[row["uuid"]]) for row in shown]
     filters = {name: query.get(name, "") for name in FILTERS}
+    kept = {name: value for name, value in filters.items() if value}
+    direction = "asc" if ascending else "desc"
 
     def page_url(number: int) -> str:
-        kept = {name: value for name, value in filters.items() if value}
-        return "?" + urlencode(kept | {"page": number})
+        return "?" + urlencode(kept | {"sort": sort, "direction": direction, "page": number})
+
+    def sort_link(column: str) -> dict[str, str]:
+        """The first page sorted by `column`: the other way round if it is the sort now,
+        else in its natural order (the newest, or A to Z, first)."""
+        if column == sort:
+            turned = "desc" if ascending else "asc"
+        else:
+            turned = "desc" if column == "start_time" else "asc"
+        url = "?" + urlencode(kept | {"sort": column, "direction": turned})
+        return {"url": url, "next": "ascending" if turned == "asc" else "descending"}
 
     context = {
         "bulks": bulks,
         "notifications": [summarized(row, counts[row["uuid"]]) for row in finished],
         "filters": filters,
         "page": page,
+        "sort": sort,
+        "ascending": ascending,
+        "sort_links": {column: sort_link(column) for column in bulk_log.SORTS},
         "previous_url": page_url(page - 1) if page > 1 else None,
         "next_url": page_url(page + 1) if len(found) > LOG_PAGE_SIZE else None,
     }

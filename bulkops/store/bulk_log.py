@@ -1,8 +1,9 @@
 """The console's reads of bulks: the Bulk Actions log (a page of bulks and their counts by
 status) and a bulk's failed operations grouped by error.
 
-Every query reads through an index: the log pages on the bulk table (`start_time`, then `id`)
-with a LIMIT, and counts the operations of the page's bulks only, on `(bulk_uuid, status)`.
+Every query reads through an index: the log pages on the bulk table (`start_time` or the
+caseless `description`, then `id`) with a LIMIT, and counts the operations of the page's
+bulks only, on `(bulk_uuid, status)`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.criteria import SearchCriteria
-from bulkops.status import BulkStatus, OperationStatus
+from bulkops.status import FAILED, BulkStatus, OperationStatus
 from bulkops.store.lifecycle import ErrorGroup
 from bulkops.store.search import bulk_where_clause
 from bulkops.store.tables import acknowledged_bulk, bulk, operation
-from bulkops.store.types import in_int64, int64_value
+from bulkops.store.types import folded, in_int64, int64_value
 
-FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 _DONE = (OperationStatus.COMPLETE, *FAILED)
 
 
@@ -54,6 +54,13 @@ def status_clause(status: BulkStatus) -> ColumnElement[bool]:
             return and_(not_(still_open), _has(FAILED))
 
 
+SORTS: dict[str, ColumnElement[Any]] = {
+    "start_time": bulk.c.start_time,
+    "description": folded(bulk.c.description),
+}
+"""The log's sorts, each served by an index ending with `id` (the tie-breaker)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogQuery:
     criteria: SearchCriteria
@@ -62,19 +69,28 @@ class LogQuery:
     status: BulkStatus | None
     offset: int
     limit: int
+    sort: str = "start_time"
+    """One of SORTS."""
+    ascending: bool = False
 
 
 async def bulk_page(
     connection: AsyncConnection, query: LogQuery, backend: str
 ) -> Sequence[RowMapping]:
-    """The bulks of the page, newest first; one more than `limit` tells a next page."""
+    """The bulks of the page in the query's order (newest first by default); one more than
+    `limit` tells a next page."""
     conditions = [bulk_where_clause(query.criteria, backend)]
     if query.status is not None:
         conditions.append(status_clause(query.status))
     statement = (
         select(bulk)
         .where(*conditions)
-        .order_by(bulk.c.start_time.desc(), bulk.c.id.desc())
+        .order_by(
+            *(
+                column.asc() if query.ascending else column.desc()
+                for column in (SORTS[query.sort], bulk.c.id)
+            )
+        )
         .offset(query.offset)
         .limit(query.limit + 1)
     )

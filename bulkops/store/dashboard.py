@@ -1,22 +1,20 @@
-"""The console dashboard's reads over every operation: the mix of statuses, what is still
-open and since when, and failures by topic. Each reads one index (`(status, id)` or
-`(topic_name, status, id)`) rather than the table."""
+"""The console dashboard's reads: the mix of every operation's statuses and what is still open
+and since when, each from the `(status, id)` index rather than the table; and the queue
+table's messages by when they are due, from its `(available_at, id)` index (see
+`bulkops.store.finished` for what finished lately)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Row
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
-from bulkops.store.bulk_log import FAILED
-from bulkops.store.tables import operation
-from bulkops.store.types import folded, in_int64, int64_value
+from bulkops.store.queue import BLOCKED
+from bulkops.store.tables import operation, queue_message
+from bulkops.store.types import int64_value
 
 
 async def status_mix(connection: AsyncConnection) -> dict[int, int]:
@@ -40,17 +38,30 @@ async def open_operations(connection: AsyncConnection) -> OpenOperations:
     return OpenOperations(count, oldest)
 
 
-async def failures_by_topic(connection: AsyncConnection, limit: int) -> Sequence[Row[Any]]:
-    """The topics with the most failed operations: `topic_name` and `failed`. Grouped as the
-    topic index holds them (caseless): the index alone answers."""
-    failed = func.count().label("failed")
-    topic = folded(operation.c.topic_name)
-    query = (
-        select(func.min(operation.c.topic_name).label("topic_name"), failed)
-        .where(operation.c.status.in_(in_int64(FAILED)))
-        .group_by(topic)
-        .order_by(failed.desc(), topic)
-        .limit(limit)
-    )
-    rows: Sequence[Row[Any]] = (await connection.execute(query)).all()
-    return rows
+@dataclass(frozen=True, slots=True)
+class QueuedMessages:
+    """The queue table's messages (under a broker transport, the outbox's rows)."""
+
+    due: int
+    """Due now: waiting for a worker (under a broker, to be published)."""
+    oldest_due: datetime | None
+    """Since when the message due longest has been due; None when none is."""
+    later: int
+    """Due later: leased by a worker (under a broker, published and held until their
+    operation is final), or a retry's delay."""
+    blocked: int
+    """Behind an earlier operation of their order group."""
+
+
+async def queued_messages(connection: AsyncConnection, now: datetime) -> QueuedMessages:
+    available_at = queue_message.c.available_at
+
+    async def counted(*where: ColumnElement[bool]) -> tuple[int, datetime | None]:
+        query = select(func.count(), func.min(available_at)).where(*where)
+        count, oldest = (await connection.execute(query)).one()
+        return count, oldest
+
+    due, oldest_due = await counted(available_at <= now)
+    later, _ = await counted(available_at > now, available_at < BLOCKED)
+    blocked, _ = await counted(available_at == BLOCKED)
+    return QueuedMessages(due, oldest_due, later, blocked)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.database import Database
+from bulkops.store.finished import count_finished
 from bulkops.store.queue import (
     delete_messages_of_operations,
     enqueue_open_operations,
@@ -47,6 +48,7 @@ the second)."""
 
 _OPEN = OperationStatus.OPEN
 _REJECTED = int(OperationStatus.REJECTED)
+_RETRIABLY_FAILED = int(OperationStatus.RETRIABLY_FAILED)
 
 
 def utc_now() -> datetime:
@@ -118,8 +120,19 @@ async def record_results(
     result twice, or a late result after another, changes nothing. A completed operation
     loses its payload (`serialized_data`), as in Magento; a failed one keeps it for retries.
 
-    One statement for every row, in id order: two workers recording overlapping results
-    (a message delivered twice) lock the rows in the same order, so they cannot deadlock."""
+    The operations still open are locked first, in id order, then written by one statement:
+    two workers recording overlapping results (a message delivered twice) lock the rows in the
+    same order, so they cannot deadlock, and the operations this transaction makes final are
+    known, to be counted (`finished.count_finished`)."""
+    first: dict[int, Result] = {}
+    for result in results:  # the first of an operation's results is the one recorded
+        first.setdefault(result.operation_id, result)
+    if not first:
+        return
+    topics = await _lock_open(connection, operation.c.id.in_(list(first)))
+    ordered = [first[operation_id] for operation_id in sorted(topics)]
+    if not ordered:
+        return
     rows = [
         {
             "operation_id": result.operation_id,
@@ -129,10 +142,8 @@ async def record_results(
             "new_result": result.result_serialized_data,
             "drops_payload": result.status == OperationStatus.COMPLETE,
         }
-        for result in sorted(results, key=lambda result: result.operation_id)
+        for result in ordered
     ]
-    if not rows:
-        return
     await connection.execute(
         update(operation)
         .where(operation.c.id == bindparam("operation_id"), operation.c.status == _OPEN)
@@ -149,6 +160,25 @@ async def record_results(
         ),
         rows,
     )
+    finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
+    await count_finished(connection, finals, now)
+
+
+async def _lock_open(
+    connection: AsyncConnection, selected: ColumnElement[bool], limit: int | None = None
+) -> dict[int, str]:
+    """Lock the open operations `selected` (the first `limit`), in id order, until the
+    transaction ends, so that no other can make them final meanwhile; answers their topics
+    by id. SQLite's write transaction has the whole database already."""
+    query = (
+        select(operation.c.id, operation.c.topic_name)
+        .where(selected, operation.c.status == _OPEN)
+        .order_by(operation.c.id)
+        .limit(limit)
+        # PostgreSQL: FOR NO KEY UPDATE, what the update that follows takes anyway.
+        .with_for_update(key_share=True)
+    )
+    return {row.id: row.topic_name for row in await connection.execute(query)}
 
 
 RETRIABLE_STATUSES = frozenset(DEFAULT_RETRY_STATUSES)
@@ -334,29 +364,25 @@ async def mark_incomplete_operations(
     marked = 0
     while True:
         async with database.write() as connection:
-            ids = list(
-                (
-                    await connection.execute(
-                        select(operation.c.id)
-                        .where(operation.c.status == _OPEN, operation.c.started_at <= cutoff)
-                        .limit(batch_size)
-                    )
-                ).scalars()
-            )
-            if not ids:
+            topics = await _lock_open(connection, operation.c.started_at <= cutoff, batch_size)
+            if not topics:
                 return marked
+            ids = list(topics)
             updated = await connection.execute(
                 update(operation)
                 .where(operation.c.id.in_(ids), operation.c.status == _OPEN)
                 .values(
-                    status=OperationStatus.RETRIABLY_FAILED,
+                    status=_RETRIABLY_FAILED,
                     error_code=0,
                     result_message=UNKNOWN_ERROR,
                     updated_at=now,
                 )
             )
             await delete_messages_of_operations(connection, ids)
-        # Another worker may have marked some of them meanwhile: count only ours.
+            await count_finished(
+                connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
+            )
+        # Locked, none of them was made final by another transaction meanwhile.
         marked += updated.rowcount
 
 

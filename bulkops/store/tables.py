@@ -47,6 +47,10 @@ bulk = Table(
     sqlite_autoincrement=True,
 )
 
+# The log's sort by description, caseless as searches compare it (migration 0013).
+DESCRIPTION_INDEX = "ix_bulkops_bulk_description_id"
+Index(DESCRIPTION_INDEX, folded(bulk.c.description), bulk.c.id)
+
 # PostgreSQL only (migrations 0003 and 0005), so not declared on the table: the trigram index
 # on the folded result_message that serves `result_message like '%...%'`.
 RESULT_MESSAGE_TRIGRAMS = "ix_bulkops_operation_result_message_trigrams"
@@ -112,6 +116,18 @@ acknowledged_bulk = Table(
         primary_key=True,
     ),
     Column("acknowledged_at", Timestamp, nullable=False),
+)
+
+# Operations made final each minute, by topic and final status: what the dashboard charts
+# over the last day without reading operations. Counted in the transaction that makes them
+# final (`bulkops.store.finished`); rows older than a few days are deleted.
+finished_minute = Table(
+    "bulkops_finished_minute",
+    metadata,
+    Column("minute", Timestamp, primary_key=True),
+    Column("topic_name", exact_text(255), primary_key=True),
+    Column("status", SmallInteger, primary_key=True),
+    Column("finished", BigInteger, nullable=False),
 )
 
 admin_user = Table(

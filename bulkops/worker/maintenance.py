@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
+from bulkops.store import finished
 from bulkops.store.database import Database, is_unavailable
 from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
 
@@ -60,10 +61,12 @@ class Maintenance:
     async def run_forever(self) -> None:
         """The jobs now (but the relay, which the worker runs before it starts), then all of
         them every interval."""
-        await self._run((self._mark_incomplete, self._cleanup))
+        await self._run((self._mark_incomplete, self._cleanup, self._prune_finished))
         while True:
             await asyncio.sleep(self.interval)
-            await self._run((self.relay, self._mark_incomplete, self._cleanup))
+            await self._run(
+                (self.relay, self._mark_incomplete, self._cleanup, self._prune_finished)
+            )
 
     async def _run(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> None:
         # Each job on its own: one failing does not keep the others from running.
@@ -90,3 +93,8 @@ class Maintenance:
             log.info(
                 "cleanup: deleted %d bulks and %d operations", cleaned.bulks, cleaned.operations
             )
+
+    async def _prune_finished(self) -> None:
+        # The dashboard's counters of finished operations: whatever the bulks' lifetime.
+        async with self.database.write() as connection:
+            await finished.prune(connection, self.clock())
