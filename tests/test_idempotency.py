@@ -6,17 +6,28 @@ to several, make one bulk; a key past its retention is new again, and deleted.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bulkops.queue.db import DbTransport
 from bulkops.services.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
+from bulkops.store.bulks import NewBulk, insert_bulk
+from bulkops.store.database import Database
+from bulkops.store.idempotency import KeyScope, insert_key
+from bulkops.store.lifecycle import utc_now
+from bulkops.store.tables import bulk, idempotency_key
+from bulkops.worker.maintenance import Maintenance
 from tests import storage
 from tests.backends import Backend
 from tests.integrations import bulkops_cli
@@ -24,6 +35,7 @@ from tests.proxy import proxy_to
 from tests.servers import RunningServer, server_on, start_server
 from tests.test_auth import create_integration
 from tests.test_submission import customer, wait_until_final
+from tests.test_worker import wait_until
 from tests.waiting import wait_for
 
 BULK = "/rest/default/async/bulk/V1/customers"
@@ -33,9 +45,11 @@ RACERS = 8
 
 @pytest.fixture(scope="module")
 def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One server for the module's tests that each use keys of their own; no worker: the
-    answers are what is tested, and the rows stored."""
-    with server_on(backend, tmp_path_factory.mktemp("idempotency"), "--no-worker") as running:
+    """One server for the module's tests, which each use keys of their own: two API processes
+    on one port (requests with one key meet in either), no worker (the answers and the rows
+    stored are what is tested)."""
+    directory = tmp_path_factory.mktemp("idempotency")
+    with server_on(backend, directory, "--processes", "2", "--no-worker") as running:
         yield running
 
 
@@ -274,66 +288,84 @@ def test_racing_requests_with_one_key_make_one_bulk(server: RunningServer) -> No
 
 
 @pytest.fixture
-def processes_server(
+def processing_server(
     backend: Backend, queue_settings: dict[str, str], tmp_path: Path
 ) -> Iterator[RunningServer]:
-    """Two API processes on one port, each with a worker, on the transport of the test."""
-    with server_on(backend, tmp_path, "--processes", "2", **queue_settings) as running:
+    """A server with its worker, on the transport of the test."""
+    with server_on(backend, tmp_path, **queue_settings) as running:
         yield running
 
 
-def test_racing_requests_to_several_processes_make_one_bulk_processed_once(
-    processes_server: RunningServer,
+def test_one_bulk_is_published_and_processed_once_on_each_transport(
+    processing_server: RunningServer,
 ) -> None:
-    """Through either transport: the one bulk is published and processed, once (a customer
-    created twice would fail the second time with its email taken)."""
-    server = processes_server
-    items = [customer(f"processes-{n}@example.com") for n in range(50)]
-    body = assert_one_bulk_answered(race(server, "processes-key", items))
-    assert count(server, "bulkops_bulk") == 1
-    assert count(server, "bulkops_idempotency_key") == 1
+    """Racing requests with one key, and a repeat: the one bulk is published and processed,
+    once (a customer created twice would fail the second time, its email taken)."""
+    server = processing_server
+    items = [customer(f"processed-{n}@example.com") for n in range(50)]
+    body = assert_one_bulk_answered(race(server, "processed-key", items))
     with server.admin_client() as client:
         operations = wait_until_final(client, body["bulk_uuid"], timeout=120)
         assert {operation["status"] for operation in operations} == {1}
-        assert_replayed(send(client, items, "processes-key"), body)
+        assert_replayed(send(client, items, "processed-key"), body)
+    assert count(server, "bulkops_bulk") == 1
+    assert count(server, "bulkops_idempotency_key") == 1
     assert count(server, "bulkops_operation") == len(items)
     assert count(server, "bulkops_demo_customer") == len(items)
 
 
-def test_a_key_past_its_retention_is_new_again_and_deleted(
-    backend: Backend, tmp_path: Path
-) -> None:
-    """Retention of a second: the maintenance deletes the key, and the same request with it
-    makes a new bulk; the cleanup of a bulk deletes its key."""
-    retention = str(1 / 3600)
-    with server_on(
-        backend, tmp_path, "--no-worker", IDEMPOTENCY_RETENTION_HOURS=retention
-    ) as server:
-        items = [customer("retained@example.com")]
-        with server.admin_client() as client:
-            first = assert_first(send(client, items, "retained-key"))
+def test_a_key_past_its_retention_is_new_again(server: RunningServer) -> None:
+    """Even before the maintenance deleted it: the new request takes the key over."""
+    first_items = [customer("retained@example.com")]
+    with server.admin_client() as client:
+        first = assert_first(send(client, first_items, "retained-key"))
+        storage.execute(
+            server.database_url,
+            "UPDATE bulkops_idempotency_key SET created_at = '2020-01-01 00:00:00' "
+            "WHERE idempotency_key = 'retained-key'",
+        )
+        other_items = [customer("retained-again@example.com")]
+        again = assert_first(send(client, other_items, "retained-key"))
+        assert again["bulk_uuid"] != first["bulk_uuid"]
+        assert_replayed(send(client, other_items, "retained-key"), again)
+        assert send(client, first_items, "retained-key").status_code == 422
+    assert bulks_of(server, first["bulk_uuid"]) == 1  # the first bulk stays
 
-            def answered_anew() -> bool:
-                response = send(client, items, "retained-key")
-                assert response.status_code == 202, response.text
-                return REPLAYED_HEADER not in response.headers
 
-            wait_for(answered_anew, 30, "the key to pass its retention")
-        assert count(server, "bulkops_bulk") == 2  # the first bulk stays
-        assert bulks_of(server, first["bulk_uuid"]) == 1
+async def test_the_maintenance_deletes_keys_past_their_retention(database: Database) -> None:
+    now = utc_now()
+    retention = timedelta(hours=24)
+    async with database.write() as connection:
+        for number, used in enumerate([now - retention - timedelta(seconds=1), now]):
+            new_bulk = NewBulk(f"e0000000-0000-4000-8000-{number:012d}", None, 1, 2, used, [])
+            await insert_bulk(connection, new_bulk)
+            scope = KeyScope(2, 1, f"key-{number}")
+            await insert_key(
+                connection, scope, used - retention, "0" * 64, new_bulk.uuid, "{}", used
+            )
+    maintenance = Maintenance(
+        database,
+        DbTransport(database, 30),
+        0.05,
+        timedelta(hours=12),
+        None,
+        key_retention=retention,
+    )
+    running = asyncio.create_task(maintenance.run_forever())
+    try:
+        await wait_until(lambda: keys_left(database, ["key-1"]))
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    async with database.read() as connection:
+        assert (await connection.execute(select(func.count()).select_from(bulk))).scalar() == 2
 
-    # A worker's maintenance deletes keys past their retention.
-    with server_on(
-        backend,
-        tmp_path / "pruned",
-        IDEMPOTENCY_RETENTION_HOURS=retention,
-        MAINTENANCE_INTERVAL_SECONDS="0.1",
-        BULK_LIFETIME_DAYS="0",
-    ) as server:
-        with server.admin_client() as client:
-            assert_first(send(client, items, "pruned-key"))
-        wait_for(lambda: count(server, "bulkops_idempotency_key") == 0, 30, "the key to be deleted")
-        assert count(server, "bulkops_bulk") == 1
+
+async def keys_left(database: Database, expected: list[str]) -> bool:
+    async with database.read() as connection:
+        found = await connection.execute(select(idempotency_key.c.idempotency_key))
+        return sorted(found.scalars()) == expected
 
 
 def test_a_deleted_bulk_takes_its_key_along(server: RunningServer) -> None:
