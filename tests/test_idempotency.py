@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -411,3 +412,24 @@ def test_a_request_refused_for_the_database_leaves_the_key_unused(
     assert storage.count(database_url, "SELECT COUNT(*) FROM bulkops_bulk") == 1
     assert storage.count(database_url, "SELECT COUNT(*) FROM bulkops_idempotency_key") == 1
     assert "internal error" not in server.log().lower()
+
+
+def test_the_openapi_document_has_the_header_on_every_submission(server: RunningServer) -> None:
+    with server.admin_client() as client:
+        document = client.get("/rest/default/openapi.json").json()
+    validate(document)
+    submissions = 0
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+            responses = operation["responses"]
+            if not path.startswith("/async/"):
+                assert headers == [] and "422" not in responses, path
+                continue
+            submissions += 1
+            assert [header["name"] for header in headers] == [HEADER], path
+            assert headers[0]["required"] is False
+            assert headers[0]["schema"]["maxLength"] == MAX_KEY_LENGTH
+            assert list(responses["202"]["headers"]) == [REPLAYED_HEADER]
+            assert list(responses)[-2:] == ["422", "default"]
+    assert submissions >= 2  # the demo route, single and bulk
