@@ -98,9 +98,11 @@ async def submit_items(request: Request) -> Response:
             raise error
         items = [item]
     store_code = request.scope[STORE_CODE_KEY]
-    digest = None
-    if scope is not None:
-        digest = RequestDigest(scope, state.data_hasher, route.method, route.path, bulk, store_code)
+    digest = (
+        None
+        if scope is None
+        else RequestDigest(scope, state.data_hasher, route.method, route.path, bulk, store_code)
+    )
     prepared = prepare(
         route,
         items,
@@ -115,6 +117,7 @@ async def submit_items(request: Request) -> Response:
     key = None if digest is None else digest.use(prepared.bulk.start_time, retention)
     submitted = await submit(state.database, prepared, key)
     if submitted.replayed:
+        # An earlier request's answer: its bulk was published then.
         return ApiResponse(submitted.body, status_code=202, headers=REPLAYED)
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()
