@@ -110,6 +110,13 @@ class PayloadTooLargeError(WebapiError):
     status_code = 413
 
 
+class UnprocessableError(WebapiError):
+    """422: the request is well formed but contradicts what an earlier one established (an
+    idempotency key used for another request)."""
+
+    status_code = 422
+
+
 class TooManyRequestsError(WebapiError):
     """429: the caller or client address used its budget of requests for now."""
 

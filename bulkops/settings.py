@@ -229,8 +229,13 @@ class Settings(BaseSettings):
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0
     """Bulks older than this are deleted with their operations; 0 keeps them forever."""
+    idempotency_retention_hours: float = Field(default=24.0, gt=0)
+    """How long a submission's `Idempotency-Key` names it: within it, the same request with
+    the key is answered as the first time; past it, the key is new again, and the
+    maintenance deletes it."""
     maintenance_interval_seconds: float = 60.0
-    """How often a worker runs the cleanup and marks operations open too long."""
+    """How often a worker runs the cleanup, marks operations open too long and deletes
+    idempotency keys past their retention."""
 
     queue_url: str = "db"
     """`db`: the queue is a table of the database. `amqp://user:password@host:port/vhost`:

@@ -43,5 +43,15 @@ def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
+def execute(database_url: str, sql: str) -> None:
+    """Change rows behind bulkops' back, committed."""
+    engine = sqlalchemy.create_engine(sync_url(database_url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+
+
 def count(database_url: str, sql: str) -> int:
     return query(database_url, sql)[0][0]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,8 @@ from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import UserContext
 from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
-from bulkops.services.submission import rejection, submit
+from bulkops.services.idempotency import REPLAYED, RequestDigest, key_scope
+from bulkops.services.submission import prepare, rejection, submit
 from bulkops.settings import Settings
 from bulkops.status import UserType
 
@@ -80,6 +82,7 @@ async def submit_items(request: Request) -> Response:
         raise RouteNotFoundError()
     route, path_parameters = matched
     user = await require(request, route.resource)
+    scope = key_scope(request.headers, user)
     settings: Settings = state.settings
     raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
@@ -94,19 +97,31 @@ async def submit_items(request: Request) -> Response:
         if error is not None:
             raise error
         items = [item]
-    accepted = await submit(
-        state.database,
+    store_code = request.scope[STORE_CODE_KEY]
+    digest = (
+        None
+        if scope is None
+        else RequestDigest(scope, state.data_hasher, route.method, route.path, bulk, store_code)
+    )
+    prepared = prepare(
         route,
         items,
         user,
         settings.topic_style,
-        request.scope[STORE_CODE_KEY],
+        store_code,
         state.data_hasher,
         state.payloads,
+        digest,
     )
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    key = None if digest is None else digest.use(prepared.bulk.start_time, retention)
+    submitted = await submit(state.database, prepared, key)
+    if submitted.replayed:
+        # An earlier request's answer: its bulk was published then.
+        return ApiResponse(submitted.body, status_code=202, headers=REPLAYED)
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()
-    return ApiResponse(accepted.as_json(), status_code=202)
+    return ApiResponse(submitted.body, status_code=202)
 
 
 routes = [

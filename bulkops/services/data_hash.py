@@ -49,6 +49,10 @@ class DataHasher:
         keyed.update(serialized_data.encode())
         return keyed.hexdigest()
 
+    def keyed(self) -> hmac.HMAC:
+        """An HMAC with the key, to feed with data in parts."""
+        return self._keyed.copy()
+
     @classmethod
     async def of_installation(cls, settings: Settings, database: Database) -> DataHasher:
         """With the key of the setting, or else the one generated for the installation."""

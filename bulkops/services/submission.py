@@ -1,5 +1,6 @@
 """Accepting a request's items: each one becomes an operation, open or rejected, and the bulk
-with all its operations and their queue messages is committed in one transaction."""
+with all its operations and their queue messages (and its idempotency key) is committed in one
+transaction."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bulkops.auth.context import UserContext
 from bulkops.errors import WebapiError
 from bulkops.handlers.base import AsyncRoute, TopicStyle
 from bulkops.services.data_hash import DataHasher
+from bulkops.services.idempotency import KeyUse, RequestDigest
 from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
 from bulkops.services.signature import convert
 from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
+from bulkops.store.idempotency import find_key, insert_key
 from bulkops.store.queue import enqueue_new_bulk
 
 _PAYLOAD_START = '{"entity_id":null,"entity_link":"","meta_information":'
@@ -85,10 +92,10 @@ def _operation(
     bulk_uuid: str,
     key: int,
     item: Any,
+    data: str,
     hasher: DataHasher,
     payloads: Payloads,
 ) -> tuple[NewOperation, ItemStatus]:
-    data = serialized_data(item)
     stored = payloads.stored(data)
     error = rejection(route, item)
     if error is None:
@@ -104,8 +111,15 @@ def _operation(
     return rejected, ItemStatus(key, None, message)
 
 
-async def submit(
-    database: Database,
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request's bulk, ready to be committed, and the answer that tells of it."""
+
+    bulk: NewBulk
+    accepted: Accepted
+
+
+def prepare(
     route: AsyncRoute,
     items: Sequence[Any],
     user: UserContext,
@@ -113,12 +127,19 @@ async def submit(
     store_code: str,
     hasher: DataHasher,
     payloads: Payloads,
-) -> Accepted:
+    digest: RequestDigest | None = None,
+) -> Prepared:
+    """Every item as an operation, open or rejected; `digest` is given each item's data."""
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
     for key, item in enumerate(items):
-        new_operation, status = _operation(route, topic, bulk_uuid, key, item, hasher, payloads)
+        data = serialized_data(item)
+        if digest is not None:
+            digest.add(data)
+        new_operation, status = _operation(
+            route, topic, bulk_uuid, key, item, data, hasher, payloads
+        )
         operations.append(new_operation)
         statuses.append(status)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -131,7 +152,55 @@ async def submit(
         operations=operations,
         store_code=store_code,
     )
-    async with database.write() as connection:
-        await insert_bulk(connection, new_bulk)
-        await enqueue_new_bulk(connection, new_bulk.uuid, now)
-    return Accepted(bulk_uuid=new_bulk.uuid, items=statuses)
+    return Prepared(new_bulk, Accepted(bulk_uuid=bulk_uuid, items=statuses))
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The 202 body, and whether it is the answer to an earlier request with the same key
+    (nothing was stored)."""
+
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+async def submit(database: Database, prepared: Prepared, key: KeyUse | None = None) -> Submitted:
+    """Commit the bulk with all its operations and their queue messages in one transaction,
+    and with the key, if any: a key already used for the request answers as the first time
+    instead, even when that request commits while this one runs."""
+    if key is not None:
+        async with database.read() as connection:
+            found = await find_key(connection, key.scope, key.used_after)
+        if found is not None:
+            return Submitted(key.replay(found), replayed=True)
+    body = prepared.accepted.as_json()
+    try:
+        async with database.write() as connection:
+            await _store(connection, prepared.bulk, body, key)
+    except IntegrityError:
+        if key is None:
+            raise
+        # The key's row was written by a request that committed first.
+        async with database.read() as connection:
+            found = await find_key(connection, key.scope, key.used_after)
+        if found is None:
+            raise
+        return Submitted(key.replay(found), replayed=True)
+    return Submitted(body)
+
+
+async def _store(
+    connection: AsyncConnection, new_bulk: NewBulk, body: dict[str, Any], key: KeyUse | None
+) -> None:
+    await insert_bulk(connection, new_bulk)
+    await enqueue_new_bulk(connection, new_bulk.uuid, new_bulk.start_time)
+    if key is not None:
+        await insert_key(
+            connection,
+            key.scope,
+            key.used_after,
+            key.request_hash,
+            new_bulk.uuid,
+            orjson.dumps(body).decode(),
+            new_bulk.start_time,
+        )

@@ -130,6 +130,31 @@ finished_minute = Table(
     Column("finished", BigInteger, nullable=False),
 )
 
+# Idempotency keys of submissions (`Idempotency-Key`), each in the scope of its caller (user
+# type and id), written in the transaction of its bulk and deleted with it: a key never outlives
+# its bulk, nor a bulk its key. `request_hash` tells the same request from another,
+# `response` is the 202 body a repeat of the request is answered with again.
+idempotency_key = Table(
+    "bulkops_idempotency_key",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("user_type", SmallInteger, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("idempotency_key", exact_text(255), nullable=False),
+    Column("request_hash", exact_text(64), nullable=False),
+    Column(
+        "bulk_uuid",
+        exact_text(39),
+        ForeignKey("bulkops_bulk.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("response", exact_text(), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index(None, "user_type", "user_id", "idempotency_key", unique=True),
+    Index(None, "created_at"),
+    Index(None, "bulk_uuid"),
+)
+
 admin_user = Table(
     "bulkops_admin_user",
     metadata,

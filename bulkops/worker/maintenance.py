@@ -11,7 +11,13 @@ from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
 from bulkops.store import finished
 from bulkops.store.database import Database, is_unavailable
-from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
+from bulkops.store.idempotency import prune_keys
+from bulkops.store.lifecycle import (
+    BATCH_SIZE,
+    cleanup_bulks,
+    mark_incomplete_operations,
+    utc_now,
+)
 
 log = logging.getLogger("bulkops.worker")
 
@@ -33,6 +39,7 @@ class Maintenance:
         open_timeout: timedelta,
         lifetime: timedelta | None,
         clock: Callable[[], datetime] = utc_now,
+        key_retention: timedelta | None = None,
     ) -> None:
         self.database = database
         self.transport = transport
@@ -40,6 +47,8 @@ class Maintenance:
         self.open_timeout = open_timeout
         self.lifetime = lifetime
         self.clock = clock
+        self.key_retention = key_retention
+        """How long idempotency keys are kept; None: until their bulk is deleted."""
 
     @classmethod
     def from_settings(
@@ -51,6 +60,7 @@ class Maintenance:
             interval_seconds=settings.maintenance_interval_seconds,
             open_timeout=timedelta(hours=settings.open_operation_timeout_hours),
             lifetime=bulk_lifetime(settings),
+            key_retention=timedelta(hours=settings.idempotency_retention_hours),
         )
 
     async def relay(self) -> None:
@@ -61,12 +71,11 @@ class Maintenance:
     async def run_forever(self) -> None:
         """The jobs now (but the relay, which the worker runs before it starts), then all of
         them every interval."""
-        await self._run((self._mark_incomplete, self._cleanup, self._prune_finished))
+        pruning = (self._prune_finished, self._prune_keys)
+        await self._run((self._mark_incomplete, self._cleanup, *pruning))
         while True:
             await asyncio.sleep(self.interval)
-            await self._run(
-                (self.relay, self._mark_incomplete, self._cleanup, self._prune_finished)
-            )
+            await self._run((self.relay, self._mark_incomplete, self._cleanup, *pruning))
 
     async def _run(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> None:
         # Each job on its own: one failing does not keep the others from running.
@@ -98,3 +107,10 @@ class Maintenance:
         # The dashboard's counters of finished operations: whatever the bulks' lifetime.
         async with self.database.write() as connection:
             await finished.prune(connection, self.clock())
+
+    async def _prune_keys(self) -> None:
+        if self.key_retention is None:
+            return
+        pruned = await prune_keys(self.database, self.clock() - self.key_retention, BATCH_SIZE)
+        if pruned:
+            log.info("deleted %d idempotency keys past their retention", pruned)

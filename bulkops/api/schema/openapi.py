@@ -2,10 +2,11 @@
 converted from the Swagger 2.0 documents so that both always say the same.
 
 Beyond the conversion: asynchronous operation ids end in `Async` or `AsyncBulk` (one document
-holds all three variants), fields that may be null say so, an error's `parameters` are an
-object or a list as Magento sends them (its Swagger says a list of objects), and the search
-lists explicit indexes (`searchCriteria[filterGroups][0][filters][0][field]`): the `[]` of
-Magento's Swagger makes PHP start a new filter for every parameter.
+holds all three variants) and take an `Idempotency-Key` header, fields that may be null say
+so, an error's `parameters` are an object or a list as Magento sends them (its Swagger says a
+list of objects), and the search lists explicit indexes
+(`searchCriteria[filterGroups][0][filters][0][field]`): the `[]` of Magento's Swagger makes PHP
+start a new filter for every parameter.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bulkops.api.schema import definitions as d
 from bulkops.api.schema.catalog import ServiceMethod
 from bulkops.api.schema.swagger import (
     SECURITY_DESCRIPTION,
@@ -21,6 +23,7 @@ from bulkops.api.schema.swagger import (
     Variant,
     swagger_document,
 )
+from bulkops.services.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 
 JSON = "application/json"
 CORRECTED_SCHEMAS: Document = {
@@ -32,6 +35,29 @@ CORRECTED_SCHEMAS: Document = {
             {"type": "array", "items": {}},
         ],
     }
+}
+IDEMPOTENCY_KEY: Document = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Makes the submission idempotent: repeated with the same key and request "
+    "within the retention (24 hours by default), it is answered with the first 202 again "
+    f"(`{REPLAYED_HEADER}: true`) and stores nothing; with another request, 422. Keys belong "
+    "to the caller, which needs a token.",
+    "schema": {
+        "type": "string",
+        "maxLength": MAX_KEY_LENGTH,
+        # Printable ASCII; HTTP drops spaces around a header's value.
+        "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$",
+    },
+}
+REPLAYED: Document = {
+    "description": "The answer to an earlier request with the same idempotency key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+KEY_CONFLICT: Document = {
+    "description": "422 The idempotency key was used for a different request.",
+    "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{d.ERROR_RESPONSE}"}}},
 }
 # The variants: where their paths live under the REST prefix, and their operation ids' suffix.
 VARIANTS: tuple[tuple[Variant, str, str], ...] = (
@@ -58,7 +84,8 @@ def openapi_document(
             tags.setdefault(tag["name"], tag)
         for path, item in swagger["paths"].items():
             paths[prefix + path] = {
-                method: _operation(operation, suffix) for method, operation in item.items()
+                method: _operation(operation, suffix, idempotent=variant != "sync")
+                for method, operation in item.items()
             }
         schemas |= {
             name: CORRECTED_SCHEMAS.get(name) or _schema(schema)
@@ -84,7 +111,7 @@ def openapi_document(
     }
 
 
-def _operation(swagger: Document, suffix: str) -> Document:
+def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
     operation: Document = {
         "tags": swagger["tags"],
         "description": swagger["description"],
@@ -109,11 +136,18 @@ def _operation(swagger: Document, suffix: str) -> Document:
             converted["description"] = parameter["description"]
         converted["schema"] = schema
         parameters.append(converted)
+    if idempotent:
+        parameters.append(IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
     operation["responses"] = {
         status: _response(response) for status, response in swagger["responses"].items()
     }
+    if idempotent:
+        responses = operation["responses"]
+        responses["202"]["headers"] = {REPLAYED_HEADER: REPLAYED}
+        responses["422"] = KEY_CONFLICT
+        responses["default"] = responses.pop("default")  # still last
     if "security" in swagger:
         operation["security"] = swagger["security"]
     return operation
