@@ -12,6 +12,7 @@ from typing import Any
 from bulkops.auth.context import UserContext
 from bulkops.errors import WebapiError
 from bulkops.handlers.base import AsyncRoute, TopicStyle
+from bulkops.metrics import instruments
 from bulkops.services.data_hash import DataHasher
 from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
@@ -134,4 +135,7 @@ async def submit(
     async with database.write() as connection:
         await insert_bulk(connection, new_bulk)
         await enqueue_new_bulk(connection, new_bulk.uuid, now)
+    opened = sum(operation.status == OperationStatus.OPEN for operation in operations)
+    if opened:
+        instruments.accepted.labels(topic).inc(opened)
     return Accepted(bulk_uuid=new_bulk.uuid, items=statuses)
