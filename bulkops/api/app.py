@@ -194,8 +194,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             Middleware(
                 RestPathMiddleware,
                 store_codes=settings.store_codes,
-                # The console's pages are served as they are.
-                served_as_is=[settings.console_path] if settings.console_enabled else [],
+                # The console's pages and the metrics are served as they are.
+                served_as_is=[
+                    *([settings.console_path] if settings.console_enabled else []),
+                    *([METRICS_PATH] if settings.metrics_enabled else []),
+                ],
             ),
             Middleware(NegotiationMiddleware),
             Middleware(RouteLabelMiddleware),
