@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backends import Backend
@@ -129,3 +130,11 @@ def test_only_allowed_networks_and_the_token_may_scrape(server: RunningServer) -
     wrong = scrape(server, Authorization="Bearer not-the-token", **outside)
     assert wrong.status_code == 403
     assert scrape(server, Authorization=f"Bearer {TOKEN}", **outside).status_code == 200
+
+
+def test_the_openapi_document_describes_the_route(server: RunningServer) -> None:
+    document = httpx.get(f"{server.base_url}/rest/default/openapi.json", timeout=30).json()
+    validate(document)
+    item = document["paths"]["/metrics"]
+    assert item["servers"] == [{"url": server.base_url}]
+    assert "text/plain" in item["get"]["responses"]["200"]["content"]
