@@ -188,7 +188,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         ],
         middleware=[
             # Outermost: it sees every response, the 500s below included.
-            Middleware(HttpMetricsMiddleware, unmeasured=frozenset({METRICS_PATH})),
+            *(
+                [Middleware(HttpMetricsMiddleware, unmeasured=frozenset({METRICS_PATH}))]
+                if settings.metrics_enabled
+                else []
+            ),
             Middleware(InternalErrorMiddleware),
             Middleware(TrustedHostMiddleware, trusted_hosts=settings.trusted_hosts),
             Middleware(
