@@ -93,6 +93,12 @@ class AuthenticationError(WebapiError):
     status_code = 401
 
 
+class ForbiddenError(WebapiError):
+    """403: the request may not have this resource, whoever makes it from where it comes."""
+
+    status_code = 403
+
+
 class NotAcceptableError(WebapiError):
     status_code = 406
 

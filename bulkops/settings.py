@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,10 @@ AMQP_SCHEMES = ("amqp://", "amqps://")
 
 # Segments of letters, digits, `-`, `_` and `.`; no trailing slash.
 _CONSOLE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+
+
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class ConfigurationError(Exception):
@@ -268,6 +273,20 @@ class Settings(BaseSettings):
     console_path: str = "/admin"
     """Where the console is served: a path of one or more segments, such as `/admin` or
     `/ops/console`, without a trailing slash."""
+
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at `/metrics` (README: Metrics) to the addresses of
+    `BULKOPS_METRICS_ALLOWED_NETWORKS` and to holders of `BULKOPS_METRICS_TOKEN`."""
+    metrics_allowed_networks: list[IPv4Network | IPv6Network] = Field(default_factory=_loopback)
+    """JSON list of the addresses or networks (`10.0.0.0/8`) that may read `/metrics` without
+    a token; `[]`: none (a token only). The client's address is the connection's, or the
+    forwarded one from a proxy of `BULKOPS_FORWARDED_ALLOW_IPS`."""
+    metrics_token: SecretStr | None = None
+    """A bearer token (`Authorization: Bearer ...`) that may read `/metrics` from any address;
+    unset: none."""
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a process reuses the database's figures of `/metrics` (queue depth, open
+    operations) before reading them again: a tight scrape loop cannot load the database."""
 
     @field_validator("redact_keys")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,12 @@ from bulkops.errors import (
     new_report_id,
 )
 from bulkops.handlers.loading import load_routes
+from bulkops.metrics.endpoint import METRICS_PATH
+from bulkops.metrics.endpoint import routes as metrics_routes
+from bulkops.metrics.figures import CachedFigures
+from bulkops.metrics.http import HttpMetricsMiddleware, RouteLabelMiddleware
+from bulkops.metrics.pool import watch_pool
+from bulkops.metrics.processes import process_ended
 from bulkops.outages import driver_message
 from bulkops.queue import create_transport
 from bulkops.services.data_hash import DataHasher
@@ -137,6 +144,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
+        app.state.metrics_figures = CachedFigures(database, settings.metrics_cache_seconds)
+        watch_pool(database)
         await app.state.auth.bootstrap_admin()
         if settings.console_enabled:
             app.state.console_sessions = await Sessions.of_installation(settings, database)
@@ -160,6 +169,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
                 await worker.stop()
             await transport.close()
             await database.dispose()
+            process_ended(os.getpid())
 
     app = Starlette(
         routes=[
@@ -174,17 +184,28 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *swagger_ui.routes,
             *submission.routes,
             *(console_routes(settings.console_path) if settings.console_enabled else []),
+            *(metrics_routes if settings.metrics_enabled else []),
         ],
         middleware=[
+            # Outermost: it sees every response, the 500s below included.
+            *(
+                [Middleware(HttpMetricsMiddleware, unmeasured=frozenset({METRICS_PATH}))]
+                if settings.metrics_enabled
+                else []
+            ),
             Middleware(InternalErrorMiddleware),
             Middleware(TrustedHostMiddleware, trusted_hosts=settings.trusted_hosts),
             Middleware(
                 RestPathMiddleware,
                 store_codes=settings.store_codes,
-                # The console's pages are served as they are.
-                served_as_is=[settings.console_path] if settings.console_enabled else [],
+                # The console's pages and the metrics are served as they are.
+                served_as_is=[
+                    *([settings.console_path] if settings.console_enabled else []),
+                    *([METRICS_PATH] if settings.metrics_enabled else []),
+                ],
             ),
             Middleware(NegotiationMiddleware),
+            Middleware(RouteLabelMiddleware),
         ],
         exception_handlers={
             WebapiError: _webapi_error,

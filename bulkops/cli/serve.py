@@ -11,12 +11,12 @@ from typing import Any
 
 import typer
 import uvicorn
-from uvicorn.supervisors import Multiprocess
 
 from bulkops.api.deadlines import DeadlineHttpToolsProtocol
 from bulkops.auth.service import AccountError, AuthService
 from bulkops.cli.migrate import migrate_database
 from bulkops.handlers.loading import close_routes, load_routes
+from bulkops.metrics.processes import MetricsMultiprocess, shared_metrics
 from bulkops.queue.broker import redacted
 from bulkops.settings import ConfigurationError, Settings
 from bulkops.store.database import Database
@@ -130,4 +130,5 @@ def _run(settings: Settings, sock: socket.socket, processes: int, run_worker: bo
         config = uvicorn.Config(
             f"bulkops.api.app:{factory}", factory=True, workers=processes, **options
         )
-        Multiprocess(config, sockets=[sock]).run()
+        with shared_metrics():
+            MetricsMultiprocess(config, sockets=[sock]).run()

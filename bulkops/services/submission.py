@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bulkops.auth.context import UserContext
 from bulkops.errors import WebapiError
 from bulkops.handlers.base import AsyncRoute, TopicStyle
+from bulkops.metrics import instruments
 from bulkops.services.data_hash import DataHasher
 from bulkops.services.idempotency import KeyUse, RequestDigest
 from bulkops.services.payloads import Payloads
@@ -186,7 +188,19 @@ async def submit(database: Database, prepared: Prepared, key: KeyUse | None = No
         if found is None:
             raise
         return Submitted(key.replay(found), replayed=True)
+    _count_accepted(prepared.bulk)
     return Submitted(body)
+
+
+def _count_accepted(new_bulk: NewBulk) -> None:
+    """The operations that went in open, by topic, once committed (rejected items are final)."""
+    opened = Counter(
+        operation.topic_name
+        for operation in new_bulk.operations
+        if operation.status == OperationStatus.OPEN
+    )
+    for topic, count in opened.items():
+        instruments.accepted.labels(topic).inc(count)
 
 
 async def _store(

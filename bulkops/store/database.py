@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +177,15 @@ def _caseless_regexp(pattern: str | None, value: Any) -> bool | None:
     return regexps.search(pattern, value, caseless=True)
 
 
+_AFTER_COMMIT = "bulkops.after_commit"
+
+
+def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction of `connection` (one of `Database.write`) is
+    committed; never if it is rolled back."""
+    connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Database:
     """One engine per process. Reads see one snapshot (a search's count and page agree);
     writes are isolated so that concurrent writers cannot deadlock on the locks they take:
@@ -259,8 +268,14 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed at the end; then what `after_commit` was given runs."""
         async with self.engine.begin() as connection:
+            # A list of this transaction's: an earlier one rolled back leaves its own behind.
+            committed: list[Callable[[], None]] = []
+            connection.info[_AFTER_COMMIT] = committed
             yield connection
+        for callback in committed:
+            callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -4,7 +4,8 @@ read from at most a day of counter rows rather than from the operations.
 
 Every transaction that makes operations final (results recorded, operations open too long
 marked failed) adds them here, so the counts are exactly the transitions committed: a result
-recorded twice changes no operation and counts nothing. Rejected operations (status 5) are
+recorded twice changes no operation and counts nothing. The process's `/metrics` counter
+of finished operations counts the same, once committed. Rejected operations (status 5) are
 final from their submission on and never processed: they are not counted."""
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bulkops.metrics import instruments
 from bulkops.status import FAILED
+from bulkops.store.database import after_commit
 from bulkops.store.tables import finished_minute
 from bulkops.store.types import in_int64
 
@@ -51,6 +55,13 @@ async def count_finished(
         for (topic, status), n in sorted(counts.items())
     ]
     await connection.execute(_upsert(connection.dialect.name, rows))
+    after_commit(connection, partial(_count_in_process, counts))
+
+
+def _count_in_process(counts: Counter[tuple[str, int]]) -> None:
+    """The same counts in the process's `/metrics` counter, once they are committed."""
+    for (topic, status), n in counts.items():
+        instruments.finished.labels(topic, str(status)).inc(n)
 
 
 def _upsert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:

@@ -17,6 +17,7 @@ from bulkops.handlers.base import (
     RetriableError,
 )
 from bulkops.handlers.registry import HandlerRegistry
+from bulkops.metrics import instruments
 from bulkops.sealing import SealingKeyError
 from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
@@ -90,17 +91,18 @@ class Executor:
         if refused is not None:
             return _failed(operation.id, OperationStatus.NOT_RETRIABLY_FAILED, reason(refused))
         try:
-            value = await route.handler(
-                OperationInput(
-                    payload=payload,
-                    bulk_uuid=operation.bulk_uuid,
-                    operation_id=operation.id,
-                    operation_key=operation.operation_key,
-                    store_code=operation.store_code,
-                    user_type=operation.user_type,
-                    user_id=operation.user_id,
+            with instruments.handler_seconds.labels(operation.topic_name).time():
+                value = await route.handler(
+                    OperationInput(
+                        payload=payload,
+                        bulk_uuid=operation.bulk_uuid,
+                        operation_id=operation.id,
+                        operation_key=operation.operation_key,
+                        store_code=operation.store_code,
+                        user_type=operation.user_type,
+                        user_id=operation.user_id,
+                    )
                 )
-            )
         except RetriableError as error:
             if attempts < route.max_attempts:
                 delay = self.backoff * 2 ** (attempts - 1)

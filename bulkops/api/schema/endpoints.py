@@ -50,7 +50,8 @@ def _swagger(variant: Variant, suffix: str) -> Callable[[Request], Awaitable[Res
 async def openapi(request: Request) -> Response:
     catalog = [*SYNC_METHODS, *async_methods(request.app.state.routes)]
     methods = await _selected(request, catalog)
-    return _json(openapi_document(methods, *_origin(request)))
+    metrics = request.app.state.settings.metrics_enabled
+    return _json(openapi_document(methods, *_origin(request), metrics=metrics))
 
 
 routes = [

@@ -16,6 +16,7 @@ from typing import Any
 
 from bulkops.api.schema import definitions as d
 from bulkops.api.schema.catalog import ServiceMethod
+from bulkops.api.schema.metrics_path import metrics_path_item
 from bulkops.api.schema.swagger import (
     SECURITY_DESCRIPTION,
     SECURITY_SCHEME,
@@ -68,8 +69,13 @@ VARIANTS: tuple[tuple[Variant, str, str], ...] = (
 
 
 def openapi_document(
-    methods: Sequence[ServiceMethod], scheme: str, host: str, base_path: str
+    methods: Sequence[ServiceMethod],
+    scheme: str,
+    host: str,
+    base_path: str,
+    metrics: bool = False,
 ) -> Document:
+    """With `metrics`, the `/metrics` route too."""
     tags: dict[str, Document] = {}
     paths: dict[str, Document] = {}
     schemas: Document = {}
@@ -91,6 +97,17 @@ def openapi_document(
             name: CORRECTED_SCHEMAS.get(name) or _schema(schema)
             for name, schema in swagger["definitions"].items()
         }
+    security_schemes: Document = {
+        SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "description": SECURITY_DESCRIPTION}
+    }
+    if metrics:
+        path, item = metrics_path_item(f"{scheme}://{host}")
+        paths[path] = item
+        security_schemes["metricsToken"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "BULKOPS_METRICS_TOKEN",
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -99,13 +116,7 @@ def openapi_document(
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                SECURITY_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": SECURITY_DESCRIPTION,
-                }
-            },
+            "securitySchemes": security_schemes,
         },
         "security": [{SECURITY_SCHEME: []}],
     }
