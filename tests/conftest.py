@@ -39,7 +39,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
-        group = item.nodeid.split("::")[0] + (f"[{backend}]" if backend else "")
+        # Not ending in `]`: xdist takes such a suffix for a parameter, not a group.
+        group = item.nodeid.split("::")[0] + (f":{backend}" if backend else "")
         item.add_marker(pytest.mark.xdist_group(group))
     yield
     # After pytest's own ordering (by fixture), which keeps each group's tests together.
