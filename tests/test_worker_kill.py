@@ -114,10 +114,25 @@ def test_a_killed_workers_operations_are_finished_by_another_exactly_once(
     survivor = store.worker(0.03, "survivor.log", queue_settings)
     processes += [killed, survivor]
 
-    def killed_has_finished_some() -> bool:
-        return sum(r["pid"] == killed.pid and r["event"] == "end" for r in store.records()) >= 40
+    def calls_of_killed() -> tuple[set[str], set[str]]:
+        """The first worker's calls started, and ended."""
+        records = [r for r in store.records() if r["pid"] == killed.pid]
+        started = {r["call"] for r in records if r["event"] == "start"}
+        return started, {r["call"] for r in records if r["event"] == "end"}
 
-    wait_for(killed_has_finished_some, 30, "the first worker to process operations")
+    def killed_in_a_call() -> bool:
+        """The first worker has processed some operations and is frozen (SIGSTOP) in the
+        middle of another's handler: the kill lands while it holds an operation it started."""
+        if len(calls_of_killed()[1]) < 40:
+            return False
+        os.kill(killed.pid, signal.SIGSTOP)
+        started, ended = calls_of_killed()
+        if started - ended:
+            return True
+        os.kill(killed.pid, signal.SIGCONT)
+        return False
+
+    wait_for(killed_in_a_call, 30, "the first worker to be in a handler, having run others")
     os.kill(killed.pid, signal.SIGKILL)
     killed_at = time.time()
     killed.wait()
