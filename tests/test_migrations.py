@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table, func, inspect, select
 
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
-from bulkops.store.lifecycle import cleanup_bulks
+from bulkops.store.lifecycle import cleanup_bulks, expired_bulks
 from bulkops.store.migrate import Migration, alembic_config, downgrade, upgrade
 from bulkops.store.queue import enqueue_open_operations
 from bulkops.store.tables import (
@@ -119,7 +119,7 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     """The cleanup deletes the newest bulk: the next one's ids still go past its ids."""
     await _add(database, _bulk(1, NOW), _bulk(2, EXPIRED))
     deleted = await _newest_ids(database)
-    cleaned = await cleanup_bulks(database, NOW - LIFETIME)
+    cleaned = await cleanup_bulks(database, expired_bulks(NOW, LIFETIME))
     assert (cleaned.bulks, cleaned.operations) == (1, 3)
 
     await _add(database, _bulk(3, NOW))
@@ -162,7 +162,7 @@ async def test_sqlite_databases_get_ids_never_used_twice(tmp_path: Path) -> None
         }
 
         deleted = await _newest_ids(database)
-        await cleanup_bulks(database, NOW - LIFETIME)
+        await cleanup_bulks(database, expired_bulks(NOW, LIFETIME))
         # Foreign keys are on again: the expired bulk's messages went with its operations.
         assert len((await _rows(database))["bulkops_queue_message"]) == 3
         await _add(database, _bulk(3, NOW))

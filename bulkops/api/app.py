@@ -26,6 +26,7 @@ from bulkops.api import (
     swagger_ui,
     token,
 )
+from bulkops.api.etags import BulkTags
 from bulkops.api.hosts import TrustedHostMiddleware
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.rate_limits import RateLimits
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.payloads = Payloads.from_settings(settings)
         app.state.rate_limits = RateLimits(settings)
         app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
+        app.state.bulk_tags = BulkTags.from_settings(settings)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
         await app.state.auth.bootstrap_admin()

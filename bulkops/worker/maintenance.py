@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
 from bulkops.store.database import Database, is_unavailable
-from bulkops.store.lifecycle import cleanup_bulks, mark_incomplete_operations, utc_now
+from bulkops.store.lifecycle import (
+    cleanup_bulks,
+    expired_bulks,
+    mark_incomplete_operations,
+    utc_now,
+)
 
 log = logging.getLogger("bulkops.worker")
 
@@ -83,9 +88,8 @@ class Maintenance:
             log.warning("marked %d operations open too long as failed (Unknown Error)", marked)
 
     async def _cleanup(self) -> None:
-        if self.lifetime is None:
-            return
-        cleaned = await cleanup_bulks(self.database, self.clock() - self.lifetime)
+        # Without a lifetime, bulks submitted with their own retention still expire.
+        cleaned = await cleanup_bulks(self.database, expired_bulks(self.clock(), self.lifetime))
         if cleaned.bulks or cleaned.operations:
             log.info(
                 "cleanup: deleted %d bulks and %d operations", cleaned.bulks, cleaned.operations
