@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulkops.api import (
     bulk,
+    bulk_deletion,
     health,
     retry,
     revocation,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
     app = Starlette(
         routes=[
             *bulk.routes,
+            *bulk_deletion.routes,
             *health.routes,
             *retry.routes,
             *stores.routes,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from bulkops.api.paths import STORE_CODE_KEY
 from bulkops.api.request_body import decode, read_body
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import UserContext
+from bulkops.criteria import parse_integer
 from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
 from bulkops.services.submission import rejection, submit
@@ -23,6 +25,23 @@ from bulkops.status import UserType
 
 BULK_PREFIX = "/async/bulk"
 SINGLE_PREFIX = "/async"
+RETENTION_HEADER = "X-Bulk-Retention-Days"
+MAX_RETENTION_DAYS = 36500
+"""A hundred years: past it, a date would not fit every backend's timestamps."""
+
+
+def retention_of(request: Request) -> timedelta | None:
+    """The bulk's own retention, from its submission's `X-Bulk-Retention-Days` header."""
+    text = request.headers.get(RETENTION_HEADER)
+    if text is None:
+        return None
+    days = parse_integer(RETENTION_HEADER, text)
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise InputError(
+            "%header must be a whole number of days from 1 to %max.",
+            {"header": RETENTION_HEADER, "max": MAX_RETENTION_DAYS},
+        )
+    return timedelta(days=days)
 
 
 def _single_item(
@@ -80,6 +99,7 @@ async def submit_items(request: Request) -> Response:
         raise RouteNotFoundError()
     route, path_parameters = matched
     user = await require(request, route.resource)
+    retention = retention_of(request)
     settings: Settings = state.settings
     raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
@@ -103,6 +123,7 @@ async def submit_items(request: Request) -> Response:
         request.scope[STORE_CODE_KEY],
         state.data_hasher,
         state.payloads,
+        retention,
     )
     # Committed: publish the bulk's messages in the background (the 202 does not wait).
     state.transport.announce()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bulkops.auth.context import UserContext
@@ -113,7 +113,10 @@ async def submit(
     store_code: str,
     hasher: DataHasher,
     payloads: Payloads,
+    retention: timedelta | None = None,
 ) -> Accepted:
+    """Store the items as a new bulk and queue it; `retention`: how long the bulk is kept,
+    if not as long as the installation's lifetime setting says."""
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
@@ -130,6 +133,7 @@ async def submit(
         start_time=now,
         operations=operations,
         store_code=store_code,
+        expires_at=None if retention is None else now + retention,
     )
     async with database.write() as connection:
         await insert_bulk(connection, new_bulk)
