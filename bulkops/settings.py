@@ -228,7 +228,8 @@ class Settings(BaseSettings):
     open_operation_timeout_hours: float = 12.0
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0
-    """Bulks older than this are deleted with their operations; 0 keeps them forever."""
+    """Bulks older than this are deleted with their operations; 0 keeps them forever. A bulk
+    submitted with `X-Bulk-Retention-Days` keeps its own."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup and marks operations open too long."""
 
