@@ -49,6 +49,8 @@ class Endpoint:
     title: str
     path: str
     authenticated: bool
+    if_none_match: str = ""
+    """An ETag to send in `If-None-Match` (bench/polling.py's revalidations)."""
 
 
 ENDPOINTS = (
@@ -79,7 +81,9 @@ def run_wrk(
     server: RunningServer, endpoint: Endpoint, args: argparse.Namespace, seconds: float
 ) -> dict[str, Any]:
     """One wrk run; its summary, with the CPU the server and wrk used (% of one core)."""
-    environment = dict(os.environ, BENCH_AUTHORIZATION="")
+    environment = dict(
+        os.environ, BENCH_AUTHORIZATION="", BENCH_IF_NONE_MATCH=endpoint.if_none_match
+    )
     if endpoint.authenticated:
         # in the environment, not on the command line, where any process could read it
         environment["BENCH_AUTHORIZATION"] = f"Bearer {server.admin_token()}"

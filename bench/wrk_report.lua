@@ -1,8 +1,13 @@
--- wrk script of bench/http_load.py: sends the Authorization header given in the environment (a
--- bearer token must not appear on the command line) and prints the run as one JSON line.
+-- wrk script of bench/http_load.py and bench/polling.py: sends the Authorization header given in
+-- the environment (a bearer token must not appear on the command line), and If-None-Match when
+-- given, and prints the run as one JSON line.
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
+end
+local tag = os.getenv("BENCH_IF_NONE_MATCH")
+if tag and tag ~= "" then
+  wrk.headers["If-None-Match"] = tag
 end
 
 function done(summary, latency, requests)

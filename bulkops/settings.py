@@ -233,7 +233,8 @@ class Settings(BaseSettings):
     open_operation_timeout_hours: float = 12.0
     """Operations started this long ago and still open are marked failed (`Unknown Error`)."""
     bulk_lifetime_days: float = 60.0
-    """Bulks older than this are deleted with their operations; 0 keeps them forever."""
+    """Bulks older than this are deleted with their operations; 0 keeps them forever. A bulk
+    submitted with `X-Bulk-Retention-Days` keeps its own."""
     idempotency_retention_hours: float = Field(default=24.0, gt=0)
     """How long a submission's `Idempotency-Key` names it: within it, the same request with
     the key is answered as the first time; past it, the key is new again, and the

@@ -24,6 +24,7 @@ from bulkops.store.lifecycle import (
     bulk_status,
     cleanup_bulks,
     derive_bulk_status,
+    expired_bulks,
     mark_incomplete_operations,
     record_results,
     retry_in_batches,
@@ -238,7 +239,7 @@ async def test_cleanup_deletes_old_bulks_in_batches(database: Database) -> None:
         new_bulk([DONE] * 4, uuid="old-2", start_time=old - timedelta(days=300)),
         new_bulk([OPEN, DONE], uuid="recent", start_time=NOW - timedelta(days=59)),
     )
-    cleaned = await cleanup_bulks(database, NOW - timedelta(days=60), batch_size=2)
+    cleaned = await cleanup_bulks(database, expired_bulks(NOW, timedelta(days=60)), batch_size=2)
     assert (cleaned.bulks, cleaned.operations) == (2, 7)
     assert [row.uuid for row in await rows(database, bulk)] == ["recent"]
     assert {row.bulk_uuid for row in await rows(database)} == {"recent"}
@@ -382,7 +383,10 @@ def test_retry_and_cleanup_commands(seeded_url: str) -> None:
 
     off = {"BULK_LIFETIME_DAYS": "0"}
     result = bulkops_cli(seeded_url, "cleanup", settings=off)
-    assert result.stdout == "cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0\n"
+    assert result.stdout == (
+        "BULKOPS_BULK_LIFETIME_DAYS is 0: only bulks past their own retention\n"
+        "deleted 0 bulks and 0 operations\n"
+    )
     result = bulkops_cli(seeded_url, "cleanup")
     assert (result.returncode, result.stdout) == (0, "deleted 1 bulks and 2 operations\n")
     # An explicit age overrides the setting; the bulk of 2030 is younger than any.

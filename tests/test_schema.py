@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from bulkops.api.schema.swagger import RETENTION_PARAMETER
 from tests.servers import RunningServer, start_server
 
 ECHO_MODULE = "tests.handler_fixtures.echo"
@@ -49,6 +50,10 @@ SYNC_OPERATIONS = {
         "/V1/bulk/{bulkUuid}/operation-status/{status}",
     ): "asynchronousOperationsBulkStatusV1GetOperationsCountByBulkIdAndStatusGet",
     ("post", "/V1/bulk/{bulkUuid}/retry"): "bulkopsAsynchronousOperationsBulkRetryV1RetryPost",
+    (
+        "delete",
+        "/V1/bulk/{bulkUuid}",
+    ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",
     (
         "post",
         "/V1/integration/admin/token",
@@ -186,6 +191,7 @@ def test_asynchronous_operations_answer_202(server: RunningServer) -> None:
             "in": "body",
             "schema": {"type": "object", "additionalProperties": True},
         },
+        RETENTION_PARAMETER,
     ]
     # The demo route has Magento's createAccount signature.
     customers = single["paths"]["/V1/customers"]["post"]["parameters"][0]["schema"]
@@ -208,7 +214,8 @@ def test_asynchronous_operations_answer_202(server: RunningServer) -> None:
                     "required": ["sku"],
                 },
             },
-        }
+        },
+        RETENTION_PARAMETER,
     ]
 
 

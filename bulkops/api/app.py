@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bulkops.api import (
     bulk,
+    bulk_deletion,
     health,
     retry,
     revocation,
@@ -27,6 +28,7 @@ from bulkops.api import (
     swagger_ui,
     token,
 )
+from bulkops.api.etags import BulkTags
 from bulkops.api.hosts import TrustedHostMiddleware
 from bulkops.api.paths import RestPathMiddleware
 from bulkops.api.rate_limits import RateLimits
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.payloads = Payloads.from_settings(settings)
         app.state.rate_limits = RateLimits(settings)
         app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
+        app.state.bulk_tags = BulkTags.from_settings(settings)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
         app.state.metrics_figures = CachedFigures(database, settings.metrics_cache_seconds)
@@ -174,6 +177,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
     app = Starlette(
         routes=[
             *bulk.routes,
+            *bulk_deletion.routes,
             *health.routes,
             *retry.routes,
             *stores.routes,

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bulkops.api.auth import require_bulk_reader
+from bulkops.api.etags import not_modified, validators
 from bulkops.api.fields import FieldsFilter, select
 from bulkops.api.formats import Format
 from bulkops.api.negotiation import fields_of, format_of
@@ -157,16 +158,23 @@ async def bulk_or_404(
 
 def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
     """A status endpoint listing every operation of the bulk in the view's `shape`
-    (`summary` for /status, `detailed` for /detailed-status)."""
+    (`summary` for /status, `detailed` for /detailed-status), with its ETag: a 304 when the
+    client's is still the bulk's."""
 
     async def endpoint(request: Request) -> Response:
         user = await require_bulk_reader(request)
         state = request.app.state
         render = getattr(state.operation_view, shape)
         async with state.database.read() as connection:
+            # The bulk's version is read before its operations (`bulk_versions`).
             found = await bulk_or_404(request, connection, user)
+            tag = state.bulk_tags.tag(request, found["version"])
+            unchanged = not_modified(request, tag)
+            if unchanged is not None:
+                return unchanged
             rows = await bulks.bulk_operations(connection, found["uuid"])
-        return ApiResponse(bulk_status(found, [render(row) for row in rows]))
+        body = bulk_status(found, [render(row) for row in rows])
+        return ApiResponse(body, headers=validators(tag))
 
     return endpoint
 
@@ -175,12 +183,18 @@ async def operation_count_by_status(request: Request) -> Response:
     user = await require_bulk_reader(request)
     status = parse_integer("status", request.path_params["status"])
     uuid = request.path_params["bulk_uuid"]
-    async with request.app.state.database.read() as connection:
-        # Another's bulk counts nothing, as an unknown one does.
-        if not user.all_bulks and not reads(user, await bulks.find_bulk(connection, uuid)):
+    state = request.app.state
+    async with state.database.read() as connection:
+        found = await bulks.find_bulk(connection, uuid)
+        # Another's bulk counts nothing, as an unknown one does, and has no ETag either.
+        if found is None or not reads(user, found):
             return ApiResponse(0)
+        tag = state.bulk_tags.tag(request, found["version"])
+        unchanged = not_modified(request, tag)
+        if unchanged is not None:
+            return unchanged
         count = await bulks.count_operations(connection, uuid, status)
-    return ApiResponse(count)
+    return ApiResponse(count, headers=validators(tag))
 
 
 routes = [

@@ -16,6 +16,7 @@ from bulkops.api.paths import STORE_CODE_KEY
 from bulkops.api.request_body import decode, read_body
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import UserContext
+from bulkops.criteria import parse_integer
 from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
 from bulkops.services.idempotency import REPLAYED, RequestDigest, key_scope
@@ -25,6 +26,23 @@ from bulkops.status import UserType
 
 BULK_PREFIX = "/async/bulk"
 SINGLE_PREFIX = "/async"
+RETENTION_HEADER = "X-Bulk-Retention-Days"
+MAX_RETENTION_DAYS = 36500
+"""A hundred years: past it, a date would not fit every backend's timestamps."""
+
+
+def retention_of(request: Request) -> timedelta | None:
+    """The bulk's own retention, from its submission's `X-Bulk-Retention-Days` header."""
+    text = request.headers.get(RETENTION_HEADER)
+    if text is None:
+        return None
+    days = parse_integer(RETENTION_HEADER, text)
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise InputError(
+            "%header must be a whole number of days from 1 to %max.",
+            {"header": RETENTION_HEADER, "max": MAX_RETENTION_DAYS},
+        )
+    return timedelta(days=days)
 
 
 def _single_item(
@@ -83,6 +101,7 @@ async def submit_items(request: Request) -> Response:
     route, path_parameters = matched
     user = await require(request, route.resource)
     scope = key_scope(request.headers, user)
+    retention = retention_of(request)
     settings: Settings = state.settings
     raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
@@ -112,9 +131,10 @@ async def submit_items(request: Request) -> Response:
         state.data_hasher,
         state.payloads,
         digest,
+        retention,
     )
-    retention = timedelta(hours=settings.idempotency_retention_hours)
-    key = None if digest is None else digest.use(prepared.bulk.start_time, retention)
+    key_retention = timedelta(hours=settings.idempotency_retention_hours)
+    key = None if digest is None else digest.use(prepared.bulk.start_time, key_retention)
     submitted = await submit(state.database, prepared, key)
     if submitted.replayed:
         # An earlier request's answer: its bulk was published then.

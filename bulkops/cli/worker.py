@@ -19,6 +19,7 @@ from bulkops.store.lifecycle import (
     BATCH_SIZE,
     DEFAULT_RETRY_STATUSES,
     cleanup_bulks,
+    expired_bulks,
     retry_in_batches,
     utc_now,
 )
@@ -111,7 +112,9 @@ def cleanup(
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete every bulk without asking"),
     batch_size: int = BATCH_SIZE_OPTION,
 ) -> None:
-    """Delete old bulks with their operations, a batch per transaction."""
+    """Delete old bulks with their operations, a batch per transaction. A bulk submitted with
+    its own retention (X-Bulk-Retention-Days) is deleted once that has passed, not before,
+    unless --all."""
     settings = Settings()
     if every_bulk:
         if older_than_days is not None:
@@ -122,16 +125,15 @@ def cleanup(
     elif older_than_days is None:
         lifetime = bulk_lifetime(settings)
         if lifetime is None:
-            typer.echo("cleanup is off: BULKOPS_BULK_LIFETIME_DAYS is 0")
-            return
+            typer.echo("BULKOPS_BULK_LIFETIME_DAYS is 0: only bulks past their own retention")
     elif older_than_days > 0:
         lifetime = timedelta(days=older_than_days)
     else:
         # BULKOPS_BULK_LIFETIME_DAYS=0 keeps every bulk; 0 days here would delete them all.
         fail("--older-than-days must be more than 0; to delete every bulk, use --all")
-    cutoff = None if lifetime is None else utc_now() - lifetime
+    expired = None if every_bulk else expired_bulks(utc_now(), lifetime)
     with progress("bulks deleted") as report:
         cleaned = on_database(
-            settings, lambda database: cleanup_bulks(database, cutoff, batch_size, report)
+            settings, lambda database: cleanup_bulks(database, expired, batch_size, report)
         )
     typer.echo(f"deleted {cleaned.bulks} bulks and {cleaned.operations} operations")

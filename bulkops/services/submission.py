@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -130,8 +130,11 @@ def prepare(
     hasher: DataHasher,
     payloads: Payloads,
     digest: RequestDigest | None = None,
+    retention: timedelta | None = None,
 ) -> Prepared:
-    """Every item as an operation, open or rejected; `digest` is given each item's data."""
+    """Every item as an operation, open or rejected; `digest` is given each item's data;
+    `retention`: how long the bulk is kept, if not as long as the installation's lifetime
+    setting says."""
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
@@ -153,6 +156,7 @@ def prepare(
         start_time=now,
         operations=operations,
         store_code=store_code,
+        expires_at=None if retention is None else now + retention,
     )
     return Prepared(new_bulk, Accepted(bulk_uuid=bulk_uuid, items=statuses))
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    and_,
     bindparam,
     case,
     delete,
     func,
     null,
+    or_,
     select,
     update,
 )
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
+from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
 from bulkops.store.database import Database
 from bulkops.store.finished import count_finished
 from bulkops.store.queue import (
@@ -162,6 +165,7 @@ async def record_results(
     )
     finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
     await count_finished(connection, finals, now)
+    await bump_bulks_of(connection, [result.operation_id for result in ordered])
 
 
 async def _lock_open(
@@ -264,9 +268,12 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 
 
 async def _reopen(
-    connection: AsyncConnection, conditions: Iterable[ColumnElement[bool]], now: datetime
+    connection: AsyncConnection,
+    bulk_uuid: str,
+    conditions: Iterable[ColumnElement[bool]],
+    now: datetime,
 ) -> int:
-    """Reopen the operations that match, as never started; answers how many."""
+    """Reopen the bulk's operations that match, as never started; answers how many."""
     reopened = await connection.execute(
         update(operation)
         .where(*conditions)
@@ -280,6 +287,8 @@ async def _reopen(
             deliveries=0,
         )
     )
+    if reopened.rowcount:
+        await bump_bulks(connection, [bulk_uuid])
     return reopened.rowcount
 
 
@@ -300,7 +309,7 @@ async def retry_operations(
     if not await _bulk_exists(connection, bulk_uuid):
         return None
     retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
-    reopened = await _reopen(connection, retried, now)
+    reopened = await _reopen(connection, bulk_uuid, retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 
@@ -347,7 +356,9 @@ async def retry_in_batches(
                 # message lost) are queued too.
                 await enqueue_open_operations(connection, bulk_uuid, now)
                 return reopened
-            reopened += await _reopen(connection, [operation.c.id.in_(ids), *retried], now)
+            reopened += await _reopen(
+                connection, bulk_uuid, [operation.c.id.in_(ids), *retried], now
+            )
             await enqueue_operations(connection, ids, now)
         after = ids[-1]
         if progress is not None:
@@ -378,6 +389,7 @@ async def mark_incomplete_operations(
                     updated_at=now,
                 )
             )
+            await bump_bulks_of(connection, ids)
             await delete_messages_of_operations(connection, ids)
             await count_finished(
                 connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
@@ -392,26 +404,35 @@ class Cleaned:
     operations: int
 
 
+def expired_bulks(now: datetime, lifetime: timedelta | None) -> ColumnElement[bool]:
+    """The bulks past their retention at `now`: their own (`expires_at`, chosen when they
+    were submitted) or else `lifetime` from their start (None: kept for ever)."""
+    own = bulk.c.expires_at <= now
+    if lifetime is None:
+        return own
+    return or_(own, and_(bulk.c.expires_at.is_(None), bulk.c.start_time <= now - lifetime))
+
+
 async def cleanup_bulks(
     database: Database,
-    cutoff: datetime | None,
+    expired: ColumnElement[bool] | None,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> Cleaned:
-    """Magento's `bulk_cleanup`: delete bulks that started at or before `cutoff` (every bulk
-    when None), with their operations and messages. Each transaction deletes whole bulks, as
-    many as hold about `batch_size` operations (at least one bulk), so that a bulk never stays
-    behind with part of its operations: searches count a bulk's operations by its
+    """Magento's `bulk_cleanup`: delete the `expired` bulks (every bulk when None, else see
+    `expired_bulks`), with their operations and messages. Each transaction deletes whole bulks,
+    as many as hold about `batch_size` operations (at least one bulk), so that a bulk never
+    stays behind with part of its operations: searches count a bulk's operations by its
     `operation_rows`. `progress` is told the bulks deleted, at the start and after each
     transaction.
 
     Safe with several workers cleaning at once: each batch is read without locks, then
     deleted by primary key, so two cleanups of the same rows take their locks in the same
     order and just wait for each other; the counts are of rows deleted."""
-    old = [] if cutoff is None else [bulk.c.start_time <= cutoff]
+    which = [] if expired is None else [expired]
     if progress is not None:
         async with database.read() as connection:
-            query = select(func.count()).select_from(bulk).where(*old)
+            query = select(func.count()).select_from(bulk).where(*which)
             total = (await connection.execute(query)).scalar_one()
         progress(0, total)
     cleaned = Cleaned(bulks=0, operations=0)
@@ -420,27 +441,36 @@ async def cleanup_bulks(
             found = (
                 await connection.execute(
                     select(bulk.c.id, bulk.c.uuid, bulk.c.operation_rows)
-                    .where(*old)
+                    .where(*which)
                     .order_by(bulk.c.id)
                     .limit(batch_size)
                 )
             ).all()
             batch = _up_to(found, batch_size)
             if batch:
-                operations = await connection.execute(
-                    delete(operation).where(operation.c.bulk_uuid.in_([b.uuid for b in batch]))
-                )
-                bulks = await connection.execute(
-                    delete(bulk).where(bulk.c.id.in_([b.id for b in batch]))
-                )
+                deleted = await delete_bulks(connection, [(b.id, b.uuid) for b in batch])
                 cleaned = Cleaned(
-                    bulks=cleaned.bulks + bulks.rowcount,
-                    operations=cleaned.operations + operations.rowcount,
+                    bulks=cleaned.bulks + deleted.bulks,
+                    operations=cleaned.operations + deleted.operations,
                 )
         if batch and progress is not None:
             progress(cleaned.bulks, total)
         if len(batch) == len(found) < batch_size:
             return cleaned
+
+
+async def delete_bulks(connection: AsyncConnection, bulks: Sequence[tuple[int, str]]) -> Cleaned:
+    """Delete these bulks (id, uuid), their operations first, in the caller's transaction;
+    their messages in the database's queue and acknowledgements go with them (cascades). A
+    broker's messages stay: the worker that receives one finds no open operation and drops
+    it, as a duplicate delivery."""
+    operations = await connection.execute(
+        delete(operation).where(operation.c.bulk_uuid.in_([uuid for _, uuid in bulks]))
+    )
+    deleted = await connection.execute(
+        delete(bulk).where(bulk.c.id.in_([row_id for row_id, _ in bulks]))
+    )
+    return Cleaned(bulks=deleted.rowcount, operations=operations.rowcount)
 
 
 def _up_to(bulks: Sequence[AnyRow], operations: int) -> Sequence[AnyRow]:

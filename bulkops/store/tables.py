@@ -42,7 +42,14 @@ bulk = Table(
     Column("start_time", Timestamp, nullable=False),
     # The store of the request, for handlers: Magento keeps it in the queue message.
     Column("store_code", exact_text(32), nullable=False, server_default="default"),
+    # Bumped in the transaction of every change of one of its operations that the per-bulk
+    # status routes show: their ETags (`bulkops.store.bulk_versions`).
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    # Its own retention, chosen at submission: deleted once past, whatever the lifetime
+    # setting says; NULL: the setting decides.
+    Column("expires_at", Timestamp, nullable=True),
     Index(None, "start_time"),
+    Index(None, "expires_at"),
     Index(None, "user_type", "user_id"),
     sqlite_autoincrement=True,
 )

@@ -15,6 +15,7 @@ from bulkops.store.idempotency import prune_keys
 from bulkops.store.lifecycle import (
     BATCH_SIZE,
     cleanup_bulks,
+    expired_bulks,
     mark_incomplete_operations,
     utc_now,
 )
@@ -95,9 +96,8 @@ class Maintenance:
             log.warning("marked %d operations open too long as failed (Unknown Error)", marked)
 
     async def _cleanup(self) -> None:
-        if self.lifetime is None:
-            return
-        cleaned = await cleanup_bulks(self.database, self.clock() - self.lifetime)
+        # Without a lifetime, bulks submitted with their own retention still expire.
+        cleaned = await cleanup_bulks(self.database, expired_bulks(self.clock(), self.lifetime))
         if cleaned.bulks or cleaned.operations:
             log.info(
                 "cleanup: deleted %d bulks and %d operations", cleaned.bulks, cleaned.operations

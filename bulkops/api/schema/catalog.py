@@ -87,7 +87,7 @@ _OPERATIONS = "Magento\\AsynchronousOperations\\Api\\"
 _BULK_UUID = {"bulkUuid": {"type": "string"}}
 
 # The routes served synchronously (webapi.xml of Magento_AsynchronousOperations,
-# Magento_Integration and Magento_Store, and bulkops' retry).
+# Magento_Integration and Magento_Store, and bulkops' retry and delete).
 SYNC_METHODS: tuple[ServiceMethod, ...] = (
     ServiceMethod(
         "GET",
@@ -151,6 +151,26 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
             [],
         ),
         result={"type": "integer"},
+        errors=(400, 404),
+    ),
+    ServiceMethod(
+        "DELETE",
+        "/V1/bulk/:bulkUuid",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkManagementInterface",
+        "deleteBulk",
+        "Delete a bulk with its operations; the caller also needs the resource of every "
+        "operation's route. A bulk with open operations (queued or in progress) is refused "
+        "unless force is true: its queued operations are then never run.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        query=(
+            Parameter(
+                "force",
+                {"type": "boolean", "description": "Delete even with open operations."},
+                required=False,
+            ),
+        ),
+        result={"type": "boolean"},
         errors=(400, 404),
     ),
     ServiceMethod(

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from bulkops.api.schema import definitions as d
 from bulkops.api.schema.catalog import ServiceMethod
 from bulkops.api.schema.naming import operation_id, swagger_path
+from bulkops.api.submission import MAX_RETENTION_DAYS, RETENTION_HEADER
 from bulkops.auth.context import ANONYMOUS
 
 Variant = Literal["sync", "async", "bulk"]
@@ -106,6 +107,17 @@ def _parameters(method: ServiceMethod, variant: Variant, identifier: str) -> Ite
         yield {"name": parameter.name, "in": "query", **parameter.schema}
     if body is not None:
         yield {"name": f"{identifier}Body", "in": "body", "schema": body}
+    if variant != "sync":
+        yield RETENTION_PARAMETER
+
+
+RETENTION_PARAMETER: Document = {
+    "name": RETENTION_HEADER,
+    "in": "header",
+    "type": "integer",
+    "description": f"Days to keep this bulk (1 to {MAX_RETENTION_DAYS}) instead of the "
+    "installation's lifetime setting: the cleanup deletes it once they have passed.",
+}
 
 
 def _responses(method: ServiceMethod, variant: Variant) -> Document:
