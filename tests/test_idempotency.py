@@ -35,6 +35,7 @@ from tests.integrations import bulkops_cli
 from tests.proxy import proxy_to
 from tests.servers import RunningServer, server_on, start_server
 from tests.test_auth import create_integration
+from tests.test_schema import HTTP_METHODS
 from tests.test_submission import customer, wait_until_final
 from tests.test_worker import wait_until
 from tests.waiting import wait_for
@@ -414,9 +415,6 @@ def test_a_request_refused_for_the_database_leaves_the_key_unused(
     assert "internal error" not in server.log().lower()
 
 
-METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-
 def test_the_openapi_document_has_the_header_on_every_submission(server: RunningServer) -> None:
     with server.admin_client() as client:
         document = client.get("/rest/default/openapi.json").json()
@@ -424,7 +422,7 @@ def test_the_openapi_document_has_the_header_on_every_submission(server: Running
     submissions = 0
     for path, item in document["paths"].items():
         # A path item holds its operations by method, beside other fields (servers...).
-        for operation in (item[method] for method in item.keys() & METHODS):
+        for operation in (item[method] for method in item.keys() & HTTP_METHODS):
             headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]
             responses = operation["responses"]
             if not path.startswith("/async/"):
