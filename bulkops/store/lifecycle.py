@@ -389,11 +389,13 @@ async def mark_incomplete_operations(
                     updated_at=now,
                 )
             )
-            await bump_bulks_of(connection, ids)
-            await delete_messages_of_operations(connection, ids)
+            # Rows locked in the order recording results locks them (operations, counters,
+            # bulks, then queue messages): two such transactions cannot deadlock.
             await count_finished(
                 connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
             )
+            await bump_bulks_of(connection, ids)
+            await delete_messages_of_operations(connection, ids)
         # Locked, none of them was made final by another transaction meanwhile.
         marked += updated.rowcount
 
