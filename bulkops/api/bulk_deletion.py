@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bulkops.api.auth import not_authorized, require_bulk_reader
+from bulkops.api.auth import require_bulk_reader
 from bulkops.api.bulk import bulk_or_404
 from bulkops.api.responses import ApiResponse
-from bulkops.api.retry import resources_of
+from bulkops.api.retry import require_route_resources
 from bulkops.errors import InputError
 from bulkops.status import OperationStatus
 from bulkops.store import bulks
@@ -38,13 +38,7 @@ async def delete_bulk(request: Request) -> Response:
         found = await bulk_or_404(request, connection, user)
         uuid = found["uuid"]
         topics = await bulks.bulk_topics(connection, uuid)
-        lacking = [
-            resource
-            for resource in resources_of(state.routes, topics)
-            if not user.is_allowed(resource)
-        ]
-        if lacking:
-            raise not_authorized(*lacking)
+        require_route_resources(state.routes, topics, user)
         if not force:
             still_open = await bulks.count_operations(connection, uuid, OperationStatus.OPEN)
             if still_open:

@@ -65,13 +65,7 @@ async def retry_failed(
         topics = await retried_topics(
             connection, found["uuid"], statuses, error_codes, error_group, operation_ids
         )
-        lacking = [
-            resource
-            for resource in resources_of(state.routes, topics)
-            if not user.is_allowed(resource)
-        ]
-        if lacking:
-            raise not_authorized(*lacking)
+        require_route_resources(state.routes, topics, user)
         count = await retry_operations(
             connection,
             found["uuid"],
@@ -86,15 +80,24 @@ async def retry_failed(
     return int(count)
 
 
-def resources_of(routes: HandlerRegistry, topics: Iterable[str]) -> list[str]:
-    """The ACL resources of the routes of these topics, each once, anonymous ones left out.
-    A topic no route serves any more needs every resource (`Magento_Backend::all`): what it
-    would run is unknown."""
+def require_route_resources(
+    routes: HandlerRegistry, topics: Iterable[str], user: UserContext
+) -> None:
+    """Acting on operations (running them again, erasing them) needs the ACL resource of
+    each one's route, anonymous ones left out; 403 naming those the user lacks. A topic no
+    route serves any more needs every resource (`Magento_Backend::all`): what it would run
+    is unknown."""
     resources = [
         ALL_RESOURCES if route is None else route.resource
         for route in map(routes.for_topic, sorted(topics))
     ]
-    return [resource for resource in dict.fromkeys(resources) if resource != ANONYMOUS]
+    lacking = [
+        resource
+        for resource in dict.fromkeys(resources)
+        if resource != ANONYMOUS and not user.is_allowed(resource)
+    ]
+    if lacking:
+        raise not_authorized(*lacking)
 
 
 async def _body(request: Request) -> dict[str, Any]:
