@@ -25,6 +25,7 @@ from bulkops.handlers.base import (
 from bulkops.handlers.loading import close_routes
 from bulkops.handlers.registry import HandlerRegistry
 from bulkops.handlers.upstream import MESSAGE_LIMIT, load_upstreams
+from tests.waiting import eventually
 
 MAGENTO_ERROR = {
     "message": 'The "%fieldName" value is invalid.',
@@ -60,6 +61,8 @@ class FakeMagento(ThreadingHTTPServer):
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        self.permits = threading.Semaphore(0)
+        """A held request (`/V1/held/...`) is answered once it takes a permit."""
 
     @property
     def base_url(self) -> str:
@@ -69,6 +72,7 @@ class FakeMagento(ThreadingHTTPServer):
         with self.lock:
             self.requests.clear()
             self.most_in_flight = 0
+            self.permits = threading.Semaphore(0)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout test) closes its connection: not a test failure."""
@@ -115,19 +119,18 @@ class FakeMagentoHandler(BaseHTTPRequestHandler):
             self.send(int(path.rsplit("/", 1)[1]), "")
         elif path == "/V1/redirect":
             self.send(302, "", headers={"Location": "/elsewhere"})
-        elif path == "/V1/slow":
-            time.sleep(1.0)
-            self.send(200, "{}")
         elif path.startswith("/V1/counted/"):
-            self.counted()
+            self.counted(lambda: time.sleep(0.15))
+        elif path.startswith("/V1/held/"):
+            self.counted(lambda: self.server.permits.acquire(timeout=60))
         else:
             self.send(200, json.dumps(request))
 
-    def counted(self) -> None:
+    def counted(self, work: Callable[[], object]) -> None:
         with self.server.lock:
             self.server.in_flight += 1
             self.server.most_in_flight = max(self.server.most_in_flight, self.server.in_flight)
-        time.sleep(0.15)
+        work()
         with self.server.lock:
             self.server.in_flight -= 1
         self.send(200, "{}")
@@ -401,15 +404,18 @@ base_url = "{fake.base_url}"
 timeout_seconds = 0.25
 [[upstream.route]]
 method = "POST"
-path = "/V1/slow"
+path = "/V1/held/slow"
 service = "Vendor\\\\Slow\\\\Api\\\\SlowInterface::execute"
 """,
     )
     (route,) = load(path)
-    started = time.monotonic()
-    with pytest.raises(RetriableError) as raised:
-        await route.handler(operation({}))
-    assert time.monotonic() - started < 0.9
+    try:
+        with pytest.raises(RetriableError) as raised:
+            await route.handler(operation({}))
+        # Given up while the upstream still holds the request.
+        assert fake.in_flight == 1
+    finally:
+        fake.permits.release()
     assert raised.value.code == 0
     assert raised.value.result_message == 'Upstream "sluggish" did not answer within 0.25 seconds.'
 
@@ -460,20 +466,27 @@ service = "Vendor\\\\Count\\\\Api\\\\{name}Interface::second"
 async def test_waiting_for_a_slot_does_not_count_against_the_timeout(
     load: Load, tmp_path: Path, fake: FakeMagento
 ) -> None:
+    timeout = 3.0
     text = f"""
 [[upstream]]
 name = "single"
 base_url = "{fake.base_url}"
 concurrency = 1
-timeout_seconds = 0.4
+timeout_seconds = {timeout}
 [[upstream.route]]
 method = "POST"
-path = "/V1/counted/single"
+path = "/V1/held/single"
 service = "Vendor\\\\Count\\\\Api\\\\SingleInterface::execute"
 """
     (route,) = load(upstreams_file(tmp_path, text))
-    # Each answer takes 0.15 s; the last waits 0.45 s for its turn, longer than the timeout.
-    assert await asyncio.gather(*(route.handler(operation({})) for _ in range(4))) == [{}] * 4
+    calls = [asyncio.create_task(route.handler(operation({}))) for _ in range(2)]
+    # Each request is held for most of the timeout: the second waits as long for its turn
+    # (more than the timeout in all), and is not given up.
+    for arrived in (1, 2):
+        await eventually(lambda arrived=arrived: len(fake.requests) == arrived)
+        await asyncio.sleep(timeout * 0.6)
+        fake.permits.release()
+    assert await asyncio.gather(*calls) == [{}] * 2
     assert fake.most_in_flight == 1
 
 

@@ -27,6 +27,7 @@ from bulkops.store.lifecycle import utc_now
 from bulkops.store.queue import enqueue_open_operations
 from bulkops.store.tables import operation, queue_message
 from bulkops.worker import Executor, Maintenance, Worker
+from tests.waiting import eventually
 
 SERVICE = "Tests\\Api\\ThingsInterface::save"
 HOURS_12 = timedelta(hours=12)
@@ -112,13 +113,6 @@ async def message_count(database: Database) -> int:
         return (await connection.execute(select(func.count()).select_from(queue_message))).scalar()
 
 
-async def wait_until(condition: Callable[[], Any], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def process_all(worker: Worker, database: Database) -> list[Any]:
     """Run the worker until no operation is open and no message is left."""
 
@@ -130,7 +124,7 @@ async def process_all(worker: Worker, database: Database) -> list[Any]:
 
     await worker.start()
     try:
-        await wait_until(finished)
+        await eventually(finished)
     finally:
         await worker.stop(grace_seconds=5)
     return await operations(database)
@@ -260,7 +254,7 @@ async def test_retry_backs_off_exponentially_and_keeps_the_operation_open(
                 row = (await connection.execute(select(queue_message))).one()
             return row.attempts == attempt and row.lease_owner is None
 
-        await wait_until(requeued)
+        await eventually(requeued)
         await worker.stop()
         worker = make_worker(database, registry_with(save, max_attempts=5), backoff=100)
         async with database.read() as connection:
@@ -382,9 +376,9 @@ async def test_a_delivery_of_an_operation_in_hand_does_not_run_its_handler_again
     try:
         await started.wait()
         clock[0] += timedelta(seconds=31)
-        await wait_until(delivered_twice)
+        await eventually(delivered_twice)
         finish.set()
-        await wait_until(lambda: _settled(database))
+        await eventually(lambda: _settled(database))
     finally:
         await worker.stop(grace_seconds=5)
     (row,) = await operations(database)
@@ -555,13 +549,13 @@ async def test_a_late_result_does_not_overwrite_a_final_status(database: Databas
     async def started() -> bool:
         return (await operations(database))[0].started_at is not None
 
-    await wait_until(started)
+    await eventually(started)
     async with database.write() as connection:
         await connection.execute(
             operation.update().values(status=OperationStatus.RETRIABLY_FAILED, result_message="x")
         )
     release.set()
-    await wait_until(lambda: _no_messages(database))
+    await eventually(lambda: _no_messages(database))
     await worker.stop()
     (row,) = await operations(database)
     assert (row.status, row.result_message, row.result_serialized_data) == (2, "x", None)
@@ -602,7 +596,7 @@ async def test_the_worker_marks_operations_open_too_long_and_deletes_old_bulks(
         found = await operations(database)
         return len(found) == 1 and found[0].status == OperationStatus.RETRIABLY_FAILED
 
-    await wait_until(marked)
+    await eventually(marked)
     release.set()
     await worker.stop()
     (row,) = await operations(database)
@@ -632,6 +626,6 @@ async def test_the_app_processes_operations_unless_told_not_to(
         async def processed() -> bool:
             return (await operations(database))[0].status != OperationStatus.OPEN
 
-        await wait_until(processed)
+        await eventually(processed)
     (row,) = await operations(database)
     assert row.result_message == 'No handler is configured for topic "async.v1.nothing.post".'

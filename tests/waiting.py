@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 def wait_for(
@@ -23,3 +25,16 @@ def wait_for(
             seen, deadline = now, time.monotonic() + timeout
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(interval)
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 60) -> None:
+    """Within a test's event loop: until `condition` (plain or awaitable) holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        met = condition()
+        if inspect.isawaitable(met):
+            met = await met
+        if met:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
