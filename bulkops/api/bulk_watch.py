@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bulkops.metrics import instruments
 from bulkops.status import BulkStatus
 from bulkops.store import bulk_log
 from bulkops.store.bulk_versions import versions_of
@@ -105,9 +106,11 @@ class BulkWatch:
         self._versions.pop(uuid, None)
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll_while_listened())
+        instruments.event_listeners.inc()
         try:
             yield listener
         finally:
+            instruments.event_listeners.dec()
             listening = self._listeners[uuid]
             listening.discard(listener)
             if not listening:
