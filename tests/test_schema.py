@@ -54,6 +54,11 @@ SYNC_OPERATIONS = {
         "delete",
         "/V1/bulk/{bulkUuid}",
     ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",
+    ("get", "/V1/bulk/changes"): "bulkopsAsynchronousOperationsChangeFeedV1GetChangesGet",
+    (
+        "get",
+        "/V1/bulk/{bulkUuid}/events",
+    ): "bulkopsAsynchronousOperationsBulkEventsV1GetEventsGet",
     (
         "post",
         "/V1/integration/admin/token",
