@@ -11,7 +11,7 @@ as its first event, then idle). The server's resident memory and CPU (% of one c
 a time, an operation is made final by the store's own `record_results` and the time from its
 commit to its listener's event is taken (`--samples` times). The process's watcher polls
 every `BULKOPS_CHANGE_POLL_SECONDS` (0.5 s by default): the latency is about half of it, plus
-one read of every listened bulk's version.
+one read of every listened bulk's version (changes are made at random moments of its period).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import asyncio
+import random
 import statistics
 import tempfile
 import time
@@ -41,6 +42,8 @@ from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
 
 TOPIC = "async.magento.catalog.api.productrepositoryinterface.save.post"
+WAVE = 50
+"""Listeners connecting at once."""
 
 
 def open_bulk() -> NewBulk:
@@ -75,6 +78,8 @@ async def listen(server: RunningServer, token: str, listener: Listener) -> None:
     )
     await writer.drain()
     try:
+        status = await reader.readline()
+        assert b" 200 " in status, status
         # Chunk sizes and headers are other lines: only event names matter here.
         async for line in reader:
             if line.startswith(b"event: "):
@@ -119,19 +124,25 @@ async def measure(name: str, server: RunningServer, url: str, args: argparse.Nam
 
     listeners = [Listener(bulk.uuid) for bulk in bulks]
     started = time.perf_counter()
-    for listener in listeners:
-        listener.task = asyncio.create_task(listen(server, token, listener))
-    for listener in listeners:
-        name_, _ = await asyncio.wait_for(listener.arrived.get(), 120)
-        assert name_ == "progress", name_
+    # In waves, as clients come: a thousand at once would wait for the pool's connections.
+    for start in range(0, len(listeners), WAVE):
+        wave = listeners[start : start + WAVE]
+        for listener in wave:
+            listener.task = asyncio.create_task(listen(server, token, listener))
+        for listener in wave:
+            name_, _ = await asyncio.wait_for(listener.arrived.get(), 60)
+            assert name_ == "progress", name_
     connect_s = time.perf_counter() - started
     await asyncio.sleep(1)
     rss_after, cpu_after = resident_kib(pid), await idle_cpu(pid, args.idle)
 
     database = Database(url)
     latencies = []
+    # Changes at random moments of the watcher's period, not in step with it.
+    moments = random.Random(7)
     try:
         for listener in listeners[: args.samples]:
+            await asyncio.sleep(moments.uniform(0, 1))
             async with database.read() as connection:
                 first = (await bulk_operations(connection, listener.uuid))[0]
             async with database.write() as connection:
