@@ -62,6 +62,8 @@ class Head:
     """Every change up to it is positioned and visible."""
     pruned_through: int
     """Changes up to it are deleted past their retention."""
+    positioned: int = 0
+    """Changes positioned by the transaction that read it."""
 
 
 async def record_changes(
@@ -151,7 +153,7 @@ async def assign_positions(connection: AsyncConnection) -> Head:
     await connection.execute(
         update(change_head).where(change_head.c.id == HEAD_ID).values(last_position=last)
     )
-    return Head(last, head.pruned_through)
+    return Head(last, head.pruned_through, len(rows))
 
 
 def _owned(owner: Owner | None) -> list[ColumnElement[bool]]:
@@ -190,7 +192,14 @@ async def has_news(connection: AsyncConnection, after: int, owner: Owner | None)
 async def prune_changes(database: Database, before: datetime, batch_size: int) -> int:
     """Delete the changes made before `before`, with every change positioned before them:
     the head's `pruned_through` says from where the feed is whole, set before any row goes
-    (a reader past it never misses one). Answers how many were deleted."""
+    (a reader past it never misses one). Every change committed is positioned first, however
+    many wait: retention keeps up even when no one reads the feed. Answers how many were
+    deleted."""
+    while True:
+        async with database.write() as connection:
+            head = await assign_positions(connection)
+        if head.positioned < POSITIONED_AT_ONCE:
+            break
     async with database.write() as connection:
         head = await assign_positions(connection)
         through = (
