@@ -15,10 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bulkops.auth.context import BULK_OPERATIONS
-from tests.integrations import create_integration
 from tests.servers import RunningServer, start_bulkops, start_server
-from tests.test_change_feed import submit_pairs
+from tests.test_change_feed import bearer, submit_pairs
 from tests.waiting import wait_for
 
 EVENT_STREAM = {"Accept": "text/event-stream"}
@@ -38,11 +36,6 @@ def idle_server(
     )
     yield running
     running.stop()
-
-
-def bearer(server: RunningServer, name: str) -> httpx.Client:
-    token = create_integration(server.database_url, name, BULK_OPERATIONS).access_token
-    return server.client(headers={"Authorization": f"Bearer {token}"})
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, int | None, dict[str, Any]]]:

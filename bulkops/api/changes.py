@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -79,10 +80,10 @@ def owner_of(user: UserContext) -> Owner | None:
     return int(user.user_type), user.user_id
 
 
+@dataclass(frozen=True, slots=True)
 class ChangePage:
-    def __init__(self, rows: list[Row[Any]], next_position: int) -> None:
-        self.rows = rows
-        self.next_position = next_position
+    rows: list[Row[Any]]
+    next_position: int
 
 
 async def read_page(
