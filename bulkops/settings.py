@@ -253,7 +253,7 @@ class Settings(BaseSettings):
     proxies keep the connection and clients know it is alive."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup, marks operations open too long and deletes
-    idempotency keys past their retention."""
+    idempotency keys and the change feed's changes past their retention."""
 
     queue_url: str = "db"
     """`db`: the queue is a table of the database. `amqp://user:password@host:port/vhost`:
