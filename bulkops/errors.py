@@ -112,6 +112,13 @@ class NotAcceptableError(WebapiError):
         )
 
 
+class GoneError(WebapiError):
+    """410: what the request names existed, and is no longer kept (a change feed cursor older
+    than its retention)."""
+
+    status_code = 410
+
+
 class PayloadTooLargeError(WebapiError):
     status_code = 413
 

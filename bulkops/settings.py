@@ -239,9 +239,21 @@ class Settings(BaseSettings):
     """How long a submission's `Idempotency-Key` names it: within it, the same request with
     the key is answered as the first time; past it, the key is new again, and the
     maintenance deletes it."""
+    change_retention_hours: float = Field(default=168.0, gt=0)
+    """How long the change feed (`GET /V1/bulk/changes`) keeps a change; a cursor older than
+    the oldest kept is answered 410."""
+    change_wait_max_seconds: float = Field(default=30.0, ge=0)
+    """The longest a change feed request with `wait=` waits for a change (longer waits are
+    cut to it)."""
+    change_poll_seconds: float = Field(default=0.5, gt=0)
+    """How often a waiting change feed request, and each process's watcher of the bulks
+    followed by server-sent events (`GET /V1/bulk/:uuid/events`), look for changes."""
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    """Server-sent events: a comment is sent after this long without an event, so that
+    proxies keep the connection and clients know it is alive."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup, marks operations open too long and deletes
-    idempotency keys past their retention."""
+    idempotency keys and the change feed's changes past their retention."""
 
     queue_url: str = "db"
     """`db`: the queue is a table of the database. `amqp://user:password@host:port/vhost`:

@@ -470,4 +470,6 @@ def answering_server(directory: Path, database_url: str) -> RunningServer:
         HANDLER_MODULES='["tests.handler_fixtures.products"]',
         MAINTENANCE_INTERVAL_SECONDS="86400",
         BULK_LIFETIME_DAYS="0",
+        # Long polls of the change feed answer at once: thousands of requests are sent.
+        CHANGE_WAIT_MAX_SECONDS="0",
     )

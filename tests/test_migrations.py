@@ -21,10 +21,12 @@ from bulkops.store.tables import (
     RESULT_MESSAGE_TRIGRAMS,
     acknowledged_bulk,
     bulk,
+    change_head,
     finished_minute,
     idempotency_key,
     metadata,
     operation,
+    operation_change,
     queue_message,
 )
 
@@ -141,7 +143,7 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
 
 
-LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key)
+LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key, operation_change, change_head)
 """Tables of migrations after 0011."""
 
 

@@ -54,6 +54,11 @@ SYNC_OPERATIONS = {
         "delete",
         "/V1/bulk/{bulkUuid}",
     ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",
+    ("get", "/V1/bulk/changes"): "bulkopsAsynchronousOperationsChangeFeedV1GetChangesGet",
+    (
+        "get",
+        "/V1/bulk/{bulkUuid}/events",
+    ): "bulkopsAsynchronousOperationsBulkEventsV1GetEventsGet",
     (
         "post",
         "/V1/integration/admin/token",
@@ -323,6 +328,13 @@ def test_openapi_document_holds_every_variant(server: RunningServer) -> None:
     assert item_status["data_hash"]["type"] == ["string", "null"]
     assert document["components"]["securitySchemes"]["api_key"]["scheme"] == "bearer"
     assert document["paths"]["/V1/integration/admin/token"]["post"]["security"] == []
+    # The change feed's cursor may be past the retention; the events are a stream.
+    feed = document["paths"]["/V1/bulk/changes"]["get"]
+    assert [p["name"] for p in feed["parameters"]] == ["after", "limit", "wait"]
+    assert {"200", "400", "401", "410"} <= feed["responses"].keys()
+    events = document["paths"]["/V1/bulk/{bulkUuid}/events"]["get"]["responses"]
+    assert list(events["200"]["content"]) == ["text/event-stream"]
+    assert list(events["404"]["content"]) == ["application/json"]
 
 
 def _generate_client(document: dict[str, Any], directory: Path, package: str) -> Any:

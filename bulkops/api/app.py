@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bulkops.api import (
     bulk,
     bulk_deletion,
+    bulk_events,
+    changes,
     health,
     retry,
     revocation,
@@ -28,6 +30,7 @@ from bulkops.api import (
     swagger_ui,
     token,
 )
+from bulkops.api.bulk_watch import BulkWatch
 from bulkops.api.etags import BulkTags
 from bulkops.api.hosts import TrustedHostMiddleware
 from bulkops.api.paths import RestPathMiddleware
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         app.state.rate_limits = RateLimits(settings)
         app.state.operation_view = OperationView(app.state.payloads, settings.operation_id)
         app.state.bulk_tags = BulkTags.from_settings(settings)
+        app.state.bulk_watch = BulkWatch(database, settings.change_poll_seconds)
         app.state.routes = load_routes(settings, database)
         app.state.data_hasher = await DataHasher.of_installation(settings, database)
         app.state.metrics_figures = CachedFigures(database, settings.metrics_cache_seconds)
@@ -170,14 +174,18 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         finally:
             if worker is not None:
                 await worker.stop()
+            await app.state.bulk_watch.close()
             await transport.close()
             await database.dispose()
             process_ended(os.getpid())
 
     app = Starlette(
         routes=[
+            # Before the bulk routes: `changes` is not a bulk uuid.
+            *changes.routes,
             *bulk.routes,
             *bulk_deletion.routes,
+            *bulk_events.routes,
             *health.routes,
             *retry.routes,
             *stores.routes,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
@@ -66,11 +66,16 @@ def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dic
     return {"items": items, "search_criteria": criteria.echo(), "total_count": total_count}
 
 
-class _ClosingStreamingResponse(StreamingResponse):
+class ClosingStreamingResponse(StreamingResponse):
     """Closes its body generator (and so the database cursor) even if the client leaves."""
 
-    def __init__(self, content: AsyncGenerator[bytes, None], media_type: str) -> None:
-        super().__init__(content, media_type=media_type)
+    def __init__(
+        self,
+        content: AsyncGenerator[bytes, None],
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
         self.generator = content
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,7 +106,7 @@ async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCri
         async for chunk in body:
             yield chunk
 
-    return _ClosingStreamingResponse(chunks(), media_type=rendering.content_type)
+    return ClosingStreamingResponse(chunks(), media_type=rendering.content_type)
 
 
 async def _search_body(

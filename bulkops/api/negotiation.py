@@ -30,6 +30,8 @@ RENDERERS: tuple[tuple[str, Format], ...] = (
 _MEDIA_TYPE = re.compile(r"[0-9a-z*+\-]+(?:/[0-9a-z*+\-.]+)?", re.IGNORECASE)
 _SEPARATOR = re.compile(r",\s*")
 FIELDS_KEY = "bulkops.fields"
+EVENT_STREAM = "text/event-stream"
+EVENTS_SUFFIX = "/events"
 
 
 def accept_types(header: str) -> list[str]:
@@ -69,6 +71,12 @@ def format_for(types: list[str]) -> Format | None:
 def format_of(scope: Scope) -> Format:
     """The request's format; JSON when none fits (the 406 itself is JSON)."""
     return format_for(accept_types_of(scope)) or JSON
+
+
+def asks_for_events(scope: Scope, types: list[str]) -> bool:
+    """Whether the request asks a server-sent events route for its stream, which no renderer
+    writes: the route answers it (its errors are JSON)."""
+    return scope["path"].endswith(EVENTS_SUFFIX) and EVENT_STREAM in types
 
 
 def accept_types_of(scope: Scope) -> list[str]:

@@ -12,7 +12,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulkops.api.fields import FieldsFilter
 from bulkops.api.health import HEALTH_PATH
-from bulkops.api.negotiation import FIELDS_KEY, accept_types_of, fields_of, format_for, format_of
+from bulkops.api.negotiation import (
+    FIELDS_KEY,
+    accept_types_of,
+    asks_for_events,
+    fields_of,
+    format_for,
+    format_of,
+)
 from bulkops.errors import NotAcceptableError, WebapiError
 
 
@@ -60,7 +67,7 @@ class NegotiationMiddleware:
             return
         try:
             types = accept_types_of(scope)
-            if format_for(types) is None:
+            if format_for(types) is None and not asks_for_events(scope, types):
                 raise NotAcceptableError.of(types)
             if scope["method"] == "GET":
                 scope[FIELDS_KEY] = FieldsFilter.of_query(scope["query_string"])

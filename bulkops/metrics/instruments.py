@@ -43,3 +43,8 @@ pool_size = Gauge(
     "Connections the process's pool keeps (more may open beyond it under load).",
     multiprocess_mode="liveall",
 )
+event_listeners = Gauge(
+    "bulkops_event_listeners",
+    "Clients following a bulk's server-sent events (`GET /V1/bulk/:bulkUuid/events`).",
+    multiprocess_mode="livesum",
+)

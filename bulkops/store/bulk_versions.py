@@ -19,6 +19,7 @@ from collections.abc import Collection
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bulkops.store.rows import AnyRow
 from bulkops.store.tables import bulk, operation
 
 
@@ -40,3 +41,18 @@ async def bump_bulks_of(connection: AsyncConnection, operation_ids: Collection[i
             select(operation.c.bulk_uuid).where(operation.c.id.in_(list(operation_ids))).distinct()
         )
         await bump_bulks(connection, list(found.scalars()))
+
+
+async def versions_of(connection: AsyncConnection, uuids: Collection[str]) -> dict[str, AnyRow]:
+    """The `version` and `operation_count` of those of these bulks that exist, by uuid, in
+    one statement per thousand."""
+    listed = sorted(set(uuids))
+    versions: dict[str, AnyRow] = {}
+    for start in range(0, len(listed), 1000):
+        found = await connection.execute(
+            select(bulk.c.uuid, bulk.c.version, bulk.c.operation_count).where(
+                bulk.c.uuid.in_(listed[start : start + 1000])
+            )
+        )
+        versions.update({row.uuid: row for row in found})
+    return versions

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
+from bulkops.store.changes import IN_LIST, record_changes, record_deletions
 from bulkops.store.database import Database
 from bulkops.store.finished import count_finished
 from bulkops.store.queue import (
@@ -165,7 +166,9 @@ async def record_results(
     )
     finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
     await count_finished(connection, finals, now)
-    await bump_bulks_of(connection, [result.operation_id for result in ordered])
+    made_final = [result.operation_id for result in ordered]
+    await bump_bulks_of(connection, made_final)
+    await record_changes(connection, made_final, now)
 
 
 async def _lock_open(
@@ -273,23 +276,34 @@ async def _reopen(
     conditions: Iterable[ColumnElement[bool]],
     now: datetime,
 ) -> int:
-    """Reopen the bulk's operations that match, as never started; answers how many."""
-    reopened = await connection.execute(
-        update(operation)
+    """Reopen the bulk's operations that match, as never started; answers how many. They are
+    locked first, in id order as recording results locks them, so that exactly those are
+    reopened, and recorded as changes, whatever another transaction does meanwhile."""
+    locked = await connection.execute(
+        select(operation.c.id)
         .where(*conditions)
-        .values(
-            status=_OPEN,
-            result_message=None,
-            error_code=None,
-            result_serialized_data=None,
-            started_at=None,
-            updated_at=now,
-            deliveries=0,
-        )
+        .order_by(operation.c.id)
+        .with_for_update(key_share=True)
     )
-    if reopened.rowcount:
+    ids = list(locked.scalars())
+    for start in range(0, len(ids), IN_LIST):
+        await connection.execute(
+            update(operation)
+            .where(operation.c.id.in_(in_int64(ids[start : start + IN_LIST])))
+            .values(
+                status=_OPEN,
+                result_message=None,
+                error_code=None,
+                result_serialized_data=None,
+                started_at=None,
+                updated_at=now,
+                deliveries=0,
+            )
+        )
+    if ids:
         await bump_bulks(connection, [bulk_uuid])
-    return reopened.rowcount
+        await record_changes(connection, ids, now)
+    return len(ids)
 
 
 async def retry_operations(
@@ -395,6 +409,7 @@ async def mark_incomplete_operations(
                 connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
             )
             await bump_bulks_of(connection, ids)
+            await record_changes(connection, ids, now)
             await delete_messages_of_operations(connection, ids)
         # Locked, none of them was made final by another transaction meanwhile.
         marked += updated.rowcount
@@ -465,7 +480,8 @@ async def delete_bulks(connection: AsyncConnection, bulks: Sequence[tuple[int, s
     """Delete these bulks (id, uuid), their operations first, in the caller's transaction;
     their messages in the database's queue and acknowledgements go with them (cascades). A
     broker's messages stay: the worker that receives one finds no open operation and drops
-    it, as a duplicate delivery."""
+    it, as a duplicate delivery. Each deletion is a change of the feed."""
+    await record_deletions(connection, [row_id for row_id, _ in bulks], utc_now())
     operations = await connection.execute(
         delete(operation).where(operation.c.bulk_uuid.in_([uuid for _, uuid in bulks]))
     )

@@ -162,6 +162,39 @@ idempotency_key = Table(
     Index(None, "bulk_uuid"),
 )
 
+# The change feed (`bulkops.store.changes`): one row per change of an operation's status, or
+# per bulk deleted (`operation_id` NULL), written in the transaction of the change without a
+# position; positions are given after commit, one transaction at a time, in the order the
+# rows became visible. No foreign key: a change outlives its bulk (its deletion is one).
+operation_change = Table(
+    "bulkops_operation_change",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("position", BigInteger, nullable=True),
+    Column("bulk_uuid", exact_text(39), nullable=False),
+    Column("operation_id", BigInteger, nullable=True),
+    Column("operation_key", Integer, nullable=True),
+    # The new status; NULL for a bulk deleted.
+    Column("status", SmallInteger, nullable=True),
+    # The bulk's owner, copied: only callers who read the bulk see its changes.
+    Column("user_type", SmallInteger, nullable=True),
+    Column("user_id", Integer, nullable=True),
+    Column("changed_at", Timestamp, nullable=False),
+    Index(None, "position", unique=True),
+    Index(None, "user_type", "user_id", "position"),
+    Index(None, "changed_at"),
+)
+
+# The feed's one row: the last position given, and the last deleted past its retention. Its
+# row lock serialises the transactions that give positions.
+change_head = Table(
+    "bulkops_change_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("last_position", BigInteger, nullable=False),
+    Column("pruned_through", BigInteger, nullable=False),
+)
+
 admin_user = Table(
     "bulkops_admin_user",
     metadata,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from bulkops.queue.transport import Transport
 from bulkops.settings import Settings
 from bulkops.store import finished
+from bulkops.store.changes import prune_changes
 from bulkops.store.database import Database, is_unavailable
 from bulkops.store.idempotency import prune_keys
 from bulkops.store.lifecycle import (
@@ -41,6 +42,7 @@ class Maintenance:
         lifetime: timedelta | None,
         clock: Callable[[], datetime] = utc_now,
         key_retention: timedelta | None = None,
+        change_retention: timedelta | None = None,
     ) -> None:
         self.database = database
         self.transport = transport
@@ -50,6 +52,8 @@ class Maintenance:
         self.clock = clock
         self.key_retention = key_retention
         """How long idempotency keys are kept; None: until their bulk is deleted."""
+        self.change_retention = change_retention
+        """How long the change feed keeps a change; None: for ever."""
 
     @classmethod
     def from_settings(
@@ -62,6 +66,7 @@ class Maintenance:
             open_timeout=timedelta(hours=settings.open_operation_timeout_hours),
             lifetime=bulk_lifetime(settings),
             key_retention=timedelta(hours=settings.idempotency_retention_hours),
+            change_retention=timedelta(hours=settings.change_retention_hours),
         )
 
     async def relay(self) -> None:
@@ -72,7 +77,7 @@ class Maintenance:
     async def run_forever(self) -> None:
         """The jobs now (but the relay, which the worker runs before it starts), then all of
         them every interval."""
-        pruning = (self._prune_finished, self._prune_keys)
+        pruning = (self._prune_finished, self._prune_keys, self._prune_changes)
         await self._run((self._mark_incomplete, self._cleanup, *pruning))
         while True:
             await asyncio.sleep(self.interval)
@@ -114,3 +119,12 @@ class Maintenance:
         pruned = await prune_keys(self.database, self.clock() - self.key_retention, BATCH_SIZE)
         if pruned:
             log.info("deleted %d idempotency keys past their retention", pruned)
+
+    async def _prune_changes(self) -> None:
+        if self.change_retention is None:
+            return
+        pruned = await prune_changes(
+            self.database, self.clock() - self.change_retention, BATCH_SIZE
+        )
+        if pruned:
+            log.info("deleted %d changes of the feed past their retention", pruned)

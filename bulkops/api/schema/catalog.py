@@ -40,6 +40,8 @@ class ServiceMethod:
     """HTTP statuses of the errors the method declares (400, 404...)."""
     bulk_path: str | None = None
     """Set for asynchronous routes: the path of the bulk variant (`/bySku/`)."""
+    produces: str | None = None
+    """The media type of a success that is no Magento document (server-sent events)."""
 
     @property
     def service(self) -> str:
@@ -132,6 +134,49 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         path_types=_BULK_UUID | {"status": {"type": "integer"}},
         result={"type": "integer"},
         errors=(400,),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/changes",
+        "Bulkops\\AsynchronousOperations\\Api\\ChangeFeedInterface",
+        "getChanges",
+        "Changes of operations' statuses (made final, reopened by a retry) and bulks deleted, "
+        "past the cursor, in feed order, with the cursor to read from next: following it, "
+        "every change is read once. A cursor older than the oldest change kept is a 410.",
+        BULK_OPERATIONS,
+        query=(
+            Parameter(
+                "after",
+                {"type": "string", "description": "next_cursor of an earlier answer."},
+                required=False,
+            ),
+            Parameter(
+                "limit",
+                {"type": "integer", "description": "Changes per answer, 1 to 1000 (100)."},
+                required=False,
+            ),
+            Parameter(
+                "wait",
+                {"type": "integer", "description": "Seconds to wait for a change (long poll)."},
+                required=False,
+            ),
+        ),
+        result=d.ref("bulkops-change-feed-page-interface"),
+        errors=(400, 410),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/events",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkEventsInterface",
+        "getEvents",
+        "Server-sent events of the bulk's operations counted by status: `progress` at once "
+        "and at each change, `finished` (then the stream ends) once no accepted operation is "
+        "open, `deleted` if the bulk is deleted meanwhile.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        result={"type": "string", "description": "text/event-stream"},
+        errors=(404,),
+        produces="text/event-stream",
     ),
     ServiceMethod(
         "POST",

@@ -299,6 +299,29 @@ DATA: dict[str, Schema] = {
             "secure_base_media_url",
         ],
     ),
+    "bulkops-change-feed-page-interface": obj(
+        "Changes past the cursor, in feed order, and the cursor to read from next.",
+        {
+            "items": array_of(ref("bulkops-change-interface"), "Changes"),
+            "next_cursor": string("Cursor of the next read (`after`)"),
+        },
+        ["items", "next_cursor"],
+    ),
+    "bulkops-change-interface": obj(
+        "A change of an operation's status, or a bulk deleted.",
+        {
+            "change": {
+                "type": "string",
+                "enum": ["status", "bulk_deleted"],
+                "description": "What changed",
+            },
+            "bulk_uuid": string("Bulk uuid"),
+            "operation_id": integer("Operation id (null: the bulk deleted)", nullable=True),
+            "status": integer("New operation status (null: the bulk deleted)", nullable=True),
+            "changed_at": string("Time of the change"),
+        },
+        ["change", "bulk_uuid", "operation_id", "status", "changed_at"],
+    ),
     "customer-data-customer-interface": obj(
         "Customer interface.",
         {

@@ -151,8 +151,10 @@ def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
         parameters.append(IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
+    produces = swagger.get("produces", [JSON])[0]
     operation["responses"] = {
-        status: _response(response) for status, response in swagger["responses"].items()
+        status: _response(response, produces if status == "200" else JSON)
+        for status, response in swagger["responses"].items()
     }
     if idempotent:
         responses = operation["responses"]
@@ -164,10 +166,10 @@ def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
     return operation
 
 
-def _response(swagger: Document) -> Document:
+def _response(swagger: Document, media_type: str) -> Document:
     response: Document = {"description": swagger["description"]}
     if "schema" in swagger:
-        response["content"] = {JSON: {"schema": _schema(swagger["schema"])}}
+        response["content"] = {media_type: {"schema": _schema(swagger["schema"])}}
     return response
 
 

@@ -25,7 +25,12 @@ SECURITY_DESCRIPTION = (
     "An admin or integration token, sent as `Authorization: Bearer <token>`; get one from "
     "POST /V1/integration/admin/token."
 )
-ERROR_DESCRIPTIONS = {400: "400 Bad Request", 401: "401 Unauthorized", 404: "404 Not Found"}
+ERROR_DESCRIPTIONS = {
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    404: "404 Not Found",
+    410: "410 Gone",
+}
 
 
 def swagger_document(
@@ -81,6 +86,8 @@ def _operation(method: ServiceMethod, variant: Variant, taken: set[str]) -> Docu
     if parameters:
         operation["parameters"] = parameters
     operation["responses"] = _responses(method, variant)
+    if method.produces is not None:
+        operation["produces"] = [method.produces]
     if method.resource == ANONYMOUS:
         operation["security"] = []
     return operation
