@@ -1,7 +1,7 @@
 """The change feed: changes of operations' statuses (and bulks deleted), positioned after
 commit, and the feed's head row.
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 from bulkops.store.types import RowId, Timestamp, exact_text
 
-revision = "0017"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
