@@ -147,7 +147,7 @@ def test_letters_beyond_ascii(client: httpx.Client, backend: Backend) -> None:
         [3, 4] if folds_every_letter else []
     )
     # The same through SQLite's trigram index.
-    assert keys(client, ("result_message", "like", "%café clo%")) == (
+    assert keys(client, ("result_message", "like", "_afé clo%")) == (
         [3, 4] if folds_every_letter else [3]
     )
     # Regular expressions: every letter on SQLite (Python's) and MariaDB, ASCII on PostgreSQL.
