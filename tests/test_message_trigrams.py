@@ -21,7 +21,7 @@ from bulkops.store.tables import MESSAGE_TRIGRAMS, bulk, operation
 from tests.storage import insert_bulks_async
 
 FAILED = OperationStatus.NOT_RETRIABLY_FAILED
-MESSAGES = ["URL key for specified store already exists.", None, "Café closed", "url KEY taken"]
+MESSAGES = ["URL key for specified store already exists.", None, 'Café "closed"', "url KEY 100%"]
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ async def test_like_reads_the_trigram_index(database: Database) -> None:
         compiled = query.compile(connection.sync_engine, compile_kwargs={"literal_binds": True})
         rows = await connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
         plan = " ".join(row[-1] for row in rows)
-    assert f"{MESSAGE_TRIGRAMS} VIRTUAL TABLE INDEX" in plan
+    assert f"SCAN {MESSAGE_TRIGRAMS} VIRTUAL TABLE INDEX 0:M" in plan
     assert await _keys(database, "%url key%") == [0, 3]
 
 
@@ -88,10 +88,13 @@ async def test_like_reads_the_trigram_index(database: Database) -> None:
         ("url%", [0, 3]),  # anchored at the start
         ("%exists.", [0]),  # and at the end
         ("%store_already%", [0]),  # `_` is any one character
+        ("%for%store%", [0]),  # several runs
         ("%café%", [2]),  # letters beyond ASCII compared exactly, as LIKE does on SQLite
-        ("%CAFÉ%", []),
-        ("%ur%", [0, 3]),  # fewer than three characters in a row: the plain LIKE
-        ("%key\\_%", []),  # an escape: the plain LIKE too
+        ("%CAFÉ%", []),  # (the index, folding them, finds it)
+        ('%"closed"%', [2]),
+        ("%ur%", [0, 3]),  # fewer than three characters in a row: the plain LIKE alone
+        ("%KEY 100\\%", [3]),  # escaped wildcards are text
+        ("%key\\_%", []),
     ],
 )
 async def test_like_matches_as_the_plain_like(
@@ -109,6 +112,7 @@ async def test_the_index_follows_the_operations(database: Database) -> None:
     await _check_index(database)
     assert await _keys(database, "%url key%") == [1]
     assert await _keys(database, "%taken%") == [3]
+    assert await _keys(database, "%100\\%") == []
 
     async with database.write() as connection:
         await connection.execute(delete(operation))

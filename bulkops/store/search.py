@@ -10,7 +10,6 @@ case-sensitively; NULL never matches a negative condition; LIKE escapes with a b
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,17 +190,35 @@ def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> C
     return text.like(like_pattern(pattern), escape="\\")
 
 
-def _has_trigram(pattern: str) -> bool:
-    """Whether SQLite's trigram index finds the matches of `pattern`: it needs three characters
-    in a row that are not wildcards, and reads no escapes (its LIKE takes no ESCAPE clause)."""
-    return "\\" not in pattern and any(len(run) >= 3 for run in re.split("[%_]", pattern))
+def _narrowed_by_trigrams(like: ColumnElement[bool], pattern: str) -> ColumnElement[bool]:
+    """`like` on the result message, read only in the operations whose message holds every
+    run of three characters or more of `pattern`, which SQLite's trigram index (migration
+    0020) finds without reading a message. The index folds the case of every letter, the
+    column only ASCII ones: it finds a few operations more, and `like` decides."""
+    runs = [run for run in _literal_runs(pattern) if len(run) >= 3]
+    if not runs:
+        return like  # nothing the index can find
+    phrases = " AND ".join('"{}"'.format(run.replace('"', '""')) for run in runs)
+    found = select(message_trigrams.c.rowid).where(
+        message_trigrams.c.result_message.op("MATCH", is_comparison=True)(phrases)
+    )
+    return and_(operation.c.id.in_(found), like)
 
 
-def _like_message_trigrams(pattern: str) -> ColumnElement[bool]:
-    """The operations whose result message is LIKE `pattern`, as the trigram index of SQLite
-    (migration 0020) finds them: caseless as the column's LIKE (ASCII letters folded)."""
-    found = select(message_trigrams.c.rowid).where(message_trigrams.c.result_message.like(pattern))
-    return operation.c.id.in_(found)
+def _literal_runs(pattern: str) -> list[str]:
+    """The text between the wildcards of a LIKE pattern, escapes (backslash) undone."""
+    runs, run, escaped = [], [], False
+    for char in pattern:
+        if escaped or char not in "\\%_":
+            run.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    return runs
 
 
 # A filter's operand as the store binds it.
@@ -267,9 +284,10 @@ def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElem
             return column.is_not(None)
         case Condition.LIKE:
             pattern = _pattern(operand)
-            if backend == "sqlite" and flt.field == "result_message" and _has_trigram(pattern):
-                return _like_message_trigrams(pattern)
-            return _like(flt.field, _as_text(flt.field, column), pattern, backend)
+            like = _like(flt.field, _as_text(flt.field, column), pattern, backend)
+            if backend == "sqlite" and flt.field == "result_message":
+                return _narrowed_by_trigrams(like, pattern)
+            return like
         case Condition.NLIKE:
             return not_(_like(flt.field, _as_text(flt.field, column), _pattern(operand), backend))
         case Condition.FINSET:
