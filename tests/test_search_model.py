@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 # Letters in both cases, accented or not; characters each backend orders differently against
 # letters once case is folded (`_` sorts between upper and lower case); LIKE's and GLOB's
 # wildcards; the quote of SQLite's full-text queries.
-TEXT_ALPHABET = "aAbBeéÉ0 1,%_\\.-*?[中😀\""
+TEXT_ALPHABET = 'aAbBeéÉ0 1,%_\\.-*?[中😀"'
 CONDITIONS = [
     "eq", "neq", "like", "nlike", "in", "nin", "null", "notnull", "gt", "lt", "gteq", "lteq",
     "moreq", "from", "to", "finset", "nfinset", "seq", "sneq", "regexp", "fulltext", "", None,

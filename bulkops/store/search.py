@@ -195,14 +195,22 @@ def _narrowed_by_trigrams(like: ColumnElement[bool], pattern: str) -> ColumnElem
     run of three characters or more of `pattern`, which SQLite's trigram index (migration
     0020) finds without reading a message. The index folds the case of every letter, the
     column only ASCII ones: it finds a few operations more, and `like` decides."""
-    runs = [run for run in _literal_runs(pattern) if len(run) >= 3]
-    if not runs:
+    phrases = trigram_phrases(pattern)
+    if phrases is None:
         return like  # nothing the index can find
-    phrases = " AND ".join('"{}"'.format(run.replace('"', '""')) for run in runs)
     found = select(message_trigrams.c.rowid).where(
         message_trigrams.c.result_message.op("MATCH", is_comparison=True)(phrases)
     )
     return and_(operation.c.id.in_(found), like)
+
+
+def trigram_phrases(pattern: str) -> str | None:
+    """The full-text query of the trigram index that finds the text LIKE `pattern` (and
+    some more), if the pattern has runs of three characters or more: all of them, as phrases."""
+    runs = [run for run in _literal_runs(pattern) if len(run) >= 3]
+    if not runs:
+        return None
+    return " AND ".join('"{}"'.format(run.replace('"', '""')) for run in runs)
 
 
 def _literal_runs(pattern: str) -> list[str]:
