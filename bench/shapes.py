@@ -10,6 +10,8 @@ from typing import Any
 
 from bench import magento_schema
 from bulkops.searchable import CASELESS_FIELDS
+from bulkops.store.search import trigram_phrases
+from bulkops.store.tables import MESSAGE_TRIGRAMS
 from bulkops.store.types import fold
 
 Filter = tuple[str, str, Any]
@@ -73,10 +75,15 @@ class Shape:
         return "&".join(parts) or "searchCriteria="
 
     def where(
-        self, placeholder: str, columns: Mapping[str, str], backend: str
+        self,
+        placeholder: str,
+        columns: Mapping[str, str],
+        backend: str,
+        message_trigrams: str | None = None,
     ) -> tuple[str, list[Any]]:
         """The filter in SQL, fields renamed by `columns` (unlisted ones kept), text searched
-        without regard to case compared as `backend` compares it."""
+        without regard to case compared as `backend` compares it; `like` on the result
+        message narrowed by the SQLite trigram index `message_trigrams`, if given."""
         clauses: list[str] = []
         parameters: list[Any] = []
         for group in self.groups:
@@ -93,6 +100,13 @@ class Shape:
                 else:
                     alternatives.append(f"{column} {_OPERATORS[condition]} {placeholder}")
                     parameters.append(value)
+                phrases = trigram_phrases(value) if condition == "like" else None
+                if field == "result_message" and message_trigrams and phrases:
+                    alternatives[-1] = (
+                        f"(id IN (SELECT rowid FROM {message_trigrams} WHERE {message_trigrams}"
+                        f" MATCH {placeholder}) AND {alternatives[-1]})"
+                    )
+                    parameters.insert(len(parameters) - 1, phrases)
             clauses.append("(" + " OR ".join(alternatives) + ")")
         return " AND ".join(clauses) or "1 = 1", parameters
 
@@ -179,7 +193,8 @@ def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[State
     `ORDER BY id LIMIT` then starts at the first match. The page's statement takes those two
     ids as its last parameters. A deep page finds its ids in an index alone first, then
     reads only those rows."""
-    where, parameters = shape.where(placeholder, {}, backend)
+    trigrams = MESSAGE_TRIGRAMS if backend == "sqlite" else None
+    where, parameters = shape.where(placeholder, {}, backend, trigrams)
     order_by = shape.order_by({}, "id")
     fields = {field for group in shape.groups for field, _, _ in group}
     in_id_order = shape.sort is None or shape.sort[0] == "id"

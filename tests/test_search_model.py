@@ -19,15 +19,16 @@ from bulkops.searchable import SEARCHABLE_FIELDS, FieldKind
 from bulkops.status import OperationStatus
 from bulkops.store import search
 from bulkops.store.database import Database
-from bulkops.store.tables import bulk, metadata, operation
+from bulkops.store.migrate import upgrade
+from bulkops.store.tables import bulk, operation
 from tests.search_model import Row, as_text, model_search
 
 pytestmark = pytest.mark.slow
 
 # Letters in both cases, accented or not; characters each backend orders differently against
 # letters once case is folded (`_` sorts between upper and lower case); LIKE's and GLOB's
-# wildcards.
-TEXT_ALPHABET = "aAbBeéÉ0 1,%_\\.-*?[中😀"
+# wildcards; the quote of SQLite's full-text queries.
+TEXT_ALPHABET = 'aAbBeéÉ0 1,%_\\.-*?[中😀"'
 CONDITIONS = [
     "eq", "neq", "like", "nlike", "in", "nin", "null", "notnull", "gt", "lt", "gteq", "lteq",
     "moreq", "from", "to", "finset", "nfinset", "seq", "sneq", "regexp", "fulltext", "", None,
@@ -167,12 +168,11 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 @pytest.fixture
 def store_url(database_url: str, loop: asyncio.AbstractEventLoop) -> str:
-    """The test's database with the tables (every example empties and fills them)."""
+    """The test's database, migrated (every example empties and fills its tables)."""
 
     async def create() -> None:
         database = Database(database_url)
-        async with database.write() as connection:
-            await connection.run_sync(metadata.create_all)
+        await upgrade(database)
         await database.dispose()
 
     loop.run_until_complete(create())

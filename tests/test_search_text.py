@@ -146,6 +146,10 @@ def test_letters_beyond_ascii(client: httpx.Client, backend: Backend) -> None:
     assert keys(client, ("result_message", "eq", "cafe closed")) == (
         [3, 4] if folds_every_letter else []
     )
+    # The same through SQLite's trigram index.
+    assert keys(client, ("result_message", "like", "_afé clo%")) == (
+        [3, 4] if folds_every_letter else [3]
+    )
     # Regular expressions: every letter on SQLite (Python's) and MariaDB, ASCII on PostgreSQL.
     assert keys(client, ("result_message", "regexp", "^café")) == (
         [3] if backend.name == "postgresql" else [3, 4]

@@ -40,7 +40,7 @@ from bulkops.criteria import Condition, Filter, Operand, Scalar, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.statement_limits import restart_clock
-from bulkops.store.tables import bulk, operation
+from bulkops.store.tables import bulk, message_trigrams, operation
 from bulkops.store.types import fold, folded, folded_text, in_int64, int64_value
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
@@ -190,6 +190,45 @@ def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> C
     return text.like(like_pattern(pattern), escape="\\")
 
 
+def _narrowed_by_trigrams(like: ColumnElement[bool], pattern: str) -> ColumnElement[bool]:
+    """`like` on the result message, read only in the operations whose message holds every
+    run of three characters or more of `pattern`, which SQLite's trigram index (migration
+    0020) finds without reading a message. The index folds the case of every letter, the
+    column only ASCII ones: it finds a few operations more, and `like` decides."""
+    phrases = trigram_phrases(pattern)
+    if phrases is None:
+        return like  # nothing the index can find
+    found = select(message_trigrams.c.rowid).where(
+        message_trigrams.c.result_message.op("MATCH", is_comparison=True)(phrases)
+    )
+    return and_(operation.c.id.in_(found), like)
+
+
+def trigram_phrases(pattern: str) -> str | None:
+    """The full-text query of the trigram index that finds the text LIKE `pattern` (and
+    some more), if the pattern has runs of three characters or more: all of them, as phrases."""
+    runs = [run for run in _literal_runs(pattern) if len(run) >= 3]
+    if not runs:
+        return None
+    return " AND ".join('"{}"'.format(run.replace('"', '""')) for run in runs)
+
+
+def _literal_runs(pattern: str) -> list[str]:
+    """The text between the wildcards of a LIKE pattern, escapes (backslash) undone."""
+    runs, run, escaped = [], [], False
+    for char in pattern:
+        if escaped or char not in "\\%_":
+            run.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    return runs
+
+
 # A filter's operand as the store binds it.
 Bound = Operand | BindParameter[int]
 
@@ -252,7 +291,11 @@ def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElem
         case Condition.NOTNULL:
             return column.is_not(None)
         case Condition.LIKE:
-            return _like(flt.field, _as_text(flt.field, column), _pattern(operand), backend)
+            pattern = _pattern(operand)
+            like = _like(flt.field, _as_text(flt.field, column), pattern, backend)
+            if backend == "sqlite" and flt.field == "result_message":
+                return _narrowed_by_trigrams(like, pattern)
+            return like
         case Condition.NLIKE:
             return not_(_like(flt.field, _as_text(flt.field, column), _pattern(operand), backend))
         case Condition.FINSET:

@@ -13,7 +13,9 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     Table,
+    column,
     false,
+    table,
 )
 
 from bulkops.store.types import RowId, Timestamp, caseless_text, exact_text, folded
@@ -61,6 +63,11 @@ Index(DESCRIPTION_INDEX, folded(bulk.c.description), bulk.c.id)
 # PostgreSQL only (migrations 0003 and 0005), so not declared on the table: the trigram index
 # on the folded result_message that serves `result_message like '%...%'`.
 RESULT_MESSAGE_TRIGRAMS = "ix_bulkops_operation_result_message_trigrams"
+
+# SQLite only (migration 0020), so not in the metadata: an FTS5 trigram index of the operations'
+# result messages (its rowid is the operation's id), kept by triggers, that serves `like`.
+MESSAGE_TRIGRAMS = "bulkops_operation_message_trigrams"
+message_trigrams = table(MESSAGE_TRIGRAMS, column("rowid"), column("result_message"))
 
 operation = Table(
     "bulkops_operation",
