@@ -1,4 +1,4 @@
-"""SQLite's trigram index of result messages (migration 0020): `like` filters on the message
+"""SQLite's trigram index of result messages (migration 0017): `like` filters on the message
 read it, and its triggers keep it equal to the messages as operations are added, finish,
 change and go."""
 

@@ -193,7 +193,7 @@ def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> C
 def _narrowed_by_trigrams(like: ColumnElement[bool], pattern: str) -> ColumnElement[bool]:
     """`like` on the result message, read only in the operations whose message holds every
     run of three characters or more of `pattern`, which SQLite's trigram index (migration
-    0020) finds without reading a message. The index folds the case of every letter, the
+    0017) finds without reading a message. The index folds the case of every letter, the
     column only ASCII ones: it finds a few operations more, and `like` decides."""
     phrases = trigram_phrases(pattern)
     if phrases is None:

@@ -64,7 +64,7 @@ Index(DESCRIPTION_INDEX, folded(bulk.c.description), bulk.c.id)
 # on the folded result_message that serves `result_message like '%...%'`.
 RESULT_MESSAGE_TRIGRAMS = "ix_bulkops_operation_result_message_trigrams"
 
-# SQLite only (migration 0020), so not in the metadata: an FTS5 trigram index of the operations'
+# SQLite only (migration 0017), so not in the metadata: an FTS5 trigram index of the operations'
 # result messages (its rowid is the operation's id), kept by triggers, that serves `like`.
 MESSAGE_TRIGRAMS = "bulkops_operation_message_trigrams"
 message_trigrams = table(MESSAGE_TRIGRAMS, column("rowid"), column("result_message"))

@@ -5,16 +5,16 @@ text stays in bulkops_operation only) kept by triggers; rows without a message a
 SQLite changes a table by copying it (Alembic's batch mode): a later migration that does so
 to bulkops_operation drops these triggers and must create them again.
 
-Revision ID: 0020
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from alembic import op
 
 from bulkops.store.tables import MESSAGE_TRIGRAMS
 
-revision = "0020"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
