@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bulkops.api import (
     bulk,
     bulk_deletion,
+    failed_items,
     health,
+    resubmission,
     retry,
     revocation,
     stores,
@@ -178,7 +180,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         routes=[
             *bulk.routes,
             *bulk_deletion.routes,
+            *failed_items.routes,
             *health.routes,
+            *resubmission.routes,
             *retry.routes,
             *stores.routes,
             *token.routes,

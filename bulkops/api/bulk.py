@@ -66,7 +66,7 @@ def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dic
     return {"items": items, "search_criteria": criteria.echo(), "total_count": total_count}
 
 
-class _ClosingStreamingResponse(StreamingResponse):
+class ClosingStreamingResponse(StreamingResponse):
     """Closes its body generator (and so the database cursor) even if the client leaves."""
 
     def __init__(self, content: AsyncGenerator[bytes, None], media_type: str) -> None:
@@ -101,7 +101,7 @@ async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCri
         async for chunk in body:
             yield chunk
 
-    return _ClosingStreamingResponse(chunks(), media_type=rendering.content_type)
+    return ClosingStreamingResponse(chunks(), media_type=rendering.content_type)
 
 
 async def _search_body(

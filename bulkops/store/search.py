@@ -389,9 +389,11 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     )
 
 
-def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
+def items_query(
+    criteria: SearchCriteria, backend: str, columns: Sequence[Any] = ITEM_COLUMNS
+) -> Select[Any]:
     return (
-        select(*ITEM_COLUMNS)
+        select(*columns)
         .select_from(_from_clause(criteria))
         .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
@@ -489,15 +491,20 @@ class Stream:
 
 
 async def open_stream(
-    connection: AsyncConnection, criteria: SearchCriteria, backend: str, batch_size: int = 1000
+    connection: AsyncConnection,
+    criteria: SearchCriteria,
+    backend: str,
+    batch_size: int = 1000,
+    columns: Sequence[Any] = ITEM_COLUMNS,
 ) -> Stream:
     """Every match, or the page if criteria.page_size is set (counted first, as `search_page`
     does), through a server-side cursor read in batches, so memory stays flat whatever the
     number of rows: on PostgreSQL an asyncpg cursor in the read transaction (a round trip per
     batch); on MySQL/MariaDB an unbuffered result (aiomysql's SSCursor) that the connection
-    reads as the rows are consumed; on SQLite a plain cursor."""
+    reads as the rows are consumed; on SQLite a plain cursor. Every match is read as
+    `columns` (a search's own by default); a page, always as a search's."""
     if not criteria.page_size:
-        query = items_query(criteria, backend)
+        query = items_query(criteria, backend, columns)
         total_count = None
     else:
         matches = await count_matches(connection, criteria, backend)
