@@ -78,7 +78,21 @@ def after(criteria: SearchCriteria, position: Sequence[Any]) -> ColumnElement[bo
     for index, (field, descending) in enumerate(fields):
         equal = [_equal(name, value) for (name, _), value in zip(fields, position, strict=False)]
         alternatives.append(and_(*equal[:index], _past(field, descending, position[index])))
-    return or_(*alternatives)
+    (first, descending), start = fields[0], position[0]
+    return and_(*_from(first, descending, start), or_(*alternatives))
+
+
+def _from(field: str, descending: bool, value: Any) -> list[ColumnElement[bool]]:
+    """The range of the first field the rows after the position are in, said once more on
+    its own: a planner seeks to it in the index that serves the sort, where the alternatives
+    alone may make it walk the index from its start. None where NULLs would be in it."""
+    column = search.field_column(field)
+    if value is None or (descending and column.nullable):
+        return []
+    compared = search.compared_value(field, column)
+    bound = _bound(field, value)
+    within: ColumnElement[bool] = compared <= bound if descending else compared >= bound
+    return [within]
 
 
 def key_columns(criteria: SearchCriteria) -> list[ColumnElement[Any]]:

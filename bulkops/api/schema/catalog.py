@@ -100,7 +100,18 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         "getList",
         "Lists the bulk operation items that match specified search criteria.",
         BULK_OPERATIONS,
-        query=_search_criteria_query(),
+        query=(
+            *_search_criteria_query(),
+            Parameter(
+                "cursor",
+                {
+                    "type": "string",
+                    "description": "Keyset paging (bulkops): empty for the first page, then "
+                    "the next_cursor of the last answer; needs pageSize, takes no currentPage.",
+                },
+                required=False,
+            ),
+        ),
         result=d.ref("asynchronous-operations-data-operation-search-results-interface"),
         errors=(400,),
     ),
