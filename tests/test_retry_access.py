@@ -161,6 +161,25 @@ async def test_a_topic_no_route_serves_needs_every_resource(api: Api) -> None:
     assert (response.status_code, response.json()) == (200, 2)
 
 
+async def test_resubmitting_needs_the_resource_of_the_operations_route(api: Api) -> None:
+    """As a retry: the corrected item runs through the same route."""
+    path = f"/rest/V1/bulk/{ECHO_BULK}/resubmit"
+    body = [{"operation_key": 1, "item": {"name": "y"}}]
+    response = await api.clients["reader"].post(path, json=body)
+    assert (response.status_code, response.json()) == (401, not_authorized(ECHO))
+    response = await api.clients["echoer"].post(path, json=body)
+    assert response.status_code == 202 and response.json()["errors"] is False
+    new_bulk = response.json()["bulk_uuid"]
+    assert await api.statuses(new_bulk) == [OperationStatus.OPEN]
+    # A topic no route serves: every resource, and still nothing to validate it with.
+    gone = f"/rest/V1/bulk/{GONE_BULK}/resubmit"
+    response = await api.clients["echoer"].post(gone, json=body)
+    assert (response.status_code, response.json()) == (401, not_authorized(ALL_RESOURCES))
+    response = await api.clients["everything"].post(gone, json=body)
+    assert response.status_code == 400
+    assert response.json()["parameters"] == {"operationKey": 1, "topic": GONE_TOPIC}
+
+
 @pytest.mark.parametrize("statuses", [[5], [2, 5], [1], [4], [9], [3, 4]])
 async def test_only_failed_operations_can_be_retried(api: Api, statuses: list[int]) -> None:
     refused = next(status for status in statuses if status not in (2, 3))
