@@ -102,6 +102,8 @@ def test_failed_items_out_and_corrected_items_back_in(running: RunningServer) ->
         response = owner.get(f"/rest/V1/bulk/{bulk}/failed", params={"format": "csv"})
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        disposition = f'attachment; filename="{bulk}-failed.csv"'
+        assert response.headers["content-disposition"] == disposition
         rows = list(csv.reader(io.StringIO(response.text)))
         assert rows[0][:7] == [
             "id",

@@ -178,7 +178,6 @@ async def failed_items(request: Request) -> Response:
     async def body() -> AsyncGenerator[bytes, None]:
         async with database.read() as connection:
             found = await bulk_or_404(request, connection, user)
-            yield found["uuid"].encode()
             stream = await search.open_stream(
                 connection, failed_of(found["uuid"]), database.backend, columns=COLUMNS
             )
@@ -188,7 +187,6 @@ async def failed_items(request: Request) -> Response:
 
     chunks = body()
     # The bulk is found (or the 404 raised) and the query run before answering.
-    uuid = (await anext(chunks)).decode()
     head = await anext(chunks)
 
     async def content() -> AsyncGenerator[bytes, None]:
@@ -202,7 +200,7 @@ async def failed_items(request: Request) -> Response:
 
     response = ClosingStreamingResponse(content(), media_type=export.content_type)
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="{uuid}-failed.{export.extension}"'
+        f'attachment; filename="{request.path_params["bulk_uuid"]}-failed.{export.extension}"'
     )
     return response
 
