@@ -122,7 +122,10 @@ async def _newest_ids(database: Database) -> dict[str, int]:
 
 
 # Columns and indexes that migrations after 0011 add: compared without them.
-LATER_COLUMNS = {"bulkops_bulk": {"version", "expires_at"}}
+LATER_COLUMNS = {
+    "bulkops_bulk": {"version", "expires_at"},
+    "bulkops_operation": {"resubmitted_to_bulk", "resubmitted_to_key"},
+}
 EXPIRY_INDEX = "ix_bulkops_bulk_expires_at"
 
 

@@ -96,6 +96,7 @@ def test_payloads_written_before_and_after_a_key_is_set_and_resealed(
             listed = admin.get("/rest/V1/bulk", params={"searchCriteria[pageSize]": "10"})
             refused = search(admin, "serialized_data", "like", f"%{PASSWORD}%")
             present = search(admin, "serialized_data", "notnull")
+            failed = admin.get(f"/rest/V1/bulk/{accepted['bulk_uuid']}/failed")
     finally:
         server.stop()
 
@@ -127,6 +128,9 @@ def test_payloads_written_before_and_after_a_key_is_set_and_resealed(
         },
     }
     assert present.status_code == 200 and present.json()["total_count"] == 2
+    # The failed items' export reads sealed payloads as the search does, secrets masked.
+    (line,) = failed.text.splitlines()
+    assert json.loads(line)["payload"] == customer("two@example.com") | {"password": MASK}
 
     # A new key first, the old one kept to read: every payload sealed again with the new.
     runner = CliRunner()

@@ -3,6 +3,7 @@ operations (2, 3); a handler never sees an item its route refuses, whatever the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -159,6 +160,36 @@ async def test_a_topic_no_route_serves_needs_every_resource(api: Api) -> None:
     assert await api.statuses(GONE_BULK) == FAILED
     response = await api.clients["everything"].post(path)
     assert (response.status_code, response.json()) == (200, 2)
+
+
+async def test_resubmitting_needs_the_resource_of_the_operations_route(api: Api) -> None:
+    """As a retry: the corrected item runs through the same route."""
+    path = f"/rest/V1/bulk/{ECHO_BULK}/resubmit"
+    body = [{"operation_key": 1, "item": {"name": "y"}}]
+    response = await api.clients["reader"].post(path, json=body)
+    assert (response.status_code, response.json()) == (401, not_authorized(ECHO))
+    response = await api.clients["echoer"].post(path, json=body)
+    assert response.status_code == 202 and response.json()["errors"] is False
+    new_bulk = response.json()["bulk_uuid"]
+    assert await api.statuses(new_bulk) == [OperationStatus.OPEN]
+    # A topic no route serves: every resource, and still nothing to validate it with.
+    gone = f"/rest/V1/bulk/{GONE_BULK}/resubmit"
+    response = await api.clients["echoer"].post(gone, json=body)
+    assert (response.status_code, response.json()) == (401, not_authorized(ALL_RESOURCES))
+    response = await api.clients["everything"].post(gone, json=body)
+    assert response.status_code == 400
+    assert response.json()["parameters"] == {"operationKey": 1, "topic": GONE_TOPIC}
+
+
+async def test_an_operation_is_resubmitted_once_however_many_requests_race(api: Api) -> None:
+    path = f"/rest/V1/bulk/{ECHO_BULK}/resubmit"
+    body = [{"operation_key": 0, "item": {"name": "z"}}]
+    client = api.clients["echoer"]
+    answers = await asyncio.gather(*(client.post(path, json=body) for _ in range(4)))
+    assert sorted(answer.status_code for answer in answers) == [202, 400, 400, 400]
+    async with api.database.read() as connection:
+        linked = select(func.count()).where(operation.c.resubmitted_to_bulk.is_not(None))
+        assert (await connection.execute(linked)).scalar_one() == 1
 
 
 @pytest.mark.parametrize("statuses", [[5], [2, 5], [1], [4], [9], [3, 4]])

@@ -51,6 +51,14 @@ SYNC_OPERATIONS = {
     ): "asynchronousOperationsBulkStatusV1GetOperationsCountByBulkIdAndStatusGet",
     ("post", "/V1/bulk/{bulkUuid}/retry"): "bulkopsAsynchronousOperationsBulkRetryV1RetryPost",
     (
+        "get",
+        "/V1/bulk/{bulkUuid}/failed",
+    ): "bulkopsAsynchronousOperationsFailedItemsV1ExportGet",
+    (
+        "post",
+        "/V1/bulk/{bulkUuid}/resubmit",
+    ): "bulkopsAsynchronousOperationsBulkResubmitV1ResubmitPost",
+    (
         "delete",
         "/V1/bulk/{bulkUuid}",
     ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",
@@ -177,7 +185,13 @@ def test_synchronous_operations_as_magento_describes_them(server: RunningServer)
     assert definitions["asynchronous-operations-data-operation-interface"]["properties"][
         "result_message"
     ] == {"type": "string", "description": "Result message", "x-nullable": True}
-    assert "asynchronous-operations-data-async-response-interface" not in definitions
+    # Magento's synchronous routes make no bulk; bulkops' resubmission does.
+    resubmit = document["paths"]["/V1/bulk/{bulkUuid}/resubmit"]["post"]
+    assert resubmit["responses"]["202"]["schema"] == {
+        "$ref": "#/definitions/asynchronous-operations-data-async-response-interface"
+    }
+    export = document["paths"]["/V1/bulk/{bulkUuid}/failed"]["get"]
+    assert export["produces"] == ["application/x-ndjson", "text/csv; charset=utf-8"]
 
 
 def test_asynchronous_operations_answer_202(server: RunningServer) -> None:

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from bulkops.api import cursors
 from bulkops.api.auth import require_bulk_reader
 from bulkops.api.etags import not_modified, validators
 from bulkops.api.fields import FieldsFilter, select
@@ -25,7 +26,7 @@ from bulkops.auth.context import UserContext
 from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
 from bulkops.errors import NotFoundError
 from bulkops.querystring import parse_query_string
-from bulkops.store import bulks, search
+from bulkops.store import bulks, keyset, search
 from bulkops.store.database import Database
 
 ITEMS = "items"
@@ -37,10 +38,12 @@ STREAMED_PAGE_SIZE = 1000
 async def search_operations(request: Request) -> Response:
     user = await require_bulk_reader(request)
     state = request.app.state
-    criteria = parse_search_criteria(
-        parse_query_string(request.scope["query_string"]), state.settings.page_limits
-    )
+    query = parse_query_string(request.scope["query_string"])
+    criteria = parse_search_criteria(query, state.settings.page_limits)
     applied = applied_search(state, user, criteria)
+    cursor = cursors.requested(query)
+    if cursor is not None:
+        return await _keyset_page(state, criteria, applied, cursor)
     if not criteria.page_size or criteria.page_size > STREAMED_PAGE_SIZE:
         return await _stream(request, criteria, applied)
     items, total_count = await searched_page(state, applied)
@@ -60,6 +63,21 @@ async def searched_page(state: State, applied: SearchCriteria) -> tuple[list[Any
     async with state.database.read() as connection:
         page = await search.search_page(connection, applied, state.database.backend)
     return [state.operation_view.searched(row) for row in page.rows], page.total_count
+
+
+async def _keyset_page(
+    state: State, criteria: SearchCriteria, applied: SearchCriteria, cursor: str
+) -> Response:
+    """A page after the cursor's position (`cursors`): Magento's answer, and the next page's
+    cursor."""
+    cursors.check_search(criteria)
+    position = cursors.decode(applied, cursor)
+    async with state.database.read() as connection:
+        page = await keyset.keyset_page(connection, applied, state.database.backend, position)
+    items = [state.operation_view.searched(row) for row in page.rows]
+    following = None if page.next_position is None else cursors.encode(applied, page.next_position)
+    answer = _answer(items, criteria, page.total_count) | {cursors.BODY_KEY: following}
+    return ApiResponse(answer, headers={} if following is None else {cursors.HEADER: following})
 
 
 def _answer(items: list[Any], criteria: SearchCriteria, total_count: int) -> dict[str, Any]:

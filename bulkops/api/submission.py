@@ -63,7 +63,7 @@ def _single_item(
     return item | path_parameters
 
 
-def _bulk_items(body: Any, settings: Settings) -> list[Any]:
+def bulk_items(body: Any, settings: Settings) -> list[Any]:
     if body is None:
         return []
     if isinstance(body, dict) and list(body) == ["item"]:
@@ -106,7 +106,7 @@ async def submit_items(request: Request) -> Response:
     raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
     if bulk:
-        items = _bulk_items(decode(raw, content_type), settings)
+        items = bulk_items(decode(raw, content_type), settings)
     else:
         # Magento reads no body for a single DELETE: its parameters are in the path.
         body = None if request.method == "DELETE" else decode(raw, content_type)

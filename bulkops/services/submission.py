@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,16 +132,41 @@ def prepare(
     digest: RequestDigest | None = None,
     retention: timedelta | None = None,
 ) -> Prepared:
-    """Every item as an operation, open or rejected; `digest` is given each item's data;
-    `retention`: how long the bulk is kept, if not as long as the installation's lifetime
-    setting says."""
-    topic = route.topic_name(topic_style)
+    """Every item as an operation of `route`, open or rejected (see `prepare_routed`)."""
+    return prepare_routed(
+        [(route, item) for item in items],
+        f"Topic {route.topic_name(topic_style)}",
+        user,
+        topic_style,
+        store_code,
+        hasher,
+        payloads,
+        digest,
+        retention,
+    )
+
+
+def prepare_routed(
+    routed: Sequence[tuple[AsyncRoute, Any]],
+    description: str,
+    user: UserContext,
+    topic_style: TopicStyle,
+    store_code: str,
+    hasher: DataHasher,
+    payloads: Payloads,
+    digest: RequestDigest | None = None,
+    retention: timedelta | None = None,
+) -> Prepared:
+    """Every item as an operation of its route, open or rejected; `digest` is given each
+    item's data; `retention`: how long the bulk is kept, if not as long as the
+    installation's lifetime setting says."""
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
-    for key, item in enumerate(items):
+    for key, (route, item) in enumerate(routed):
         data = serialized_data(item)
         if digest is not None:
             digest.add(data)
+        topic = route.topic_name(topic_style)
         new_operation, status = _operation(
             route, topic, bulk_uuid, key, item, data, hasher, payloads
         )
@@ -150,7 +175,7 @@ def prepare(
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     new_bulk = NewBulk(
         uuid=bulk_uuid,
-        description=f"Topic {topic}",
+        description=description,
         user_id=user.user_id,
         user_type=int(user.user_type),
         start_time=now,
@@ -170,10 +195,21 @@ class Submitted:
     replayed: bool = False
 
 
-async def submit(database: Database, prepared: Prepared, key: KeyUse | None = None) -> Submitted:
+WithinSubmission = Callable[[AsyncConnection], Awaitable[None]]
+"""More to write in a submission's transaction, once its bulk is written; raising rolls back
+the whole."""
+
+
+async def submit(
+    database: Database,
+    prepared: Prepared,
+    key: KeyUse | None = None,
+    within: WithinSubmission | None = None,
+) -> Submitted:
     """Commit the bulk with all its operations and their queue messages in one transaction,
-    and with the key, if any: a key already used for the request answers as the first time
-    instead, even when that request commits while this one runs."""
+    with whatever `within` writes, and with the key, if any: a key already used for the
+    request answers as the first time instead, even when that request commits while this
+    one runs."""
     if key is not None:
         async with database.read() as connection:
             found = await find_key(connection, key.scope, key.used_after)
@@ -183,6 +219,8 @@ async def submit(database: Database, prepared: Prepared, key: KeyUse | None = No
     try:
         async with database.write() as connection:
             await _store(connection, prepared.bulk, body, key)
+            if within is not None:
+                await within(connection)
     except IntegrityError:
         if key is None:
             raise

@@ -232,11 +232,12 @@ def _retried(
     operation_ids: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
     """What selects the operations a retry reopens. Operations without a payload (completed
-    ones) cannot be retried."""
+    ones) cannot be retried, nor those resubmitted with a corrected item: it runs elsewhere."""
     conditions = [
         operation.c.bulk_uuid == bulk_uuid,
         operation.c.status.in_(in_int64(statuses)),
         operation.c.serialized_data.is_not(None),
+        operation.c.resubmitted_to_bulk.is_(None),
     ]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))

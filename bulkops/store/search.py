@@ -55,7 +55,7 @@ ColumnOf = Callable[[str], ColumnElement[Any]]
 """Where a searchable field is read: an operation's (or its joined bulk's) column, or a bulk's."""
 
 
-def _column(field: str) -> ColumnElement[Any]:
+def field_column(field: str) -> ColumnElement[Any]:
     table = bulk if field in _BULK_FIELDS else operation
     return table.c[field]
 
@@ -88,7 +88,7 @@ def _datetime_text_mysql(element: datetime_text, compiler: SQLCompiler, **kw: An
     return f"DATE_FORMAT({compiler.process(element.clauses, **kw)}, {pattern})"
 
 
-def _compared(field: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
+def compared_value(field: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """What comparisons and sorts on the field read: caseless text folded, the rest as is."""
     return folded(column) if field in CASELESS_FIELDS else column
 
@@ -266,7 +266,7 @@ def _pattern(operand: Bound) -> str:
 
 def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElement[bool]:
     column = column_of(flt.field)
-    compared = _compared(flt.field, column)
+    compared = compared_value(flt.field, column)
     operand = _bound(flt)
     match flt.condition:
         case Condition.EQ:
@@ -309,7 +309,7 @@ def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElem
 
 
 def where_clause(
-    criteria: SearchCriteria, backend: str, column_of: ColumnOf = _column
+    criteria: SearchCriteria, backend: str, column_of: ColumnOf = field_column
 ) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
     groups = [
@@ -344,8 +344,8 @@ def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]
     value on every backend (SQLite's and MySQL's rule; PostgreSQL is told so)."""
     clauses: list[ColumnElement[Any]] = []
     for field, descending in criteria.effective_sort():
-        column = _column(field)
-        sorted_by = _compared(field, column)
+        column = field_column(field)
+        sorted_by = compared_value(field, column)
         clause = sorted_by.desc() if descending else sorted_by.asc()
         if backend == "postgresql" and column.nullable:
             clause = clause.nulls_last() if descending else clause.nulls_first()
@@ -432,9 +432,11 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     )
 
 
-def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
+def items_query(
+    criteria: SearchCriteria, backend: str, columns: Sequence[Any] = ITEM_COLUMNS
+) -> Select[Any]:
     return (
-        select(*ITEM_COLUMNS)
+        select(*columns)
         .select_from(_from_clause(criteria))
         .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
@@ -442,14 +444,23 @@ def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
 
 
 def page_query(
-    criteria: SearchCriteria, backend: str, matches: Matches, page_size: int, offset: int
+    criteria: SearchCriteria,
+    backend: str,
+    matches: Matches,
+    page_size: int,
+    offset: int,
+    after: ColumnElement[bool] | None = None,
+    extra_columns: Sequence[ColumnElement[Any]] = (),
 ) -> Select[Any]:
     """One page of the matches. Where the count found the matches' id range, it is added to
     the filter (it changes no result): a planner that walks the primary key to return rows
     in id order then starts at the first match instead of reading every row before it.
     Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
-    time range), where that walk would otherwise read most of the table."""
+    time range), where that walk would otherwise read most of the table. `after` keeps only
+    the rows past a position (`keyset`), `extra_columns` are read beside the item's."""
     where = where_clause(criteria, backend)
+    if after is not None:
+        where = and_(where, after)
     if matches.first_id is not None and matches.last_id is not None:
         where = and_(
             where,
@@ -458,7 +469,9 @@ def page_query(
         )
     order_by = _order_by(criteria, backend)
     if offset < DEFERRED_OFFSET:
-        query = select(*ITEM_COLUMNS).select_from(_from_clause(criteria)).where(where)
+        query = (
+            select(*ITEM_COLUMNS, *extra_columns).select_from(_from_clause(criteria)).where(where)
+        )
         return query.order_by(*order_by).limit(page_size).offset(offset)
     # Deep pages: the rows skipped are found in an index (ids only), and only the page's own
     # rows are read from the table.
@@ -472,7 +485,7 @@ def page_query(
         .subquery("page_ids")
     )
     joined = _from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
-    return select(*ITEM_COLUMNS).select_from(joined).order_by(*order_by)
+    return select(*ITEM_COLUMNS, *extra_columns).select_from(joined).order_by(*order_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,15 +545,20 @@ class Stream:
 
 
 async def open_stream(
-    connection: AsyncConnection, criteria: SearchCriteria, backend: str, batch_size: int = 1000
+    connection: AsyncConnection,
+    criteria: SearchCriteria,
+    backend: str,
+    batch_size: int = 1000,
+    columns: Sequence[Any] = ITEM_COLUMNS,
 ) -> Stream:
     """Every match, or the page if criteria.page_size is set (counted first, as `search_page`
     does), through a server-side cursor read in batches, so memory stays flat whatever the
     number of rows: on PostgreSQL an asyncpg cursor in the read transaction (a round trip per
     batch); on MySQL/MariaDB an unbuffered result (aiomysql's SSCursor) that the connection
-    reads as the rows are consumed; on SQLite a plain cursor."""
+    reads as the rows are consumed; on SQLite a plain cursor. Every match is read as
+    `columns` (a search's own by default); a page, always as a search's."""
     if not criteria.page_size:
-        query = items_query(criteria, backend)
+        query = items_query(criteria, backend, columns)
         total_count = None
     else:
         matches = await count_matches(connection, criteria, backend)

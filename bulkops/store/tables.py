@@ -97,6 +97,11 @@ operation = Table(
     # Deliveries to workers since the operation was (re)opened that ended without an outcome
     # (the worker died), the one in progress included: past a limit, it is abandoned.
     Column("deliveries", Integer, nullable=False, server_default="0"),
+    # A failed operation resubmitted with a corrected item: the bulk and the key of the
+    # operation that took it over (`bulkops.services.resubmission`). No foreign key: the
+    # new bulk may be deleted before the old one, which then still tells where it went.
+    Column("resubmitted_to_bulk", exact_text(39), nullable=True),
+    Column("resubmitted_to_key", Integer, nullable=True),
     Index(None, "bulk_uuid", "operation_key", unique=True),
     # Every index ends with `id`: the default order, and the tie-breaker of every sort.
     Index(None, "status", "id"),

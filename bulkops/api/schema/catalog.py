@@ -40,8 +40,10 @@ class ServiceMethod:
     """HTTP statuses of the errors the method declares (400, 404...)."""
     bulk_path: str | None = None
     """Set for asynchronous routes: the path of the bulk variant (`/bySku/`)."""
-    produces: str | None = None
-    """The media type of a success that is no Magento document (server-sent events)."""
+    result_status: int = 200
+    """The status of a success: 202 for a synchronous route that makes a bulk."""
+    result_types: tuple[str, ...] = ()
+    """The media types of a success that is not JSON (errors still are)."""
 
     @property
     def service(self) -> str:
@@ -98,7 +100,18 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         "getList",
         "Lists the bulk operation items that match specified search criteria.",
         BULK_OPERATIONS,
-        query=_search_criteria_query(),
+        query=(
+            *_search_criteria_query(),
+            Parameter(
+                "cursor",
+                {
+                    "type": "string",
+                    "description": "Keyset paging (bulkops): empty for the first page, then "
+                    "the next_cursor of the last answer; needs pageSize, takes no currentPage.",
+                },
+                required=False,
+            ),
+        ),
         result=d.ref("asynchronous-operations-data-operation-search-results-interface"),
         errors=(400,),
     ),
@@ -176,7 +189,7 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         path_types=_BULK_UUID,
         result={"type": "string", "description": "text/event-stream"},
         errors=(404,),
-        produces="text/event-stream",
+        result_types=("text/event-stream",),
     ),
     ServiceMethod(
         "POST",
@@ -216,6 +229,49 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
             ),
         ),
         result={"type": "boolean"},
+        errors=(400, 404),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/failed",
+        "Bulkops\\AsynchronousOperations\\Api\\FailedItemsInterface",
+        "export",
+        "A bulk's failed operations (status 2 and 3), with the items they were submitted "
+        "with (secrets masked), streamed as JSON lines (format=jsonl, the default) or CSV "
+        "(format=csv); resubmitted_to says where an item was resubmitted.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        query=(
+            Parameter(
+                "format",
+                {"type": "string", "enum": ["jsonl", "csv"], "description": "jsonl or csv"},
+                required=False,
+            ),
+        ),
+        result={"type": "string", "description": "One line per failed operation"},
+        result_types=("application/x-ndjson", "text/csv; charset=utf-8"),
+        errors=(400, 404),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/bulk/:bulkUuid/resubmit",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkResubmitInterface",
+        "resubmit",
+        "Corrected items for a bulk's failed operations (status 2 and 3), by operation key, "
+        "submitted as one new bulk; each item is accepted or rejected as a submission to "
+        "its operation's route, whose resource the caller needs too. The old operations "
+        "whose items were accepted link to their new ones.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        body=d.array_of(
+            _body(
+                {"operation_key": {"type": "integer"}, "item": d.FREE_OBJECT},
+                ["operation_key", "item"],
+            ),
+            "Corrected items",
+        ),
+        result=d.ref(d.ASYNC_RESPONSE),
+        result_status=202,
         errors=(400, 404),
     ),
     ServiceMethod(

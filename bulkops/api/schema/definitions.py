@@ -121,6 +121,11 @@ DATA: dict[str, Schema] = {
             "items": array_of(ref("asynchronous-operations-data-operation-interface"), "Items"),
             "search_criteria": ref("framework-search-criteria-interface"),
             "total_count": integer("Total count."),
+            "next_cursor": string(
+                "The next page's cursor, null after the last page; only in answers to a "
+                "search with a cursor (bulkops).",
+                nullable=True,
+            ),
         },
         ["items", "search_criteria", "total_count"],
     ),

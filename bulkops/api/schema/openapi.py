@@ -90,7 +90,8 @@ def openapi_document(
             tags.setdefault(tag["name"], tag)
         for path, item in swagger["paths"].items():
             paths[prefix + path] = {
-                method: _operation(operation, suffix, idempotent=variant != "sync")
+                # Whatever makes a bulk (answers 202) takes a key.
+                method: _operation(operation, suffix, idempotent="202" in operation["responses"])
                 for method, operation in item.items()
             }
         schemas |= {
@@ -142,7 +143,9 @@ def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
             "in": parameter["in"],
             "required": parameter.get("required", False),
         }
-        schema = {key: value for key, value in parameter.items() if key in ("type", "items")}
+        schema = {
+            key: value for key, value in parameter.items() if key in ("type", "items", "enum")
+        }
         if "description" in parameter:
             converted["description"] = parameter["description"]
         converted["schema"] = schema
@@ -151,9 +154,9 @@ def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
         parameters.append(IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
-    produces = swagger.get("produces", [JSON])[0]
+    produces = swagger.get("produces", [JSON])
     operation["responses"] = {
-        status: _response(response, produces if status == "200" else JSON)
+        status: _response(response, produces if status.startswith("2") else [JSON])
         for status, response in swagger["responses"].items()
     }
     if idempotent:
@@ -166,10 +169,11 @@ def _operation(swagger: Document, suffix: str, idempotent: bool) -> Document:
     return operation
 
 
-def _response(swagger: Document, media_type: str) -> Document:
+def _response(swagger: Document, media_types: Sequence[str]) -> Document:
     response: Document = {"description": swagger["description"]}
     if "schema" in swagger:
-        response["content"] = {media_type: {"schema": _schema(swagger["schema"])}}
+        schema = _schema(swagger["schema"])
+        response["content"] = {media_type: {"schema": schema} for media_type in media_types}
     return response
 
 

@@ -86,8 +86,8 @@ def _operation(method: ServiceMethod, variant: Variant, taken: set[str]) -> Docu
     if parameters:
         operation["parameters"] = parameters
     operation["responses"] = _responses(method, variant)
-    if method.produces is not None:
-        operation["produces"] = [method.produces]
+    if method.result_types:
+        operation["produces"] = list(method.result_types)
     if method.resource == ANONYMOUS:
         operation["security"] = []
     return operation
@@ -114,7 +114,7 @@ def _parameters(method: ServiceMethod, variant: Variant, identifier: str) -> Ite
         yield {"name": parameter.name, "in": "query", **parameter.schema}
     if body is not None:
         yield {"name": f"{identifier}Body", "in": "body", "schema": body}
-    if variant != "sync":
+    if variant != "sync" or method.result_status == 202:
         yield RETENTION_PARAMETER
 
 
@@ -127,11 +127,17 @@ RETENTION_PARAMETER: Document = {
 }
 
 
+SUCCESS_DESCRIPTIONS = {200: "200 Success.", 202: "202 Accepted."}
+
+
 def _responses(method: ServiceMethod, variant: Variant) -> Document:
     responses: Document = {}
     if variant == "sync":
         if method.result is not None:
-            responses["200"] = {"description": "200 Success.", "schema": method.result}
+            responses[str(method.result_status)] = {
+                "description": SUCCESS_DESCRIPTIONS[method.result_status],
+                "schema": method.result,
+            }
     else:
         responses["202"] = {"description": "202 Accepted.", "schema": d.ref(d.ASYNC_RESPONSE)}
     error_schema = d.ref(d.ERROR_RESPONSE)
