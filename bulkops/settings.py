@@ -239,6 +239,27 @@ class Settings(BaseSettings):
     """How long a submission's `Idempotency-Key` names it: within it, the same request with
     the key is answered as the first time; past it, the key is new again, and the
     maintenance deletes it."""
+    webhook_secret: str = ""
+    """Signs completion webhooks as Standard Webhooks do: `whsec_` and the key in base64 (any
+    other text is the key itself). Required for a submission to name a callback URL."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts a callback URL (`X-Bulk-Callback-Url`) may name (`hooks.example.com`,
+    `*.example.com`, `*` for any); a URL with another is refused (400). None by default."""
+    webhook_allow_private_addresses: bool = False
+    """Deliver webhooks to loopback, private, link-local and other non-public addresses; off,
+    such a delivery is refused whatever the host's name (checked on the address connected to)."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A webhook's receiver must answer within this time, else the attempt failed."""
+    webhook_backoff_seconds: float = Field(default=10.0, ge=0)
+    """First delay before a failed webhook delivery is attempted again; it doubles each
+    attempt, up to an hour."""
+    webhook_max_attempts: int = Field(default=15, ge=1)
+    """Attempts of a webhook delivery before it is marked failed (shown in its bulk's delivery
+    log, never dropped)."""
+    webhook_max_age_hours: float = Field(default=72.0, gt=0)
+    """A webhook delivery still failing this long after its bulk completed is marked failed."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    """How long a worker with no webhook due waits before looking again."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup, marks operations open too long and deletes
     idempotency keys past their retention."""

@@ -27,6 +27,7 @@ from bulkops.api import (
     submission,
     swagger_ui,
     token,
+    webhooks,
 )
 from bulkops.api.etags import BulkTags
 from bulkops.api.hosts import TrustedHostMiddleware
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *schema.routes,
             *swagger_ui.routes,
             *submission.routes,
+            *webhooks.routes,
             *(console_routes(settings.console_path) if settings.console_enabled else []),
             *(metrics_routes if settings.metrics_enabled else []),
         ],

@@ -131,10 +131,11 @@ def prepare(
     payloads: Payloads,
     digest: RequestDigest | None = None,
     retention: timedelta | None = None,
+    callback_url: str | None = None,
 ) -> Prepared:
     """Every item as an operation, open or rejected; `digest` is given each item's data;
     `retention`: how long the bulk is kept, if not as long as the installation's lifetime
-    setting says."""
+    setting says; `callback_url`: where its completion is announced (checked already)."""
     topic = route.topic_name(topic_style)
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
@@ -157,6 +158,7 @@ def prepare(
         operations=operations,
         store_code=store_code,
         expires_at=None if retention is None else now + retention,
+        callback_url=callback_url,
     )
     return Prepared(new_bulk, Accepted(bulk_uuid=bulk_uuid, items=statuses))
 

@@ -43,6 +43,8 @@ class NewBulk:
     store_code: str = "default"
     expires_at: datetime | None = None
     """Its own retention: deleted once past (None: the lifetime setting decides)."""
+    callback_url: str | None = None
+    """Where its completion is announced (`bulkops.store.webhooks`); None: nowhere."""
 
 
 async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
@@ -64,6 +66,7 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
             # Only when chosen: the table's default otherwise, so that bulks can be written
             # at any revision since 0010 (the migration tests do).
             **({} if new_bulk.expires_at is None else {"expires_at": new_bulk.expires_at}),
+            **({} if new_bulk.callback_url is None else {"callback_url": new_bulk.callback_url}),
         )
     )
     rows = [
