@@ -13,6 +13,7 @@ from bulkops.api.schema.catalog import ServiceMethod
 from bulkops.api.schema.naming import operation_id, swagger_path
 from bulkops.api.submission import MAX_RETENTION_DAYS, RETENTION_HEADER
 from bulkops.auth.context import ANONYMOUS
+from bulkops.services.webhook_targets import CALLBACK_HEADER
 
 Variant = Literal["sync", "async", "bulk"]
 Document = dict[str, Any]
@@ -109,6 +110,7 @@ def _parameters(method: ServiceMethod, variant: Variant, identifier: str) -> Ite
         yield {"name": f"{identifier}Body", "in": "body", "schema": body}
     if variant != "sync":
         yield RETENTION_PARAMETER
+        yield CALLBACK_PARAMETER
 
 
 RETENTION_PARAMETER: Document = {
@@ -117,6 +119,16 @@ RETENTION_PARAMETER: Document = {
     "type": "integer",
     "description": f"Days to keep this bulk (1 to {MAX_RETENTION_DAYS}) instead of the "
     "installation's lifetime setting: the cleanup deletes it once they have passed.",
+}
+
+
+CALLBACK_PARAMETER: Document = {
+    "name": CALLBACK_HEADER,
+    "in": "header",
+    "type": "string",
+    "description": "An http or https URL, on one of the installation's allowed webhook hosts, "
+    "that receives a signed `bulk.completed` event (Standard Webhooks) each time this bulk "
+    "completes; its deliveries are listed by GET /V1/bulk/{bulkUuid}/webhooks.",
 }
 
 
