@@ -26,6 +26,7 @@ from bulkops.store.tables import (
     metadata,
     operation,
     queue_message,
+    webhook_delivery,
 )
 
 
@@ -112,7 +113,7 @@ async def _newest_ids(database: Database) -> dict[str, int]:
 
 
 # Columns and indexes that migrations after 0011 add: compared without them.
-LATER_COLUMNS = {"bulkops_bulk": {"version", "expires_at"}}
+LATER_COLUMNS = {"bulkops_bulk": {"version", "expires_at", "callback_url"}}
 EXPIRY_INDEX = "ix_bulkops_bulk_expires_at"
 
 
@@ -141,7 +142,7 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
 
 
-LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key)
+LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key, webhook_delivery)
 """Tables of migrations after 0011."""
 
 
