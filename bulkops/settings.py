@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.criteria import PageLimits
+from bulkops.services.webhook_signing import secret_key
 
 
 class Website(BaseModel):
@@ -239,7 +240,7 @@ class Settings(BaseSettings):
     """How long a submission's `Idempotency-Key` names it: within it, the same request with
     the key is answered as the first time; past it, the key is new again, and the
     maintenance deletes it."""
-    webhook_secret: str = ""
+    webhook_secret: SecretStr | None = None
     """Signs completion webhooks as Standard Webhooks do: `whsec_` and the key in base64 (any
     other text is the key itself). Required for a submission to name a callback URL."""
     webhook_allowed_hosts: list[str] = Field(default_factory=list)
@@ -331,6 +332,16 @@ class Settings(BaseSettings):
         if not _CONSOLE_PATH.fullmatch(path) or path.startswith(("/rest/", "/swagger")):
             raise ValueError("expected a path such as /admin, outside /rest and /swagger")
         return path
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        try:
+            # binascii.Error is a ValueError.
+            key = secret_key(secret.get_secret_value()) if secret else None
+        except ValueError:
+            raise ValueError("expected `whsec_` and the key in base64") from None
+        return secret if key else None
 
     @field_validator("rate_limit_per_caller", "rate_limit_per_address")
     @classmethod

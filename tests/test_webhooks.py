@@ -191,7 +191,7 @@ async def deliveries(database: Database, bulk_uuid: str) -> list[dict[str, Any]]
 async def test_private_addresses_are_refused_unless_allowed(database: Database) -> None:
     with receiving([200]) as receiver:
         bulk_uuid = await finished_bulk(database, receiver.url())
-        sender = WebhookSender(database, SECRET, policy(2), 5.0, 0.1, False, clock=lambda: NOW)
+        sender = WebhookSender(database, KEY, policy(2), 5.0, 0.1, False, clock=lambda: NOW)
         assert await sender.send_due() == 1
         [pending] = await deliveries(database, bulk_uuid)
         assert (pending["state"], pending["attempts"]) == ("pending", 1)
@@ -210,7 +210,7 @@ async def test_private_addresses_are_refused_unless_allowed(database: Database) 
 async def test_a_receiver_down_gets_the_event_once_it_is_up(database: Database) -> None:
     port = free_port()
     bulk_uuid = await finished_bulk(database, f"http://127.0.0.1:{port}/hooks")
-    sender = WebhookSender(database, SECRET, policy(10), 5.0, 0.1, True, clock=lambda: NOW)
+    sender = WebhookSender(database, KEY, policy(10), 5.0, 0.1, True, clock=lambda: NOW)
     assert await sender.send_due() == 1
     [down] = await deliveries(database, bulk_uuid)
     assert (down["state"], down["attempts"], down["last_status_code"]) == ("pending", 1, None)

@@ -33,7 +33,7 @@ def _invalid(why: str) -> InputError:
 
 def check_callback_url(url: str, settings: Settings) -> str:
     """The URL if webhooks may be sent to it, else an `InputError` saying why."""
-    if not settings.webhook_secret:
+    if settings.webhook_secret is None:
         raise InputError(
             "%header needs webhooks to be configured: the installation has no webhook secret.",
             {"header": CALLBACK_HEADER},

@@ -38,7 +38,7 @@ class WebhookSender:
     def __init__(
         self,
         database: Database,
-        secret: str,
+        key: bytes,
         policy: RetryPolicy,
         timeout_seconds: float,
         poll_seconds: float,
@@ -46,7 +46,7 @@ class WebhookSender:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
-        self.key = secret_key(secret)
+        self.key = key
         self.policy = policy
         self.timeout = timeout_seconds
         self.poll_seconds = poll_seconds
@@ -59,7 +59,7 @@ class WebhookSender:
     @classmethod
     def from_settings(cls, settings: Settings, database: Database) -> WebhookSender | None:
         """None without a secret: no bulk can have a callback URL then."""
-        if not settings.webhook_secret:
+        if settings.webhook_secret is None:
             return None
         policy = RetryPolicy(
             base=timedelta(seconds=settings.webhook_backoff_seconds),
@@ -69,7 +69,7 @@ class WebhookSender:
         )
         return cls(
             database,
-            settings.webhook_secret,
+            secret_key(settings.webhook_secret.get_secret_value()),
             policy,
             settings.webhook_timeout_seconds,
             settings.webhook_poll_seconds,
