@@ -5,6 +5,7 @@ callback URLs are checked when given, the address they resolve to when delivered
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -233,3 +234,30 @@ async def test_a_receiver_down_gets_the_event_once_it_is_up(database: Database) 
     first, second = await deliveries(database, bulk_uuid)
     assert first["state"] == "delivered" and second["state"] == "pending"
     assert first["id"] != second["id"]
+
+
+async def test_a_bulk_finished_by_concurrent_writers_completes_once(database: Database) -> None:
+    """Each operation's result in a transaction of its own, all at once: whichever commits
+    last finds its bulk complete, and only it."""
+    uuids = [str(uuid.uuid4()) for _ in range(8)]
+    async with database.write() as connection:
+        for bulk_uuid in uuids:
+            operations = [NewOperation(key, "async.V1.things.POST", "{}") for key in range(3)]
+            await insert_bulk(
+                connection,
+                NewBulk(bulk_uuid, None, 1, 1, NOW, operations, callback_url="http://h/x"),
+            )
+        found = await connection.execute(
+            select(operation.c.id).where(operation.c.bulk_uuid.in_(uuids))
+        )
+        ids = list(found.scalars())
+
+    async def record(operation_id: int) -> None:
+        async with database.write() as connection:
+            result = Result(operation_id, OperationStatus.COMPLETE, "done")
+            await record_results(connection, [result], NOW)
+
+    await asyncio.gather(*(record(operation_id) for operation_id in ids))
+    for bulk_uuid in uuids:
+        [event] = await deliveries(database, bulk_uuid)
+        assert event["state"] == "pending"

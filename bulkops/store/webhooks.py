@@ -176,6 +176,14 @@ async def record_attempts(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base: timedelta
+    cap: timedelta
+    max_attempts: int
+    max_age: timedelta
+
+
 def next_attempt(
     attempts: int, created_at: datetime, now: datetime, policy: RetryPolicy
 ) -> datetime | None:
@@ -185,14 +193,6 @@ def next_attempt(
     # Doubling past 2**20 passes any cap; beyond, the product would overflow a timedelta.
     delay = min(policy.base * (1 << min(attempts - 1, 20)), policy.cap)
     return now + delay
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    base: timedelta
-    cap: timedelta
-    max_attempts: int
-    max_age: timedelta
 
 
 async def bulk_deliveries(connection: AsyncConnection, bulk_uuid: str) -> list[dict[str, Any]]:
