@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from bulkops.store.lifecycle import Result, record_results, retry_operations
 from bulkops.store.tables import operation
 from bulkops.store.webhooks import RetryPolicy, bulk_deliveries
 from bulkops.worker.webhooks import WebhookSender
-from tests.integrations import create_integration
+from tests.integrations import bulkops_cli, create_integration
 from tests.servers import RunningServer, free_port, start_server
 from tests.storage import query
 from tests.waiting import wait_for
@@ -40,6 +41,13 @@ CALLBACK = "X-Bulk-Callback-Url"
 KEY = b"a webhook key of the installation"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 NOW = datetime(2030, 6, 1, 12)
+WEBHOOKS = {
+    "WEBHOOK_SECRET": SECRET,
+    "WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+    "WEBHOOK_BACKOFF_SECONDS": "0",
+    "WEBHOOK_POLL_SECONDS": "0.2",
+}
 
 
 def verified(request: Received) -> dict[str, Any]:
@@ -67,14 +75,7 @@ def webhook_server(
     database_url: str, tmp_path: Path, queue_settings: dict[str, str]
 ) -> Iterator[RunningServer]:
     running = start_server(
-        tmp_path / "server",
-        DATABASE_URL=database_url,
-        WEBHOOK_SECRET=SECRET,
-        WEBHOOK_ALLOWED_HOSTS='["127.0.0.1"]',
-        WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
-        WEBHOOK_BACKOFF_SECONDS="0",
-        WEBHOOK_POLL_SECONDS="0.2",
-        **queue_settings,
+        tmp_path / "server", DATABASE_URL=database_url, **WEBHOOKS, **queue_settings
     )
     yield running
     running.stop()
@@ -145,6 +146,23 @@ def test_completions_are_signed_retried_logged_and_sent_again_after_a_retry(
         assert len(receiver.received) == 3
         assert again.headers["webhook-id"] != taken.headers["webhook-id"]
         assert verified(again)["data"]["operations_by_status"]["3"] == 1
+
+        # The integration's own URL, for its bulks submitted without one.
+        def set_webhook(*url: str) -> subprocess.CompletedProcess[str]:
+            return bulkops_cli(
+                server.database_url, "integration", "webhook", "owner", *url, settings=WEBHOOKS
+            )
+
+        refused = set_webhook("http://hooks.example.com/x")
+        assert refused.returncode == 1 and "allowed webhook hosts" in refused.stderr
+        assert set_webhook(receiver.url("/own")).returncode == 0
+        response = owner.post(CUSTOMERS, json=[customer(f"{uuid.uuid4().hex}@example.com")])
+        own = response.json()["bulk_uuid"]
+        wait_for(lambda: receiver.count() == 4, 60, "the integration's webhook")
+        assert receiver.received[-1].path == "/own"
+        assert verified(receiver.received[-1])["data"]["status"] == 2
+        assert set_webhook().returncode == 0
+        assert owner.get(f"/rest/V1/bulk/{own}/webhooks").json()[0]["url"] == receiver.url("/own")
     assert "Traceback" not in server.log()
 
 

@@ -24,11 +24,12 @@ from bulkops.services.idempotency import KeyUse, RequestDigest
 from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
 from bulkops.services.signature import convert
-from bulkops.status import OperationStatus
-from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.status import OperationStatus, UserType
+from bulkops.store.bulks import CallbackUrl, NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.idempotency import find_key, insert_key
 from bulkops.store.queue import enqueue_new_bulk
+from bulkops.store.users import integration_webhook
 
 _PAYLOAD_START = '{"entity_id":null,"entity_link":"","meta_information":'
 
@@ -158,9 +159,17 @@ def prepare(
         operations=operations,
         store_code=store_code,
         expires_at=None if retention is None else now + retention,
-        callback_url=callback_url,
+        callback_url=_callback(callback_url, user),
     )
     return Prepared(new_bulk, Accepted(bulk_uuid=bulk_uuid, items=statuses))
+
+
+def _callback(url: str | None, user: UserContext) -> CallbackUrl | None:
+    """The submission's callback URL; without one, an integration's own, read when the bulk
+    is written (no query of its own)."""
+    if url is None and user.user_type == UserType.INTEGRATION and user.user_id is not None:
+        return integration_webhook(user.user_id)
+    return url
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,6 +221,8 @@ integration = Table(
     Column("is_active", Boolean, nullable=False),
     # Reads every bulk; false: only the bulks it submitted.
     Column("all_bulks", Boolean, nullable=False, server_default=false()),
+    # The callback URL of its bulks submitted without `X-Bulk-Callback-Url`; NULL: none.
+    Column("webhook_url", exact_text(2048), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     sqlite_autoincrement=True,
 )

@@ -1,4 +1,5 @@
-"""Completion webhooks: a bulk's callback URL, and the deliveries of its completions.
+"""Completion webhooks: a bulk's callback URL, an integration's default one, and the
+deliveries of the completions.
 
 Revision ID: 0019
 Revises: 0015
@@ -19,6 +20,7 @@ TABLE = "bulkops_webhook_delivery"
 
 def upgrade() -> None:
     op.add_column("bulkops_bulk", sa.Column("callback_url", exact_text(2048), nullable=True))
+    op.add_column("bulkops_integration", sa.Column("webhook_url", exact_text(2048), nullable=True))
     op.create_table(
         TABLE,
         sa.Column("id", RowId, autoincrement=True, nullable=False),
@@ -52,4 +54,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table(TABLE)
+    op.drop_column("bulkops_integration", "webhook_url")
     op.drop_column("bulkops_bulk", "callback_url")
