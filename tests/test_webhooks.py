@@ -41,6 +41,7 @@ CALLBACK = "X-Bulk-Callback-Url"
 KEY = b"a webhook key of the installation"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 NOW = datetime(2030, 6, 1, 12)
+LOCAL = ["127.0.0.1"]
 WEBHOOKS = {
     "WEBHOOK_SECRET": SECRET,
     "WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
@@ -210,7 +211,7 @@ async def deliveries(database: Database, bulk_uuid: str) -> list[dict[str, Any]]
 async def test_private_addresses_are_refused_unless_allowed(database: Database) -> None:
     with receiving([200]) as receiver:
         bulk_uuid = await finished_bulk(database, receiver.url())
-        sender = WebhookSender(database, KEY, policy(2), 5.0, 0.1, False, clock=lambda: NOW)
+        sender = WebhookSender(database, KEY, policy(2), 5.0, 0.1, LOCAL, False, clock=lambda: NOW)
         assert await sender.send_due() == 1
         [pending] = await deliveries(database, bulk_uuid)
         assert (pending["state"], pending["attempts"]) == ("pending", 1)
@@ -223,13 +224,22 @@ async def test_private_addresses_are_refused_unless_allowed(database: Database) 
             None,
         )
         assert await sender.send_due() == 0  # failed for good: visible, never sent
+
+        # The hosts allowed are those of the sending worker's settings, whatever they were.
+        narrowed = ["hooks.example.com"]
+        elsewhere = WebhookSender(database, KEY, policy(1), 5.0, 0.1, narrowed, True, lambda: NOW)
+        other_bulk = await finished_bulk(database, receiver.url())
+        assert await elsewhere.send_due() == 1
+        [refused] = await deliveries(database, other_bulk)
+        assert refused["state"] == "failed"
+        assert "127.0.0.1 is not one of the allowed webhook hosts" in refused["last_error"]
         assert receiver.count() == 0
 
 
 async def test_a_receiver_down_gets_the_event_once_it_is_up(database: Database) -> None:
     port = free_port()
     bulk_uuid = await finished_bulk(database, f"http://127.0.0.1:{port}/hooks")
-    sender = WebhookSender(database, KEY, policy(10), 5.0, 0.1, True, clock=lambda: NOW)
+    sender = WebhookSender(database, KEY, policy(10), 5.0, 0.1, LOCAL, True, clock=lambda: NOW)
     assert await sender.send_due() == 1
     [down] = await deliveries(database, bulk_uuid)
     assert (down["state"], down["attempts"], down["last_status_code"]) == ("pending", 1, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -74,10 +75,13 @@ def _public(address: IpAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def resolve_target(url: str, allow_private: bool) -> Target:
-    """Resolve the URL's host, and keep its first address if a webhook may go there."""
+async def resolve_target(url: str, allowed_hosts: Sequence[str], allow_private: bool) -> Target:
+    """Resolve the URL's host, and keep its first address if a webhook may go there. The host
+    is checked again: the allowed ones may have changed since the URL was given."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if not is_trusted(host, allowed_hosts):
+        raise RefusedTarget(f"{host} is not one of the allowed webhook hosts")
     port = parts.port or _SCHEMES[parts.scheme]
     try:
         found = await asyncio.get_running_loop().getaddrinfo(

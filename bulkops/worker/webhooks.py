@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -42,6 +42,7 @@ class WebhookSender:
         policy: RetryPolicy,
         timeout_seconds: float,
         poll_seconds: float,
+        allowed_hosts: Sequence[str],
         allow_private: bool,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -50,6 +51,7 @@ class WebhookSender:
         self.policy = policy
         self.timeout = timeout_seconds
         self.poll_seconds = poll_seconds
+        self.allowed_hosts = allowed_hosts
         self.allow_private = allow_private
         self.clock = clock
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -73,6 +75,7 @@ class WebhookSender:
             policy,
             settings.webhook_timeout_seconds,
             settings.webhook_poll_seconds,
+            settings.webhook_allowed_hosts,
             settings.webhook_allow_private_addresses,
         )
 
@@ -111,7 +114,7 @@ class WebhookSender:
         status_code: int | None = None
         error: str | None = None
         try:
-            target = await resolve_target(row.url, self.allow_private)
+            target = await resolve_target(row.url, self.allowed_hosts, self.allow_private)
             body = row.payload.encode()
             headers = signed_headers(self.key, row.event_id, _unix_seconds(self.clock()), body)
             # Streamed and never read: the answer's body, however large, is not wanted.
