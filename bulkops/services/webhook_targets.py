@@ -40,16 +40,16 @@ def check_callback_url(url: str, settings: Settings) -> str:
             {"header": CALLBACK_HEADER},
         )
     if len(url) > MAX_URL_LENGTH or not url.isascii() or not url.isprintable():
-        raise _invalid(f"at most {MAX_URL_LENGTH} printable ASCII characters.")
+        raise _invalid(f"it must have at most {MAX_URL_LENGTH} printable ASCII characters.")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises for a port out of range)
     except ValueError:
         raise _invalid("it cannot be read as a URL.") from None
     if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise _invalid("only http and https URLs with a host are.")
+        raise _invalid("it must be an http or https URL with a host.")
     if parts.username is not None or parts.password is not None:
-        raise _invalid("credentials in the URL are not accepted.")
+        raise _invalid("it must hold no credentials.")
     if not is_trusted(parts.hostname, settings.webhook_allowed_hosts):
         raise _invalid("its host is not one of the allowed webhook hosts.")
     return url

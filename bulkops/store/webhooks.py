@@ -27,6 +27,7 @@ from bulkops.store.tables import bulk, operation, webhook_delivery
 EVENT_TYPE = "bulk.completed"
 _FINISHED = (BulkStatus.FINISHED_SUCCESSFULLY, BulkStatus.FINISHED_WITH_FAILURE)
 _ERROR_LENGTH = 255
+_OPEN = int(OperationStatus.OPEN)
 
 
 class DeliveryState(StrEnum):
@@ -71,6 +72,14 @@ async def record_completions(
     ).all()
     events = []
     for target in targets:
+        # Most results leave operations open: one step of an index says so, before any count.
+        still_open = await connection.execute(
+            select(operation.c.id)
+            .where(operation.c.bulk_uuid == target.uuid, operation.c.status == _OPEN)
+            .limit(1)
+        )
+        if still_open.first() is not None:
+            continue
         found = await connection.execute(
             select(operation.c.status, func.count())
             .where(operation.c.bulk_uuid == target.uuid)
