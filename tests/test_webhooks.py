@@ -26,7 +26,13 @@ from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
-from bulkops.store.lifecycle import Result, record_results, retry_operations
+from bulkops.store.lifecycle import (
+    Result,
+    mark_incomplete_operations,
+    record_results,
+    retry_operations,
+    start_operations,
+)
 from bulkops.store.tables import operation
 from bulkops.store.webhooks import RetryPolicy, bulk_deliveries
 from bulkops.worker.webhooks import WebhookSender
@@ -41,6 +47,7 @@ CALLBACK = "X-Bulk-Callback-Url"
 KEY = b"a webhook key of the installation"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 NOW = datetime(2030, 6, 1, 12)
+HOUR = timedelta(hours=1)
 LOCAL = ["127.0.0.1"]
 WEBHOOKS = {
     "WEBHOOK_SECRET": SECRET,
@@ -289,3 +296,18 @@ async def test_a_bulk_finished_by_concurrent_writers_completes_once(database: Da
     for bulk_uuid in uuids:
         [event] = await deliveries(database, bulk_uuid)
         assert event["state"] == "pending"
+
+
+async def test_a_bulk_whose_operation_is_marked_failed_completes(database: Database) -> None:
+    """Marked failed when open too long, the last open operation completes its bulk too."""
+    bulk_uuid = str(uuid.uuid4())
+    new_bulk = NewBulk(
+        bulk_uuid, None, 1, 1, NOW, [NewOperation(0, "t", "{}")], callback_url="http://h/x"
+    )
+    async with database.write() as connection:
+        await insert_bulk(connection, new_bulk)
+        await start_operations(connection, [await only_operation(connection, bulk_uuid)], NOW)
+    assert await deliveries(database, bulk_uuid) == []
+    assert await mark_incomplete_operations(database, NOW + timedelta(hours=2), HOUR) == 1
+    [event] = await deliveries(database, bulk_uuid)
+    assert event["state"] == "pending"
