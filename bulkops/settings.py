@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bulkops.criteria import PageLimits
+from bulkops.services.webhook_signing import secret_key
 
 
 class Website(BaseModel):
@@ -251,6 +252,27 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0)
     """Server-sent events: a comment is sent after this long without an event, so that
     proxies keep the connection and clients know it is alive."""
+    webhook_secret: SecretStr | None = None
+    """Signs completion webhooks as Standard Webhooks do: `whsec_` and the key in base64 (any
+    other text is the key itself). Required for a submission to name a callback URL."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts a callback URL (`X-Bulk-Callback-Url`) may name (`hooks.example.com`,
+    `*.example.com`, `*` for any); a URL with another is refused (400). None by default."""
+    webhook_allow_private_addresses: bool = False
+    """Deliver webhooks to loopback, private, link-local and other non-public addresses; off,
+    such a delivery is refused whatever the host's name (checked on the address connected to)."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A webhook's receiver must answer within this time, else the attempt failed."""
+    webhook_backoff_seconds: float = Field(default=10.0, ge=0)
+    """First delay before a failed webhook delivery is attempted again; it doubles each
+    attempt, up to an hour."""
+    webhook_max_attempts: int = Field(default=15, ge=1)
+    """Attempts of a webhook delivery before it is marked failed (shown in its bulk's delivery
+    log, never dropped)."""
+    webhook_max_age_hours: float = Field(default=72.0, gt=0)
+    """A webhook delivery still failing this long after its bulk completed is marked failed."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    """How long a worker with no webhook due waits before looking again."""
     maintenance_interval_seconds: float = 60.0
     """How often a worker runs the cleanup, marks operations open too long and deletes
     idempotency keys and the change feed's changes past their retention."""
@@ -322,6 +344,16 @@ class Settings(BaseSettings):
         if not _CONSOLE_PATH.fullmatch(path) or path.startswith(("/rest/", "/swagger")):
             raise ValueError("expected a path such as /admin, outside /rest and /swagger")
         return path
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        try:
+            # binascii.Error is a ValueError.
+            key = secret_key(secret.get_secret_value()) if secret else None
+        except ValueError:
+            raise ValueError("expected `whsec_` and the key in base64") from None
+        return secret if key else None
 
     @field_validator("rate_limit_per_caller", "rate_limit_per_address")
     @classmethod

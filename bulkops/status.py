@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -29,3 +30,20 @@ class UserType(IntEnum):
 
 FAILED = (OperationStatus.RETRIABLY_FAILED, OperationStatus.NOT_RETRIABLY_FAILED)
 """The statuses of failed operations."""
+
+
+def derive_bulk_status(operation_count: int, counts: Mapping[int, int]) -> BulkStatus:
+    """A bulk's status from its operations' counts by status. Rejected operations are not
+    the bulk's: Magento stores none, and `operation_count` leaves them out. Operations counted
+    in the bulk but with no row are open (Magento's reading); unlike Magento (bug #36911), a
+    bulk with operations both open and done is in progress, not finished with failure."""
+    counts = {status: n for status, n in counts.items() if status != OperationStatus.REJECTED}
+    total = max(operation_count, sum(counts.values()))
+    open_count = counts.get(OperationStatus.OPEN, 0) + total - sum(counts.values())
+    if open_count == total:
+        return BulkStatus.NOT_STARTED
+    if open_count:
+        return BulkStatus.IN_PROGRESS
+    if counts.get(OperationStatus.COMPLETE, 0) == total:
+        return BulkStatus.FINISHED_SUCCESSFULLY
+    return BulkStatus.FINISHED_WITH_FAILURE

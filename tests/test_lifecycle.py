@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bulkops.api.app import create_app
 from bulkops.errors import InputError
 from bulkops.settings import Settings
-from bulkops.status import BulkStatus, OperationStatus
+from bulkops.status import BulkStatus, OperationStatus, derive_bulk_status
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import (
@@ -23,7 +23,6 @@ from bulkops.store.lifecycle import (
     Result,
     bulk_status,
     cleanup_bulks,
-    derive_bulk_status,
     expired_bulks,
     mark_incomplete_operations,
     record_results,

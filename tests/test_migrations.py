@@ -29,6 +29,7 @@ from bulkops.store.tables import (
     operation,
     operation_change,
     queue_message,
+    webhook_delivery,
 )
 
 
@@ -123,7 +124,7 @@ async def _newest_ids(database: Database) -> dict[str, int]:
 
 # Columns and indexes that migrations after 0011 add: compared without them.
 LATER_COLUMNS = {
-    "bulkops_bulk": {"version", "expires_at"},
+    "bulkops_bulk": {"version", "expires_at", "callback_url"},
     "bulkops_operation": {"resubmitted_to_bulk", "resubmitted_to_key"},
 }
 EXPIRY_INDEX = "ix_bulkops_bulk_expires_at"
@@ -154,7 +155,14 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
 
 
-LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key, operation_change, change_head)
+LATER_TABLES = (
+    acknowledged_bulk,
+    finished_minute,
+    idempotency_key,
+    operation_change,
+    change_head,
+    webhook_delivery,
+)
 """Tables of migrations after 0011."""
 
 

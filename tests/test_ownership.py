@@ -192,6 +192,11 @@ async def test_another_callers_bulk_is_a_missing_one(world: World, caller: str) 
         for status in (2, 4):
             response = await client.get(f"/rest/V1/bulk/{uuid}/operation-status/{status}")
             assert response.json() == (1 if visible else 0)
+        # Its completion webhooks' log: none were asked for.
+        response = await client.get(f"/rest/V1/bulk/{uuid}/webhooks")
+        assert (response.status_code, response.json()) == (
+            (200, []) if visible else (404, not_found(uuid))
+        )
 
 
 async def test_a_scoped_integration_retries_only_its_own_bulks(world: World) -> None:

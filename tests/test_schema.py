@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from bulkops.api.schema.swagger import RETENTION_PARAMETER
+from bulkops.api.schema.swagger import CALLBACK_PARAMETER, RETENTION_PARAMETER
 from tests.servers import RunningServer, start_server
 
 ECHO_MODULE = "tests.handler_fixtures.echo"
@@ -67,6 +67,10 @@ SYNC_OPERATIONS = {
         "get",
         "/V1/bulk/{bulkUuid}/events",
     ): "bulkopsAsynchronousOperationsBulkEventsV1GetEventsGet",
+    (
+        "get",
+        "/V1/bulk/{bulkUuid}/webhooks",
+    ): "bulkopsAsynchronousOperationsBulkWebhooksV1GetDeliveriesGet",
     (
         "post",
         "/V1/integration/admin/token",
@@ -216,6 +220,7 @@ def test_asynchronous_operations_answer_202(server: RunningServer) -> None:
             "schema": {"type": "object", "additionalProperties": True},
         },
         RETENTION_PARAMETER,
+        CALLBACK_PARAMETER,
     ]
     # The demo route has Magento's createAccount signature.
     customers = single["paths"]["/V1/customers"]["post"]["parameters"][0]["schema"]
@@ -240,6 +245,7 @@ def test_asynchronous_operations_answer_202(server: RunningServer) -> None:
             },
         },
         RETENTION_PARAMETER,
+        CALLBACK_PARAMETER,
     ]
 
 

@@ -31,6 +31,7 @@ from bulkops.api import (
     submission,
     swagger_ui,
     token,
+    webhooks,
 )
 from bulkops.api.bulk_watch import BulkWatch
 from bulkops.api.etags import BulkTags
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             *schema.routes,
             *swagger_ui.routes,
             *submission.routes,
+            *webhooks.routes,
             *(console_routes(settings.console_path) if settings.console_enabled else []),
             *(metrics_routes if settings.metrics_enabled else []),
         ],

@@ -15,12 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bulkops.metrics import instruments
-from bulkops.status import BulkStatus
+from bulkops.status import BulkStatus, derive_bulk_status
 from bulkops.store import bulk_log
 from bulkops.store.bulk_versions import versions_of
 from bulkops.store.bulks import find_bulk
 from bulkops.store.database import Database, is_unavailable
-from bulkops.store.lifecycle import derive_bulk_status
 
 log = logging.getLogger("bulkops.api")
 

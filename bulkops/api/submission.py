@@ -21,6 +21,7 @@ from bulkops.errors import InputError, RouteNotFoundError
 from bulkops.handlers.base import AsyncRoute
 from bulkops.services.idempotency import REPLAYED, RequestDigest, key_scope
 from bulkops.services.submission import prepare, rejection, submit
+from bulkops.services.webhook_targets import CALLBACK_HEADER, check_callback_url
 from bulkops.settings import Settings
 from bulkops.status import UserType
 
@@ -103,6 +104,8 @@ async def submit_items(request: Request) -> Response:
     scope = key_scope(request.headers, user)
     retention = retention_of(request)
     settings: Settings = state.settings
+    callback = request.headers.get(CALLBACK_HEADER)
+    callback_url = None if callback is None else check_callback_url(callback, settings)
     raw = await read_body(request, body_limit(settings, user))
     content_type = request.headers.get("content-type")
     if bulk:
@@ -132,6 +135,7 @@ async def submit_items(request: Request) -> Response:
         state.payloads,
         digest,
         retention,
+        callback_url,
     )
     key_retention = timedelta(hours=settings.idempotency_retention_hours)
     key = None if digest is None else digest.use(prepared.bulk.start_time, key_retention)

@@ -20,6 +20,7 @@ from bulkops.auth.token_cache import ResolvedTokens
 from bulkops.auth.tokens import new_token, token_hash
 from bulkops.errors import AuthenticationError
 from bulkops.sealing import Sealer, SealingKeyError
+from bulkops.services.webhook_targets import check_callback_url
 from bulkops.settings import Settings
 from bulkops.status import UserType
 from bulkops.store import oauth as oauth_store
@@ -354,6 +355,15 @@ class AuthService:
             )
             for row in rows
         ]
+
+    async def set_integration_webhook(self, name: str, url: str | None) -> None:
+        """The callback URL of the integration's bulks submitted without one (None: none),
+        checked as a submission's is."""
+        if url is not None:
+            check_callback_url(url, self.settings)
+        integration_id = await self._integration_id(name)
+        async with self.database.write() as connection:
+            await users.set_integration_webhook(connection, integration_id, url)
 
     async def set_integration_scope(self, name: str, all_bulks: bool) -> None:
         """Whether the integration reads every bulk or only its own; its tokens resolved

@@ -18,6 +18,7 @@ from bulkops.auth.service import (
 )
 from bulkops.cli.tables import JSON_OPTION, print_rows
 from bulkops.cli.worker import fail, on_database
+from bulkops.errors import InputError
 from bulkops.handlers.base import HandlerConfigError
 from bulkops.handlers.loading import close_routes, load_routes
 from bulkops.settings import Settings
@@ -66,7 +67,7 @@ def _run(action: Callable[[AuthService], Awaitable[T]]) -> T:
     settings = Settings()
     try:
         return on_database(settings, lambda database: action(AuthService(database, settings)))
-    except (AccountError, WeakPasswordError, HandlerConfigError) as error:
+    except (AccountError, WeakPasswordError, HandlerConfigError, InputError) as error:
         fail(str(error))
 
 
@@ -149,6 +150,18 @@ def set_integration_scope(name: str, all_bulks: bool = ALL_BULKS_OPTION) -> None
     """Let an integration read every bulk (--all-bulks) or only its own (--own-bulks)."""
     _run(lambda auth: auth.set_integration_scope(name, all_bulks))
     typer.echo(f'integration "{name}" reads {"every bulk" if all_bulks else "its own bulks"}')
+
+
+@integration_app.command("webhook")
+def set_integration_webhook(
+    name: str,
+    url: str | None = typer.Argument(None, help="An http or https URL; none: no webhook"),
+) -> None:
+    """Set the callback URL of the integration's bulks submitted without an
+    X-Bulk-Callback-Url header: each one's completion is sent there (see
+    BULKOPS_WEBHOOK_SECRET); without URL, its bulks have none."""
+    _run(lambda auth: auth.set_integration_webhook(name, url))
+    typer.echo(f'integration "{name}" has ' + (f"the webhook {url}" if url else "no webhook"))
 
 
 @integration_app.command("list")

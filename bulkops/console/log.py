@@ -17,9 +17,8 @@ from bulkops.console.rendering import render
 from bulkops.console.session import Session
 from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
 from bulkops.errors import InputError
-from bulkops.status import BulkStatus, OperationStatus
+from bulkops.status import BulkStatus, OperationStatus, derive_bulk_status
 from bulkops.store import bulk_log
-from bulkops.store.lifecycle import derive_bulk_status
 from bulkops.store.search import escape_like
 
 LOG_PAGE_SIZE = 20

@@ -24,11 +24,12 @@ from bulkops.services.idempotency import KeyUse, RequestDigest
 from bulkops.services.payloads import Payloads
 from bulkops.services.php_json import php_json
 from bulkops.services.signature import convert
-from bulkops.status import OperationStatus
-from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.status import OperationStatus, UserType
+from bulkops.store.bulks import CallbackUrl, NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
 from bulkops.store.idempotency import find_key, insert_key
 from bulkops.store.queue import enqueue_new_bulk
+from bulkops.store.users import integration_webhook
 
 _PAYLOAD_START = '{"entity_id":null,"entity_link":"","meta_information":'
 
@@ -131,6 +132,7 @@ def prepare(
     payloads: Payloads,
     digest: RequestDigest | None = None,
     retention: timedelta | None = None,
+    callback_url: str | None = None,
 ) -> Prepared:
     """Every item as an operation of `route`, open or rejected (see `prepare_routed`)."""
     return prepare_routed(
@@ -143,6 +145,7 @@ def prepare(
         payloads,
         digest,
         retention,
+        callback_url,
     )
 
 
@@ -156,10 +159,12 @@ def prepare_routed(
     payloads: Payloads,
     digest: RequestDigest | None = None,
     retention: timedelta | None = None,
+    callback_url: str | None = None,
 ) -> Prepared:
     """Every item as an operation of its route, open or rejected; `digest` is given each
     item's data; `retention`: how long the bulk is kept, if not as long as the
-    installation's lifetime setting says."""
+    installation's lifetime setting says; `callback_url`: where its completion is announced
+    (checked already)."""
     bulk_uuid = str(uuid.uuid4())
     operations, statuses = [], []
     for key, (route, item) in enumerate(routed):
@@ -182,8 +187,17 @@ def prepare_routed(
         operations=operations,
         store_code=store_code,
         expires_at=None if retention is None else now + retention,
+        callback_url=_callback(callback_url, user),
     )
     return Prepared(new_bulk, Accepted(bulk_uuid=bulk_uuid, items=statuses))
+
+
+def _callback(url: str | None, user: UserContext) -> CallbackUrl | None:
+    """The submission's callback URL; without one, an integration's own, read when the bulk
+    is written (no query of its own)."""
+    if url is None and user.user_type == UserType.INTEGRATION and user.user_id is not None:
+        return integration_webhook(user.user_id)
+    return url
 
 
 @dataclass(frozen=True, slots=True)

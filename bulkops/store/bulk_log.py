@@ -41,7 +41,7 @@ def _still_open() -> ColumnElement[bool]:
 
 
 def status_clause(status: BulkStatus) -> ColumnElement[bool]:
-    """The bulks whose derived status (`lifecycle.derive_bulk_status`) is `status`."""
+    """The bulks whose derived status (`status.derive_bulk_status`) is `status`."""
     done, still_open = _has(_DONE), _still_open()
     match status:
         case BulkStatus.NOT_STARTED:

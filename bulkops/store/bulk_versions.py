@@ -34,13 +34,17 @@ async def bump_bulks(connection: AsyncConnection, uuids: Collection[str]) -> Non
         )
 
 
-async def bump_bulks_of(connection: AsyncConnection, operation_ids: Collection[int]) -> None:
-    """A new version for the bulks of these operations (those that still exist)."""
-    if operation_ids:
-        found = await connection.execute(
-            select(operation.c.bulk_uuid).where(operation.c.id.in_(list(operation_ids))).distinct()
-        )
-        await bump_bulks(connection, list(found.scalars()))
+async def bump_bulks_of(connection: AsyncConnection, operation_ids: Collection[int]) -> list[str]:
+    """A new version for the bulks of these operations (those that still exist); answers
+    their uuids."""
+    if not operation_ids:
+        return []
+    found = await connection.execute(
+        select(operation.c.bulk_uuid).where(operation.c.id.in_(list(operation_ids))).distinct()
+    )
+    uuids = list(found.scalars())
+    await bump_bulks(connection, uuids)
+    return uuids
 
 
 async def versions_of(connection: AsyncConnection, uuids: Collection[str]) -> dict[str, AnyRow]:

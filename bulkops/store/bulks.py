@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ScalarSelect, func, insert, select
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +18,9 @@ from bulkops.store.types import int64_value, storable_text
 # Rows per INSERT statement: large enough to amortise round trips, small enough for every
 # backend's limit on bound parameters.
 INSERT_BATCH = 500
+
+
+CallbackUrl = str | ScalarSelect[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,9 @@ class NewBulk:
     store_code: str = "default"
     expires_at: datetime | None = None
     """Its own retention: deleted once past (None: the lifetime setting decides)."""
+    callback_url: CallbackUrl | None = None
+    """Where its completion is announced (`bulkops.store.webhooks`), or a query of it (an
+    integration's own); None: nowhere."""
 
 
 async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
@@ -64,6 +70,7 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
             # Only when chosen: the table's default otherwise, so that bulks can be written
             # at any revision since 0010 (the migration tests do).
             **({} if new_bulk.expires_at is None else {"expires_at": new_bulk.expires_at}),
+            **({} if new_bulk.callback_url is None else {"callback_url": new_bulk.callback_url}),
         )
     )
     rows = [

@@ -3,7 +3,7 @@ too long, deleted with its bulk when old; and the bulk's status derived from the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.errors import InputError
-from bulkops.status import BulkStatus, OperationStatus
+from bulkops.status import BulkStatus, OperationStatus, derive_bulk_status
 from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
 from bulkops.store.changes import IN_LIST, record_changes, record_deletions
 from bulkops.store.database import Database
@@ -36,6 +36,7 @@ from bulkops.store.queue import (
 from bulkops.store.rows import AnyRow
 from bulkops.store.tables import bulk, operation
 from bulkops.store.types import in_int64, int64_value, storable_text
+from bulkops.store.webhooks import record_completions
 
 UNKNOWN_ERROR = "Unknown Error"
 """Magento's message for an operation that stayed open too long after it started."""
@@ -167,7 +168,8 @@ async def record_results(
     finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
     await count_finished(connection, finals, now)
     made_final = [result.operation_id for result in ordered]
-    await bump_bulks_of(connection, made_final)
+    bulks = await bump_bulks_of(connection, made_final)
+    await record_completions(connection, bulks, now)
     await record_changes(connection, made_final, now)
 
 
@@ -405,11 +407,13 @@ async def mark_incomplete_operations(
                 )
             )
             # Rows locked in the order recording results locks them (operations, counters,
-            # bulks, then queue messages): two such transactions cannot deadlock.
+            # bulks, then queue messages; webhook events are inserts): two such transactions
+            # cannot deadlock.
             await count_finished(
                 connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
             )
-            await bump_bulks_of(connection, ids)
+            bulks = await bump_bulks_of(connection, ids)
+            await record_completions(connection, bulks, now)
             await record_changes(connection, ids, now)
             await delete_messages_of_operations(connection, ids)
         # Locked, none of them was made final by another transaction meanwhile.
@@ -500,23 +504,6 @@ def _up_to(bulks: Sequence[AnyRow], operations: int) -> Sequence[AnyRow]:
         if total >= operations:
             return bulks[: taken + 1]
     return bulks
-
-
-def derive_bulk_status(operation_count: int, counts: Mapping[int, int]) -> BulkStatus:
-    """A bulk's status from its operations' counts by status. Rejected operations are not
-    the bulk's: Magento stores none, and `operation_count` leaves them out. Operations counted
-    in the bulk but with no row are open (Magento's reading); unlike Magento (bug #36911), a
-    bulk with operations both open and done is in progress, not finished with failure."""
-    counts = {status: n for status, n in counts.items() if status != OperationStatus.REJECTED}
-    total = max(operation_count, sum(counts.values()))
-    open_count = counts.get(_OPEN, 0) + total - sum(counts.values())
-    if open_count == total:
-        return BulkStatus.NOT_STARTED
-    if open_count:
-        return BulkStatus.IN_PROGRESS
-    if counts.get(OperationStatus.COMPLETE, 0) == total:
-        return BulkStatus.FINISHED_SUCCESSFULLY
-    return BulkStatus.FINISHED_WITH_FAILURE
 
 
 async def bulk_status(connection: AsyncConnection, bulk_uuid: str) -> BulkStatus | None:

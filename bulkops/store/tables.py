@@ -50,6 +50,9 @@ bulk = Table(
     # Its own retention, chosen at submission: deleted once past, whatever the lifetime
     # setting says; NULL: the setting decides.
     Column("expires_at", Timestamp, nullable=True),
+    # Where its completion is announced (`X-Bulk-Callback-Url`, checked at submission); NULL:
+    # nowhere.
+    Column("callback_url", exact_text(2048), nullable=True),
     Index(None, "start_time"),
     Index(None, "expires_at"),
     Index(None, "user_type", "user_id"),
@@ -207,6 +210,39 @@ change_head = Table(
     Column("pruned_through", BigInteger, nullable=False),
 )
 
+# Completion webhooks (`bulkops.store.webhooks`): one row per time a bulk with a callback URL
+# completes, written in the transaction that completes it, with the body to send; delivered
+# at least once by a worker that claims it (`lease_owner`, `next_attempt_at` moved past the
+# claim), retried with backoff until delivered or failed for good. Deleted with its bulk.
+webhook_delivery = Table(
+    "bulkops_webhook_delivery",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    # The event's `webhook-id`: the same for every attempt, new for every completion.
+    Column("event_id", exact_text(64), nullable=False, unique=True),
+    Column(
+        "bulk_uuid",
+        exact_text(39),
+        ForeignKey("bulkops_bulk.uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("url", exact_text(2048), nullable=False),
+    Column("payload", exact_text(), nullable=False),
+    # `pending`, `delivered` or `failed`.
+    Column("state", exact_text(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+    # NULL once delivered or failed: never due again.
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", exact_text(64), nullable=True),
+    Column("last_attempt_at", Timestamp, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", exact_text(255), nullable=True),
+    Column("delivered_at", Timestamp, nullable=True),
+    Index(None, "next_attempt_at", "id"),
+    Index(None, "bulk_uuid"),
+)
+
 admin_user = Table(
     "bulkops_admin_user",
     metadata,
@@ -230,6 +266,8 @@ integration = Table(
     Column("is_active", Boolean, nullable=False),
     # Reads every bulk; false: only the bulks it submitted.
     Column("all_bulks", Boolean, nullable=False, server_default=false()),
+    # The callback URL of its bulks submitted without `X-Bulk-Callback-Url`; NULL: none.
+    Column("webhook_url", exact_text(2048), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     sqlite_autoincrement=True,
 )

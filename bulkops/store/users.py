@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, literal, not_, or_, select, update
+from sqlalchemy import (
+    ScalarSelect,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -228,6 +239,20 @@ async def set_integration_scope(
     await connection.execute(
         update(integration).where(integration.c.id == integration_id).values(all_bulks=all_bulks)
     )
+
+
+async def set_integration_webhook(
+    connection: AsyncConnection, integration_id: int, url: str | None
+) -> None:
+    await connection.execute(
+        update(integration).where(integration.c.id == integration_id).values(webhook_url=url)
+    )
+
+
+def integration_webhook(integration_id: int) -> ScalarSelect[str]:
+    """The integration's callback URL, read by the statement it is part of."""
+    query = select(integration.c.webhook_url).where(integration.c.id == int64_value(integration_id))
+    return query.scalar_subquery()
 
 
 async def token_user_type(connection: AsyncConnection, hashed: str) -> int | None:

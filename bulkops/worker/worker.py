@@ -30,6 +30,7 @@ from bulkops.store.lifecycle import (
 from bulkops.store.rows import AnyRow
 from bulkops.worker.execution import Executor, Outcome, Retry, abandoned
 from bulkops.worker.maintenance import Maintenance
+from bulkops.worker.webhooks import WebhookSender
 
 log = logging.getLogger("bulkops.worker")
 
@@ -50,6 +51,7 @@ class Worker:
         lease_seconds: float,
         max_deliveries: int,
         maintenance: Maintenance | None = None,
+        webhooks: WebhookSender | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
@@ -60,6 +62,7 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.max_deliveries = max_deliveries
         self.maintenance = maintenance
+        self.webhooks = webhooks
         self.clock = clock
         # Enough leased work to keep every handler slot busy while the next batch is being
         # leased. Work is counted in runs: an operation, or an order group's operations that
@@ -103,6 +106,7 @@ class Worker:
             lease_seconds=settings.lease_seconds,
             max_deliveries=settings.max_deliveries,
             maintenance=Maintenance.from_settings(settings, database, transport),
+            webhooks=WebhookSender.from_settings(settings, database),
         )
 
     async def start(self) -> None:
@@ -115,6 +119,8 @@ class Worker:
                 # Not a reason to stay down: the relay runs again every interval.
                 self._failed(error, "relay failed")
             loops.append(self.maintenance.run_forever())
+        if self.webhooks is not None:
+            loops.append(self.webhooks.run_forever())
         self._loops = [asyncio.create_task(loop) for loop in loops]
         for task in self._loops:
             task.add_done_callback(self._loop_ended)

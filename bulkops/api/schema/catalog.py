@@ -91,7 +91,7 @@ _OPERATIONS = "Magento\\AsynchronousOperations\\Api\\"
 _BULK_UUID = {"bulkUuid": {"type": "string"}}
 
 # The routes served synchronously (webapi.xml of Magento_AsynchronousOperations,
-# Magento_Integration and Magento_Store, and bulkops' retry and delete).
+# Magento_Integration and Magento_Store, and bulkops' retry, delete and webhook log).
 SYNC_METHODS: tuple[ServiceMethod, ...] = (
     ServiceMethod(
         "GET",
@@ -273,6 +273,18 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         result=d.ref(d.ASYNC_RESPONSE),
         result_status=202,
         errors=(400, 404),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/:bulkUuid/webhooks",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkWebhooksInterface",
+        "getDeliveries",
+        "The delivery log of the bulk's completion webhooks (one per completion: a retried "
+        "bulk completes again), with their attempts, last answer and state.",
+        BULK_OPERATIONS,
+        path_types=_BULK_UUID,
+        result=d.array_of(d.ref("bulkops-webhook-delivery-interface")),
+        errors=(404,),
     ),
     ServiceMethod(
         "POST",

@@ -231,6 +231,41 @@ DATA: dict[str, Schema] = {
         {"field": string("Sorting field."), "direction": string("Sorting direction.")},
         ["field", "direction"],
     ),
+    "bulkops-webhook-delivery-interface": obj(
+        "A completion webhook of a bulk and its delivery",
+        {
+            "id": string("The event's id, its webhook-id header: the same in every attempt"),
+            "type": string("Event type: bulk.completed"),
+            "url": string("Where it is sent"),
+            "state": {
+                "type": "string",
+                "enum": ["pending", "delivered", "failed"],
+                "description": "pending (to be attempted), delivered, or failed for good",
+            },
+            "attempts": integer("Attempts made"),
+            "created_at": string("When the bulk completed"),
+            "last_attempt_at": string("When it was last attempted", nullable=True),
+            "last_status_code": integer("The receiver's last HTTP status", nullable=True),
+            "last_error": string("Why the last attempt failed", nullable=True),
+            "next_attempt_at": string(
+                "When it is attempted next (pending ones only)", nullable=True
+            ),
+            "delivered_at": string("When it was delivered", nullable=True),
+        },
+        [
+            "id",
+            "type",
+            "url",
+            "state",
+            "attempts",
+            "created_at",
+            "last_attempt_at",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+        ],
+    ),
     "store-data-website-interface": obj(
         "Website interface",
         {

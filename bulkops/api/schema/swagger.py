@@ -13,6 +13,7 @@ from bulkops.api.schema.catalog import ServiceMethod
 from bulkops.api.schema.naming import operation_id, swagger_path
 from bulkops.api.submission import MAX_RETENTION_DAYS, RETENTION_HEADER
 from bulkops.auth.context import ANONYMOUS
+from bulkops.services.webhook_targets import CALLBACK_HEADER
 
 Variant = Literal["sync", "async", "bulk"]
 Document = dict[str, Any]
@@ -116,6 +117,7 @@ def _parameters(method: ServiceMethod, variant: Variant, identifier: str) -> Ite
         yield {"name": f"{identifier}Body", "in": "body", "schema": body}
     if variant != "sync" or method.result_status == 202:
         yield RETENTION_PARAMETER
+        yield CALLBACK_PARAMETER
 
 
 RETENTION_PARAMETER: Document = {
@@ -128,6 +130,15 @@ RETENTION_PARAMETER: Document = {
 
 
 SUCCESS_DESCRIPTIONS = {200: "200 Success.", 202: "202 Accepted."}
+
+CALLBACK_PARAMETER: Document = {
+    "name": CALLBACK_HEADER,
+    "in": "header",
+    "type": "string",
+    "description": "An http or https URL, on one of the installation's allowed webhook hosts, "
+    "that receives a signed `bulk.completed` event (Standard Webhooks) each time this bulk "
+    "completes; its deliveries are listed by GET /V1/bulk/{bulkUuid}/webhooks.",
+}
 
 
 def _responses(method: ServiceMethod, variant: Variant) -> Document:
