@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bulkops.api import (
     bulk,
     bulk_deletion,
+    facets,
     health,
     retry,
+    retry_search,
     revocation,
     stores,
     submission,
@@ -178,8 +180,10 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
         routes=[
             *bulk.routes,
             *bulk_deletion.routes,
+            *facets.routes,
             *health.routes,
             *retry.routes,
+            *retry_search.routes,
             *stores.routes,
             *token.routes,
             *revocation.routes,

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bulkops.criteria import SearchCriteria
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus
 from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
@@ -33,6 +34,7 @@ from bulkops.store.queue import (
     enqueue_operations,
 )
 from bulkops.store.rows import AnyRow
+from bulkops.store.search import from_clause, where_clause
 from bulkops.store.tables import bulk, operation
 from bulkops.store.types import in_int64, int64_value, storable_text
 
@@ -221,6 +223,11 @@ class ErrorGroup:
         ]
 
 
+def _retriable(statuses: Collection[int]) -> list[ColumnElement[bool]]:
+    """Operations with one of `statuses` that can run again: completed ones have no payload."""
+    return [operation.c.status.in_(in_int64(statuses)), operation.c.serialized_data.is_not(None)]
+
+
 def _retried(
     bulk_uuid: str,
     statuses: Collection[int],
@@ -228,13 +235,8 @@ def _retried(
     error_group: ErrorGroup | None = None,
     operation_ids: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
-    """What selects the operations a retry reopens. Operations without a payload (completed
-    ones) cannot be retried."""
-    conditions = [
-        operation.c.bulk_uuid == bulk_uuid,
-        operation.c.status.in_(in_int64(statuses)),
-        operation.c.serialized_data.is_not(None),
-    ]
+    """What selects the operations a retry of the bulk reopens."""
+    conditions = [operation.c.bulk_uuid == bulk_uuid, *_retriable(statuses)]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
     if error_group is not None:
@@ -269,11 +271,11 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 
 async def _reopen(
     connection: AsyncConnection,
-    bulk_uuid: str,
+    bulk_uuids: Collection[str],
     conditions: Iterable[ColumnElement[bool]],
     now: datetime,
 ) -> int:
-    """Reopen the bulk's operations that match, as never started; answers how many."""
+    """Reopen the operations that match, of these bulks, as never started; answers how many."""
     reopened = await connection.execute(
         update(operation)
         .where(*conditions)
@@ -288,7 +290,7 @@ async def _reopen(
         )
     )
     if reopened.rowcount:
-        await bump_bulks(connection, [bulk_uuid])
+        await bump_bulks(connection, bulk_uuids)
     return reopened.rowcount
 
 
@@ -309,7 +311,7 @@ async def retry_operations(
     if not await _bulk_exists(connection, bulk_uuid):
         return None
     retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
-    reopened = await _reopen(connection, bulk_uuid, retried, now)
+    reopened = await _reopen(connection, [bulk_uuid], retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 
@@ -357,12 +359,72 @@ async def retry_in_batches(
                 await enqueue_open_operations(connection, bulk_uuid, now)
                 return reopened
             reopened += await _reopen(
-                connection, bulk_uuid, [operation.c.id.in_(ids), *retried], now
+                connection, [bulk_uuid], [operation.c.id.in_(ids), *retried], now
             )
             await enqueue_operations(connection, ids, now)
         after = ids[-1]
         if progress is not None:
             progress(reopened, total)
+
+
+def _searched_retriable(criteria: SearchCriteria, backend: str) -> list[ColumnElement[bool]]:
+    """The operations a search matches that a retry by search reopens: failed ones (2, 3)."""
+    return [where_clause(criteria, backend), *_retriable(DEFAULT_RETRY_STATUSES)]
+
+
+async def searched_retry_topics(
+    connection: AsyncConnection, criteria: SearchCriteria, backend: str
+) -> dict[str, int]:
+    """How many operations `retry_searched` would reopen, by topic (whoever retries needs
+    each one's route resource)."""
+    query = (
+        select(operation.c.topic_name, func.count())
+        .select_from(from_clause(criteria))
+        .where(*_searched_retriable(criteria, backend))
+        .group_by(operation.c.topic_name)
+    )
+    return {topic: int(n) for topic, n in await connection.execute(query)}
+
+
+async def retry_searched(
+    database: Database,
+    criteria: SearchCriteria,
+    topics: Collection[str],
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Reopen and queue again the failed operations the search matches, of these `topics`
+    (those whose resources were checked: an operation of another that fails meanwhile is
+    left as it is), `batch_size` per transaction in id order, so that memory and each
+    transaction stay small whatever the number of matches; answers how many. Each batch
+    writes in the order every writer does: operations, their bulks' versions, messages."""
+    if not topics:
+        return 0
+    retriable = [
+        *_searched_retriable(criteria, database.backend),
+        operation.c.topic_name.in_(sorted(topics)),
+    ]
+    reopened, after = 0, 0
+    while True:
+        async with database.write() as connection:
+            # Past the last batch only: an operation failing again meanwhile (a worker is
+            # running) is not retried twice by one request.
+            batch = (
+                await connection.execute(
+                    select(operation.c.id, operation.c.bulk_uuid)
+                    .select_from(from_clause(criteria))
+                    .where(*retriable, operation.c.id > int64_value(after))
+                    .order_by(operation.c.id)
+                    .limit(batch_size)
+                )
+            ).all()
+            if not batch:
+                return reopened
+            ids = [row.id for row in batch]
+            again = [operation.c.id.in_(ids), *_retriable(DEFAULT_RETRY_STATUSES)]
+            reopened += await _reopen(connection, {row.bulk_uuid for row in batch}, again, now)
+            await enqueue_operations(connection, ids, now)
+        after = ids[-1]
 
 
 async def mark_incomplete_operations(

@@ -55,7 +55,8 @@ ColumnOf = Callable[[str], ColumnElement[Any]]
 """Where a searchable field is read: an operation's (or its joined bulk's) column, or a bulk's."""
 
 
-def _column(field: str) -> ColumnElement[Any]:
+def field_column(field: str) -> ColumnElement[Any]:
+    """The column a searchable field is read from: the operation's, or its bulk's."""
     table = bulk if field in _BULK_FIELDS else operation
     return table.c[field]
 
@@ -266,7 +267,7 @@ def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElem
 
 
 def where_clause(
-    criteria: SearchCriteria, backend: str, column_of: ColumnOf = _column
+    criteria: SearchCriteria, backend: str, column_of: ColumnOf = field_column
 ) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
     groups = [
@@ -290,8 +291,10 @@ def _fields_used(criteria: SearchCriteria) -> set[str]:
     return _fields_filtered(criteria) | {field for field, _ in criteria.effective_sort()}
 
 
-def _from_clause(criteria: SearchCriteria) -> Any:
-    if _fields_used(criteria) & _BULK_FIELDS:
+def from_clause(criteria: SearchCriteria, *more_fields: str) -> Any:
+    """The operation table, joined to its bulk's when the criteria or `more_fields` (fields
+    read beside them) need a column of the bulk."""
+    if (_fields_used(criteria) | set(more_fields)) & _BULK_FIELDS:
         return operation.join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
     return operation
 
@@ -301,7 +304,7 @@ def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]
     value on every backend (SQLite's and MySQL's rule; PostgreSQL is told so)."""
     clauses: list[ColumnElement[Any]] = []
     for field, descending in criteria.effective_sort():
-        column = _column(field)
+        column = field_column(field)
         sorted_by = _compared(field, column)
         clause = sorted_by.desc() if descending else sorted_by.asc()
         if backend == "postgresql" and column.nullable:
@@ -385,14 +388,14 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
     return (
-        select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria, backend))
+        select(*columns).select_from(from_clause(criteria)).where(where_clause(criteria, backend))
     )
 
 
 def items_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     return (
         select(*ITEM_COLUMNS)
-        .select_from(_from_clause(criteria))
+        .select_from(from_clause(criteria))
         .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
     )
@@ -415,20 +418,20 @@ def page_query(
         )
     order_by = _order_by(criteria, backend)
     if offset < DEFERRED_OFFSET:
-        query = select(*ITEM_COLUMNS).select_from(_from_clause(criteria)).where(where)
+        query = select(*ITEM_COLUMNS).select_from(from_clause(criteria)).where(where)
         return query.order_by(*order_by).limit(page_size).offset(offset)
     # Deep pages: the rows skipped are found in an index (ids only), and only the page's own
     # rows are read from the table.
     ids = (
         select(operation.c.id.label("page_id"))
-        .select_from(_from_clause(criteria))
+        .select_from(from_clause(criteria))
         .where(where)
         .order_by(*order_by)
         .limit(page_size)
         .offset(offset)
         .subquery("page_ids")
     )
-    joined = _from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
+    joined = from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
     return select(*ITEM_COLUMNS).select_from(joined).order_by(*order_by)
 
 
