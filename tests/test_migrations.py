@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Select, Table, func, inspect, select
 
-from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk_rows
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import cleanup_bulks, expired_bulks
 from bulkops.store.migrate import Migration, alembic_config, downgrade, upgrade
@@ -25,6 +25,7 @@ from bulkops.store.tables import (
     idempotency_key,
     metadata,
     operation,
+    operation_tally,
     queue_message,
 )
 
@@ -99,7 +100,7 @@ def _bulk(number: int, start_time: datetime, items: int = 3) -> NewBulk:
 async def _add(database: Database, *bulks: NewBulk) -> None:
     async with database.write() as connection:
         for one in bulks:
-            await insert_bulk(connection, one)
+            await insert_bulk_rows(connection, one)
             await enqueue_open_operations(connection, one.uuid, one.start_time)
 
 
@@ -141,7 +142,7 @@ async def test_ids_are_never_used_twice(database: Database) -> None:
     assert all(newest[name] > deleted[name] for name in deleted), (newest, deleted)
 
 
-LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key)
+LATER_TABLES = (acknowledged_bulk, finished_minute, idempotency_key, operation_tally)
 """Tables of migrations after 0011."""
 
 

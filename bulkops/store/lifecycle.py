@@ -35,7 +35,8 @@ from bulkops.store.queue import (
 )
 from bulkops.store.rows import AnyRow
 from bulkops.store.search import from_clause, where_clause
-from bulkops.store.tables import bulk, operation
+from bulkops.store.tables import bulk, operation, operation_tally
+from bulkops.store.tallies import tally
 from bulkops.store.types import in_int64, int64_value, storable_text
 
 UNKNOWN_ERROR = "Unknown Error"
@@ -134,8 +135,8 @@ async def record_results(
         first.setdefault(result.operation_id, result)
     if not first:
         return
-    topics = await _lock_open(connection, operation.c.id.in_(list(first)))
-    ordered = [first[operation_id] for operation_id in sorted(topics)]
+    locked = await _lock_open(connection, operation.c.id.in_(list(first)))
+    ordered = [first[operation_id] for operation_id in sorted(locked)]
     if not ordered:
         return
     rows = [
@@ -165,26 +166,31 @@ async def record_results(
         ),
         rows,
     )
-    finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
-    await count_finished(connection, finals, now)
+    finals = [(locked[result.operation_id], int(result.status)) for result in ordered]
+    await count_finished(connection, [(topic, status) for (_, topic), status in finals], now)
+    await tally(
+        connection,
+        added=[(uuid, topic, status) for (uuid, topic), status in finals],
+        removed=[(uuid, topic, _OPEN) for (uuid, topic), _ in finals],
+    )
     await bump_bulks_of(connection, [result.operation_id for result in ordered])
 
 
 async def _lock_open(
     connection: AsyncConnection, selected: ColumnElement[bool], limit: int | None = None
-) -> dict[int, str]:
+) -> dict[int, tuple[str, str]]:
     """Lock the open operations `selected` (the first `limit`), in id order, until the
-    transaction ends, so that no other can make them final meanwhile; answers their topics
-    by id. SQLite's write transaction has the whole database already."""
+    transaction ends, so that no other can make them final meanwhile; answers their bulks and
+    topics by id. SQLite's write transaction has the whole database already."""
     query = (
-        select(operation.c.id, operation.c.topic_name)
+        select(operation.c.id, operation.c.bulk_uuid, operation.c.topic_name)
         .where(selected, operation.c.status == _OPEN)
         .order_by(operation.c.id)
         .limit(limit)
         # PostgreSQL: FOR NO KEY UPDATE, what the update that follows takes anyway.
         .with_for_update(key_share=True)
     )
-    return {row.id: row.topic_name for row in await connection.execute(query)}
+    return {row.id: (row.bulk_uuid, row.topic_name) for row in await connection.execute(query)}
 
 
 RETRIABLE_STATUSES = frozenset(DEFAULT_RETRY_STATUSES)
@@ -270,15 +276,25 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 
 
 async def _reopen(
-    connection: AsyncConnection,
-    bulk_uuids: Collection[str],
-    conditions: Iterable[ColumnElement[bool]],
-    now: datetime,
+    connection: AsyncConnection, conditions: Collection[ColumnElement[bool]], now: datetime
 ) -> int:
-    """Reopen the operations that match, of these bulks, as never started; answers how many."""
-    reopened = await connection.execute(
+    """Reopen the operations that match as never started; answers how many. They are locked
+    first, in id order, so that the counts (`tallies`) move exactly the statuses changed."""
+    locked = (
+        await connection.execute(
+            select(
+                operation.c.id, operation.c.bulk_uuid, operation.c.topic_name, operation.c.status
+            )
+            .where(*conditions)
+            .order_by(operation.c.id)
+            .with_for_update(key_share=True)
+        )
+    ).all()
+    if not locked:
+        return 0
+    await connection.execute(
         update(operation)
-        .where(*conditions)
+        .where(operation.c.id.in_([row.id for row in locked]))
         .values(
             status=_OPEN,
             result_message=None,
@@ -289,9 +305,13 @@ async def _reopen(
             deliveries=0,
         )
     )
-    if reopened.rowcount:
-        await bump_bulks(connection, bulk_uuids)
-    return reopened.rowcount
+    await tally(
+        connection,
+        added=[(row.bulk_uuid, row.topic_name, _OPEN) for row in locked],
+        removed=[(row.bulk_uuid, row.topic_name, row.status) for row in locked],
+    )
+    await bump_bulks(connection, [row.bulk_uuid for row in locked])
+    return len(locked)
 
 
 async def retry_operations(
@@ -311,7 +331,7 @@ async def retry_operations(
     if not await _bulk_exists(connection, bulk_uuid):
         return None
     retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
-    reopened = await _reopen(connection, [bulk_uuid], retried, now)
+    reopened = await _reopen(connection, retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 
@@ -358,9 +378,7 @@ async def retry_in_batches(
                 # message lost) are queued too.
                 await enqueue_open_operations(connection, bulk_uuid, now)
                 return reopened
-            reopened += await _reopen(
-                connection, [bulk_uuid], [operation.c.id.in_(ids), *retried], now
-            )
+            reopened += await _reopen(connection, [operation.c.id.in_(ids), *retried], now)
             await enqueue_operations(connection, ids, now)
         after = ids[-1]
         if progress is not None:
@@ -397,7 +415,7 @@ async def retry_searched(
     (those whose resources were checked: an operation of another that fails meanwhile is
     left as it is), `batch_size` per transaction in id order, so that memory and each
     transaction stay small whatever the number of matches; answers how many. Each batch
-    writes in the order every writer does: operations, their bulks' versions, messages."""
+    writes in the order every writer does: operations, counts, bulks, messages."""
     if not topics:
         return 0
     retriable = [
@@ -409,20 +427,18 @@ async def retry_searched(
         async with database.write() as connection:
             # Past the last batch only: an operation failing again meanwhile (a worker is
             # running) is not retried twice by one request.
-            batch = (
-                await connection.execute(
-                    select(operation.c.id, operation.c.bulk_uuid)
-                    .select_from(from_clause(criteria))
-                    .where(*retriable, operation.c.id > int64_value(after))
-                    .order_by(operation.c.id)
-                    .limit(batch_size)
-                )
-            ).all()
-            if not batch:
+            found = await connection.execute(
+                select(operation.c.id)
+                .select_from(from_clause(criteria))
+                .where(*retriable, operation.c.id > int64_value(after))
+                .order_by(operation.c.id)
+                .limit(batch_size)
+            )
+            ids = list(found.scalars())
+            if not ids:
                 return reopened
-            ids = [row.id for row in batch]
             again = [operation.c.id.in_(ids), *_retriable(DEFAULT_RETRY_STATUSES)]
-            reopened += await _reopen(connection, {row.bulk_uuid for row in batch}, again, now)
+            reopened += await _reopen(connection, again, now)
             await enqueue_operations(connection, ids, now)
         after = ids[-1]
 
@@ -437,10 +453,10 @@ async def mark_incomplete_operations(
     marked = 0
     while True:
         async with database.write() as connection:
-            topics = await _lock_open(connection, operation.c.started_at <= cutoff, batch_size)
-            if not topics:
+            locked = await _lock_open(connection, operation.c.started_at <= cutoff, batch_size)
+            if not locked:
                 return marked
-            ids = list(topics)
+            ids = list(locked)
             updated = await connection.execute(
                 update(operation)
                 .where(operation.c.id.in_(ids), operation.c.status == _OPEN)
@@ -454,7 +470,12 @@ async def mark_incomplete_operations(
             # Rows locked in the order recording results locks them (operations, counters,
             # bulks, then queue messages): two such transactions cannot deadlock.
             await count_finished(
-                connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
+                connection, [(topic, _RETRIABLY_FAILED) for _, topic in locked.values()], now
+            )
+            await tally(
+                connection,
+                added=[(uuid, topic, _RETRIABLY_FAILED) for uuid, topic in locked.values()],
+                removed=[(uuid, topic, _OPEN) for uuid, topic in locked.values()],
             )
             await bump_bulks_of(connection, ids)
             await delete_messages_of_operations(connection, ids)
@@ -528,9 +549,10 @@ async def delete_bulks(connection: AsyncConnection, bulks: Sequence[tuple[int, s
     their messages in the database's queue and acknowledgements go with them (cascades). A
     broker's messages stay: the worker that receives one finds no open operation and drops
     it, as a duplicate delivery."""
-    operations = await connection.execute(
-        delete(operation).where(operation.c.bulk_uuid.in_([uuid for _, uuid in bulks]))
-    )
+    uuids = [uuid for _, uuid in bulks]
+    operations = await connection.execute(delete(operation).where(operation.c.bulk_uuid.in_(uuids)))
+    # Before the bulks (their cascade would too): the order every writer locks in.
+    await connection.execute(delete(operation_tally).where(operation_tally.c.bulk_uuid.in_(uuids)))
     deleted = await connection.execute(
         delete(bulk).where(bulk.c.id.in_([row_id for row_id, _ in bulks]))
     )
