@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
 from bulkops.store.tables import bulk, operation
-from bulkops.store.tallies import tally
+from bulkops.store.tallies import count_new_bulk
 from bulkops.store.types import int64_value, storable_text
 
 # Rows per INSERT statement: large enough to amortise round trips, small enough for every
@@ -49,9 +49,8 @@ class NewBulk:
 async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
     """The bulk and all its operations, counted (`tallies`), in the caller's transaction."""
     await insert_bulk_rows(connection, new_bulk)
-    await tally(
-        connection,
-        added=[(new_bulk.uuid, op.topic_name, int(op.status)) for op in new_bulk.operations],
+    await count_new_bulk(
+        connection, new_bulk.uuid, [(op.topic_name, int(op.status)) for op in new_bulk.operations]
     )
 
 

@@ -11,12 +11,14 @@ final from their submission on and never processed: they are not counted."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import case, delete, func, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.metrics import instruments
@@ -24,11 +26,11 @@ from bulkops.status import FAILED
 from bulkops.store.database import after_commit
 from bulkops.store.tables import finished_minute
 from bulkops.store.types import in_int64
-from bulkops.store.upserts import adding
 
 KEPT = timedelta(days=7)
 """How long counter rows are kept: the dashboard reads the last day only."""
 
+_KEY = ("minute", "topic_name", "status")
 _COUNT = finished_minute.c.finished
 _FAILED_COUNT = case((finished_minute.c.status.in_(in_int64(FAILED)), _COUNT), else_=0)
 
@@ -52,7 +54,7 @@ async def count_finished(
         {"minute": minute, "topic_name": topic, "status": status, "finished": n}
         for (topic, status), n in sorted(counts.items())
     ]
-    await connection.execute(adding(finished_minute, "finished", connection.dialect.name, rows))
+    await connection.execute(_upsert(connection.dialect.name, rows))
     after_commit(connection, partial(_count_in_process, counts))
 
 
@@ -60,6 +62,17 @@ def _count_in_process(counts: Counter[tuple[str, int]]) -> None:
     """The same counts in the process's `/metrics` counter, once they are committed."""
     for (topic, status), n in counts.items():
         instruments.finished.labels(topic, str(status)).inc(n)
+
+
+def _upsert(dialect: str, rows: Sequence[dict[str, Any]]) -> Any:
+    if dialect in ("mysql", "mariadb"):
+        on_mysql = mysql.insert(finished_minute).values(rows)
+        return on_mysql.on_duplicate_key_update(finished=_COUNT + on_mysql.inserted.finished)
+    on_conflict = (postgresql if dialect == "postgresql" else sqlite).insert(finished_minute)
+    on_conflict = on_conflict.values(rows)
+    return on_conflict.on_conflict_do_update(
+        index_elements=list(_KEY), set_={"finished": _COUNT + on_conflict.excluded.finished}
+    )
 
 
 @dataclass(frozen=True, slots=True)

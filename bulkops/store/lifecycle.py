@@ -278,14 +278,21 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 async def _reopen(
     connection: AsyncConnection, conditions: Collection[ColumnElement[bool]], now: datetime
 ) -> int:
-    """Reopen the operations that match as never started; answers how many. They are locked
-    first, in id order, so that the counts (`tallies`) move exactly the statuses changed."""
+    """Reopen the operations that match as never started; answers how many. They are found
+    first, then locked by their ids in id order (as recording results locks them: a locking
+    read through another index would lock its ranges too, and deadlock with writers of those),
+    so that the counts (`tallies`) move exactly the statuses changed."""
+    found = await connection.execute(select(operation.c.id).where(*conditions))
+    ids = sorted(found.scalars())
+    if not ids:
+        return 0
     locked = (
         await connection.execute(
             select(
                 operation.c.id, operation.c.bulk_uuid, operation.c.topic_name, operation.c.status
             )
-            .where(*conditions)
+            # Still matching once locked: another may have changed them meanwhile.
+            .where(operation.c.id.in_(ids), *conditions)
             .order_by(operation.c.id)
             .with_for_update(key_share=True)
         )

@@ -1,4 +1,4 @@
-"""Operations counted by bulk, topic and status, for facets: filled from the operations.
+"""Operations counted by bulk, topic and status, for facets: counted from the operations.
 
 Revision ID: 0016
 Revises: 0015
@@ -7,6 +7,7 @@ Revises: 0015
 import sqlalchemy as sa
 from alembic import op
 
+from bulkops.store.tallies import RECOUNT
 from bulkops.store.types import caseless_text, exact_text
 
 revision = "0016"
@@ -32,11 +33,7 @@ def upgrade() -> None:
             "bulk_uuid", "topic_name", "status", name="pk_bulkops_operation_tally"
         ),
     )
-    op.execute(
-        "INSERT INTO bulkops_operation_tally (bulk_uuid, topic_name, status, operations)"
-        " SELECT bulk_uuid, topic_name, status, count(*) FROM bulkops_operation"
-        " GROUP BY bulk_uuid, topic_name, status"
-    )
+    op.execute(RECOUNT)
 
 
 def downgrade() -> None:
