@@ -1,14 +1,15 @@
 """Facets at scale: `GET /V1/bulk/facets` over HTTP beside the plain search of the same
-criteria (`GET /V1/bulk`, its count and first page of 20) and beside the floor, the GROUP BY
-in plain SQL on the same database.
+criteria (`GET /V1/bulk`, its count and first page of 20) and beside plain SQL on the same
+database: the GROUP BY of the operations, and the sum of the operations' counts by bulk,
+topic and status (`bulkops_operation_tally`) where those answer.
 
     python bench/facets.py [--rows 1000000] [--repeat 7] [--backends sqlite,postgresql,mariadb]
     python bench/facets.py --quick          # 20,000 rows, 3 repeats, the servers that are up
 
 For each backend: a database loaded by `bench/datagen.py` (as `bench/search.py` loads it, in a
 database of its own, `--reuse` to keep it), `bulkops serve --no-worker` on it, and for each
-shape the median time of the three columns, after checking that the facets, the search's
-`total_count` and the floor agree. Writes `facets-<backend>-<rows>.json` and `facets.md`.
+shape the median time of each column, after checking that the facets, the search's
+`total_count` and the SQL agree. Writes `facets-<backend>-<rows>.json` and `facets.md`.
 """
 
 from __future__ import annotations
@@ -50,11 +51,24 @@ class FacetShape:
         facets = "&".join(f"facets[]={name}" for name in self.facets)
         return f"{self.shape.query_string()}&{facets}"
 
-    def floor_sql(self, backend: Backend) -> tuple[str, list[Any]]:
+    def scan_sql(self, backend: Backend) -> tuple[str, list[Any]]:
         """The GROUP BY on the operations (facets of the operation's own columns)."""
         where, parameters = self.shape.where(backend.placeholder, {}, backend.name)
         columns = ", ".join(self.facets)
         sql = f"SELECT {columns}, count(*) FROM bulkops_operation WHERE {where} GROUP BY {columns}"
+        return sql, parameters
+
+    def tally_sql(self, backend: Backend) -> tuple[str, list[Any]] | None:
+        """The sum of the operations' counts by bulk, topic and status, where they answer."""
+        fields = {field for group in self.shape.groups for field, _, _ in group}
+        if not set(self.facets) | fields <= {"status", "topic_name", "bulk_uuid"}:
+            return None
+        where, parameters = self.shape.where(backend.placeholder, {}, backend.name)
+        columns = ", ".join(self.facets)
+        sql = (
+            f"SELECT {columns}, sum(operations) FROM bulkops_operation_tally WHERE {where}"
+            f" GROUP BY {columns} HAVING sum(operations) > 0"
+        )
         return sql, parameters
 
 
@@ -77,9 +91,9 @@ def facet_shapes(bulk_uuid: str, topic: str) -> list[FacetShape]:
     ]
 
 
-def floor_runner(backend: Backend, shape: FacetShape) -> Callable[[], Counts]:
+def sql_runner(backend: Backend, statement: tuple[str, list[Any]]) -> Callable[[], Counts]:
     connection = backend.connect()
-    sql, parameters = shape.floor_sql(backend)
+    sql, parameters = statement
 
     def run() -> Counts:
         cursor = connection.cursor()
@@ -113,17 +127,21 @@ def measure(
     runners: dict[str, Callable[[], Any]] = {
         "facets": http_runner(client, f"/rest/V1/bulk/facets?{shape.query_string()}"),
         "search": http_runner(client, f"/rest/V1/bulk?{shape.shape.query_string()}"),
-        "floor": floor_runner(backend, shape),
+        "scan": sql_runner(backend, shape.scan_sql(backend)),
     }
-    expected = runners["floor"]()
+    tally = shape.tally_sql(backend)
+    if tally is not None:
+        runners["tally"] = sql_runner(backend, tally)
+    expected = runners["scan"]()
     assert facet_counts(runners["facets"](), shape.facets) == expected, shape.shape.title
+    if tally is not None:
+        assert runners["tally"]() == expected, shape.shape.title
     total = orjson.loads(runners["search"]())["total_count"]
     assert total == sum(expected.values()), shape.shape.title
     times = {f"{column}_ms": median_ms(run, repeat) for column, run in runners.items()}
     print(
-        f"  {shape.shape.title}: {total:,} matches, {len(expected)} counts; facets"
-        f" {times['facets_ms']:.1f} ms, search {times['search_ms']:.1f} ms,"
-        f" floor {times['floor_ms']:.1f} ms",
+        f"  {shape.shape.title}: {total:,} matches, {len(expected)} counts; "
+        + ", ".join(f"{column} {times[f'{column}_ms']:.1f} ms" for column in runners),
         flush=True,
     )
     return {
@@ -166,12 +184,22 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"{shape['total_count']:,}",
             f"{shape['facets_ms']:.1f}",
             f"{shape['search_ms']:.1f}",
-            f"{shape['floor_ms']:.1f}",
+            f"{shape['scan_ms']:.1f}",
+            f"{shape['tally_ms']:.1f}" if "tally_ms" in shape else "-",
         ]
         for result in results
         for shape in result["shapes"]
     ]
-    headers = ["rows", "backend", "facets", "matches", "facets ms", "search ms", "floor ms"]
+    headers = [
+        "rows",
+        "backend",
+        "facets",
+        "matches",
+        "HTTP facets ms",
+        "HTTP search ms",
+        "SQL GROUP BY ms",
+        "SQL counts ms",
+    ]
     m = results[0]["machine"]
     return output.table(headers, rows, numeric_from=3) + (
         f"\nMedians of {results[0]['repeat']} runs after a warm-up; {m['cpu']},"
