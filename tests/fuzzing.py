@@ -253,8 +253,9 @@ _ROOTS = st.sampled_from(
 _ROUTES = st.sampled_from(
     [
         "bulk", "bulk/{}/status", "bulk/{}/detailed-status", "bulk/{}/operation-status/{}",
-        "bulk/{}/retry", "bulk/{}", "store/websites", "store/storeGroups", "store/storeViews",
-        "store/storeConfigs", "customers", "customers/{}", "products/{}",
+        "bulk/{}/retry", "bulk/{}", "bulk/facets", "bulk/retry", "store/websites",
+        "store/storeGroups", "store/storeViews", "store/storeConfigs", "customers",
+        "customers/{}", "products/{}",
         "products/{}/media/{}", "tests/things/{}", "integration/admin/token", "", "{}",
     ]
 )  # fmt: skip

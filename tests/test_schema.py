@@ -51,6 +51,11 @@ SYNC_OPERATIONS = {
     ): "asynchronousOperationsBulkStatusV1GetOperationsCountByBulkIdAndStatusGet",
     ("post", "/V1/bulk/{bulkUuid}/retry"): "bulkopsAsynchronousOperationsBulkRetryV1RetryPost",
     (
+        "get",
+        "/V1/bulk/facets",
+    ): "bulkopsAsynchronousOperationsOperationFacetsV1GetFacetsGet",
+    ("post", "/V1/bulk/retry"): "bulkopsAsynchronousOperationsBulkRetryV1RetryBySearchPost",
+    (
         "delete",
         "/V1/bulk/{bulkUuid}",
     ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",
