@@ -81,6 +81,7 @@ bench: $(VENV)/.bench wrk
 	$(BIN)/python bench/processing.py
 	$(BIN)/python bench/http_load.py
 	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/facets.py
 
 # What CI runs on every commit: a small data set, only to keep the benchmarks working.
 bench-quick: $(VENV)/.bench wrk
@@ -89,6 +90,7 @@ bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python bench/processing.py --quick
 	$(BIN)/python bench/http_load.py --quick
 	$(BIN)/python bench/polling.py --quick --backends sqlite
+	$(BIN)/python bench/facets.py --quick
 	$(BIN)/python bench/soak.py --quick
 
 # constraints.txt anew: the newest releases pyproject.toml's ranges allow (runtime, test and
