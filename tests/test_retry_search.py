@@ -143,6 +143,13 @@ def test_retry_by_search_requeues_the_failed_matches_on_both_transports(
         wait_for(lambda: statuses(server, OTHER_BULK) == [1], 60, "the other bulk's operation")
         emails = query(server.database_url, "SELECT email FROM bulkops_demo_customer")
         assert len(emails) == 3
+        # The operations' counts followed every retry and result: facets read them.
+        facets = admin.get("/rest/V1/bulk/facets", params=[*EVERYTHING, ("facets[]", "status")])
+        assert facets.json()["counts"] == [
+            {"status": 1, "count": 4},
+            {"status": 3, "count": 1},
+            {"status": 5, "count": 1},
+        ]
     assert "Traceback" not in server.log()
 
 
