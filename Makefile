@@ -83,6 +83,7 @@ bench: $(VENV)/.bench wrk
 	$(BIN)/python bench/polling.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/keyset.py
+	$(BIN)/python bench/facets.py
 
 # What CI runs on every commit: a small data set, only to keep the benchmarks working.
 bench-quick: $(VENV)/.bench wrk
@@ -93,6 +94,7 @@ bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python bench/polling.py --quick --backends sqlite
 	$(BIN)/python bench/events.py --quick --backends sqlite
 	$(BIN)/python bench/keyset.py --quick
+	$(BIN)/python bench/facets.py --quick
 	$(BIN)/python bench/soak.py --quick
 
 # constraints.txt anew: the newest releases pyproject.toml's ranges allow (runtime, test and

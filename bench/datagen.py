@@ -24,6 +24,7 @@ from bench import magento_schema
 from bench.databases import Backend
 from bulkops.store.database import Database
 from bulkops.store.migrate import upgrade
+from bulkops.store.tallies import RECOUNT
 
 TOPICS = [
     "async.magento.catalog.api.productrepositoryinterface.save.post",
@@ -181,6 +182,8 @@ def load(backend: Backend, rows: int) -> None:
         _insert_rows(backend, cursor, "bulkops_bulk", BULK_COLUMNS, (b.row() for b in bulks))
         _insert_rows(backend, cursor, "bulkops_operation", OPERATION_COLUMNS, operation_rows(bulks))
         cursor.execute(COUNT_ACCEPTED)
+        # The operations' counts by bulk, topic and status, as bulkops keeps them.
+        cursor.execute(RECOUNT)
         connection.commit()
         if backend.name == "postgresql":
             # The ids were given: move the sequences past them, as inserts by bulkops expect.

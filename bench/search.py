@@ -151,20 +151,21 @@ def measure(
     return results
 
 
-def prepare(name: str, rows: int, workdir: Path, reuse: bool) -> tuple[Backend, float | None]:
-    """The backend's database loaded with `rows` operations, and the seconds loading took
-    (None when a loaded one was reused); both said on the console."""
-    backend, load_seconds = _load_or_reuse(name, rows, workdir, reuse)
+def prepare(
+    name: str, rows: int, workdir: Path, reuse: bool, prefix: str = "bulkops_bench"
+) -> tuple[Backend, float | None]:
+    """The backend's database (`<prefix>_<rows>`) loaded with `rows` operations, and the
+    seconds loading took (None when a loaded one was reused); both said on the console."""
+    backend, load_seconds = _load_or_reuse(name, rows, workdir, reuse, f"{prefix}_{rows}")
     loaded = "reused" if load_seconds is None else f"loaded in {load_seconds:.0f} s"
     print(f"{backend.flavour()}: {rows:,} operations ({loaded})", flush=True)
     return backend, load_seconds
 
 
 def _load_or_reuse(
-    name: str, rows: int, workdir: Path, reuse: bool
+    name: str, rows: int, workdir: Path, reuse: bool, database: str
 ) -> tuple[Backend, float | None]:
     """The database, and the seconds loading took (None when a loaded one was reused)."""
-    database = f"bulkops_bench_{rows}"
     if name == "sqlite":
         directory = output.RESULTS / "data" if reuse else workdir
         directory.mkdir(parents=True, exist_ok=True)

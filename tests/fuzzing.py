@@ -253,8 +253,10 @@ _ROOTS = st.sampled_from(
 _ROUTES = st.sampled_from(
     [
         "bulk", "bulk/{}/status", "bulk/{}/detailed-status", "bulk/{}/operation-status/{}",
-        "bulk/{}/retry", "bulk/{}", "bulk/{}/webhooks", "store/websites", "store/storeGroups",
-        "store/storeViews", "store/storeConfigs", "customers", "customers/{}", "products/{}",
+        "bulk/{}/retry", "bulk/{}", "bulk/{}/webhooks", "bulk/facets", "bulk/retry",
+        "store/websites", "store/storeGroups", "store/storeViews", "store/storeConfigs",
+        "bulk/changes", "bulk/{}/failed", "bulk/{}/resubmit", "customers", "customers/{}",
+        "products/{}",
         "products/{}/media/{}", "tests/things/{}", "integration/admin/token", "", "{}",
     ]
 )  # fmt: skip

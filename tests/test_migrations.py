@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Select, Table, func, inspect, select
 
-from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
+from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk_rows
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import cleanup_bulks, expired_bulks
 from bulkops.store.migrate import Migration, alembic_config, downgrade, upgrade
@@ -28,6 +28,7 @@ from bulkops.store.tables import (
     metadata,
     operation,
     operation_change,
+    operation_tally,
     queue_message,
     webhook_delivery,
 )
@@ -110,7 +111,7 @@ def _bulk(number: int, start_time: datetime, items: int = 3) -> NewBulk:
 async def _add(database: Database, *bulks: NewBulk) -> None:
     async with database.write() as connection:
         for one in bulks:
-            await insert_bulk(connection, one)
+            await insert_bulk_rows(connection, one)
             await enqueue_open_operations(connection, one.uuid, one.start_time)
 
 
@@ -162,6 +163,7 @@ LATER_TABLES = (
     operation_change,
     change_head,
     webhook_delivery,
+    operation_tally,
 )
 """Tables of migrations after 0011."""
 

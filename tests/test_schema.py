@@ -59,6 +59,11 @@ SYNC_OPERATIONS = {
         "/V1/bulk/{bulkUuid}/resubmit",
     ): "bulkopsAsynchronousOperationsBulkResubmitV1ResubmitPost",
     (
+        "get",
+        "/V1/bulk/facets",
+    ): "bulkopsAsynchronousOperationsOperationFacetsV1GetFacetsGet",
+    ("post", "/V1/bulk/retry"): "bulkopsAsynchronousOperationsBulkRetryV1RetryBySearchPost",
+    (
         "delete",
         "/V1/bulk/{bulkUuid}",
     ): "bulkopsAsynchronousOperationsBulkManagementV1DeleteBulkDelete",

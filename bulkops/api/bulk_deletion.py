@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from bulkops.api.auth import require_bulk_reader
 from bulkops.api.bulk import bulk_or_404
+from bulkops.api.flags import query_flag
 from bulkops.api.responses import ApiResponse
 from bulkops.api.retry import require_route_resources
 from bulkops.errors import InputError
@@ -27,12 +28,11 @@ from bulkops.store import bulks
 from bulkops.store.lifecycle import delete_bulks
 
 FORCE = "force"
-_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 async def delete_bulk(request: Request) -> Response:
     user = await require_bulk_reader(request)
-    force = _force(request)
+    force = query_flag(request, FORCE)
     state = request.app.state
     async with state.database.write() as connection:
         found = await bulk_or_404(request, connection, user)
@@ -49,16 +49,6 @@ async def delete_bulk(request: Request) -> Response:
                 )
         await delete_bulks(connection, [(found["id"], uuid)])
     return ApiResponse(True)
-
-
-def _force(request: Request) -> bool:
-    text = request.query_params.get(FORCE)
-    if text is None:
-        return False
-    flag = _FLAGS.get(text.strip().lower())
-    if flag is None:
-        raise InputError.invalid_type(FORCE, text, "bool")
-    return flag
 
 
 routes = [Route("/V1/bulk/{bulk_uuid}", delete_bulk, methods=["DELETE"])]

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bulkops.criteria import SearchCriteria
 from bulkops.errors import InputError
 from bulkops.status import BulkStatus, OperationStatus, derive_bulk_status
 from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
@@ -34,7 +35,9 @@ from bulkops.store.queue import (
     enqueue_operations,
 )
 from bulkops.store.rows import AnyRow
-from bulkops.store.tables import bulk, operation
+from bulkops.store.search import from_clause, where_clause
+from bulkops.store.tables import bulk, operation, operation_tally
+from bulkops.store.tallies import tally
 from bulkops.store.types import in_int64, int64_value, storable_text
 from bulkops.store.webhooks import record_completions
 
@@ -134,8 +137,8 @@ async def record_results(
         first.setdefault(result.operation_id, result)
     if not first:
         return
-    topics = await _lock_open(connection, operation.c.id.in_(list(first)))
-    ordered = [first[operation_id] for operation_id in sorted(topics)]
+    locked = await _lock_open(connection, operation.c.id.in_(list(first)))
+    ordered = [first[operation_id] for operation_id in sorted(locked)]
     if not ordered:
         return
     rows = [
@@ -165,8 +168,13 @@ async def record_results(
         ),
         rows,
     )
-    finals = [(topics[result.operation_id], int(result.status)) for result in ordered]
-    await count_finished(connection, finals, now)
+    finals = [(locked[result.operation_id], int(result.status)) for result in ordered]
+    await count_finished(connection, [(topic, status) for (_, topic), status in finals], now)
+    await tally(
+        connection,
+        added=[(uuid, topic, status) for (uuid, topic), status in finals],
+        removed=[(uuid, topic, _OPEN) for (uuid, topic), _ in finals],
+    )
     made_final = [result.operation_id for result in ordered]
     bulks = await bump_bulks_of(connection, made_final)
     await record_completions(connection, bulks, now)
@@ -175,19 +183,19 @@ async def record_results(
 
 async def _lock_open(
     connection: AsyncConnection, selected: ColumnElement[bool], limit: int | None = None
-) -> dict[int, str]:
+) -> dict[int, tuple[str, str]]:
     """Lock the open operations `selected` (the first `limit`), in id order, until the
-    transaction ends, so that no other can make them final meanwhile; answers their topics
-    by id. SQLite's write transaction has the whole database already."""
+    transaction ends, so that no other can make them final meanwhile; answers their bulks and
+    topics by id. SQLite's write transaction has the whole database already."""
     query = (
-        select(operation.c.id, operation.c.topic_name)
+        select(operation.c.id, operation.c.bulk_uuid, operation.c.topic_name)
         .where(selected, operation.c.status == _OPEN)
         .order_by(operation.c.id)
         .limit(limit)
         # PostgreSQL: FOR NO KEY UPDATE, what the update that follows takes anyway.
         .with_for_update(key_share=True)
     )
-    return {row.id: row.topic_name for row in await connection.execute(query)}
+    return {row.id: (row.bulk_uuid, row.topic_name) for row in await connection.execute(query)}
 
 
 RETRIABLE_STATUSES = frozenset(DEFAULT_RETRY_STATUSES)
@@ -226,6 +234,16 @@ class ErrorGroup:
         ]
 
 
+def _retriable(statuses: Collection[int]) -> list[ColumnElement[bool]]:
+    """Operations with one of `statuses` that can run again: completed ones have no payload,
+    and those resubmitted with a corrected item run elsewhere."""
+    return [
+        operation.c.status.in_(in_int64(statuses)),
+        operation.c.serialized_data.is_not(None),
+        operation.c.resubmitted_to_bulk.is_(None),
+    ]
+
+
 def _retried(
     bulk_uuid: str,
     statuses: Collection[int],
@@ -233,14 +251,8 @@ def _retried(
     error_group: ErrorGroup | None = None,
     operation_ids: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
-    """What selects the operations a retry reopens. Operations without a payload (completed
-    ones) cannot be retried, nor those resubmitted with a corrected item: it runs elsewhere."""
-    conditions = [
-        operation.c.bulk_uuid == bulk_uuid,
-        operation.c.status.in_(in_int64(statuses)),
-        operation.c.serialized_data.is_not(None),
-        operation.c.resubmitted_to_bulk.is_(None),
-    ]
+    """What selects the operations a retry of the bulk reopens."""
+    conditions = [operation.c.bulk_uuid == bulk_uuid, *_retriable(statuses)]
     if error_codes is not None:
         conditions.append(operation.c.error_code.in_(in_int64(error_codes)))
     if error_group is not None:
@@ -274,25 +286,31 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 
 
 async def _reopen(
-    connection: AsyncConnection,
-    bulk_uuid: str,
-    conditions: Iterable[ColumnElement[bool]],
-    now: datetime,
+    connection: AsyncConnection, conditions: Collection[ColumnElement[bool]], now: datetime
 ) -> int:
-    """Reopen the bulk's operations that match, as never started; answers how many. They are
-    locked first, in id order as recording results locks them, so that exactly those are
-    reopened, and recorded as changes, whatever another transaction does meanwhile."""
-    locked = await connection.execute(
-        select(operation.c.id)
-        .where(*conditions)
-        .order_by(operation.c.id)
-        .with_for_update(key_share=True)
-    )
-    ids = list(locked.scalars())
+    """Reopen the operations that match as never started; answers how many. They are found
+    first, then locked by their ids in id order (as recording results locks them: a locking
+    read through another index would lock its ranges too, and deadlock with writers of those),
+    so that the counts (`tallies`) and the change feed get exactly the statuses changed."""
+    found = await connection.execute(select(operation.c.id).where(*conditions))
+    ids = sorted(found.scalars())
+    locked: list[AnyRow] = []
     for start in range(0, len(ids), IN_LIST):
+        chunk = in_int64(ids[start : start + IN_LIST])
+        locked += await connection.execute(
+            select(
+                operation.c.id, operation.c.bulk_uuid, operation.c.topic_name, operation.c.status
+            )
+            # Still matching once locked: another may have changed them meanwhile.
+            .where(operation.c.id.in_(chunk), *conditions)
+            .order_by(operation.c.id)
+            .with_for_update(key_share=True)
+        )
+    reopened = [row.id for row in locked]
+    for start in range(0, len(reopened), IN_LIST):
         await connection.execute(
             update(operation)
-            .where(operation.c.id.in_(in_int64(ids[start : start + IN_LIST])))
+            .where(operation.c.id.in_(in_int64(reopened[start : start + IN_LIST])))
             .values(
                 status=_OPEN,
                 result_message=None,
@@ -303,10 +321,14 @@ async def _reopen(
                 deliveries=0,
             )
         )
-    if ids:
-        await bump_bulks(connection, [bulk_uuid])
-        await record_changes(connection, ids, now)
-    return len(ids)
+    await tally(
+        connection,
+        added=[(row.bulk_uuid, row.topic_name, _OPEN) for row in locked],
+        removed=[(row.bulk_uuid, row.topic_name, row.status) for row in locked],
+    )
+    await bump_bulks(connection, [row.bulk_uuid for row in locked])
+    await record_changes(connection, reopened, now)
+    return len(locked)
 
 
 async def retry_operations(
@@ -326,7 +348,7 @@ async def retry_operations(
     if not await _bulk_exists(connection, bulk_uuid):
         return None
     retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
-    reopened = await _reopen(connection, bulk_uuid, retried, now)
+    reopened = await _reopen(connection, retried, now)
     await enqueue_open_operations(connection, bulk_uuid, now)
     return reopened
 
@@ -373,13 +395,69 @@ async def retry_in_batches(
                 # message lost) are queued too.
                 await enqueue_open_operations(connection, bulk_uuid, now)
                 return reopened
-            reopened += await _reopen(
-                connection, bulk_uuid, [operation.c.id.in_(ids), *retried], now
-            )
+            reopened += await _reopen(connection, [operation.c.id.in_(ids), *retried], now)
             await enqueue_operations(connection, ids, now)
         after = ids[-1]
         if progress is not None:
             progress(reopened, total)
+
+
+def _searched_retriable(criteria: SearchCriteria, backend: str) -> list[ColumnElement[bool]]:
+    """The operations a search matches that a retry by search reopens: failed ones (2, 3)."""
+    return [where_clause(criteria, backend), *_retriable(DEFAULT_RETRY_STATUSES)]
+
+
+async def searched_retry_topics(
+    connection: AsyncConnection, criteria: SearchCriteria, backend: str
+) -> dict[str, int]:
+    """How many operations `retry_searched` would reopen, by topic (whoever retries needs
+    each one's route resource)."""
+    query = (
+        select(operation.c.topic_name, func.count())
+        .select_from(from_clause(criteria))
+        .where(*_searched_retriable(criteria, backend))
+        .group_by(operation.c.topic_name)
+    )
+    return {topic: int(n) for topic, n in await connection.execute(query)}
+
+
+async def retry_searched(
+    database: Database,
+    criteria: SearchCriteria,
+    topics: Collection[str],
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Reopen and queue again the failed operations the search matches, of these `topics`
+    (those whose resources were checked: an operation of another that fails meanwhile is
+    left as it is), `batch_size` per transaction in id order, so that memory and each
+    transaction stay small whatever the number of matches; answers how many. Each batch
+    writes in the order every writer does: operations, counts, bulks, messages."""
+    if not topics:
+        return 0
+    retriable = [
+        *_searched_retriable(criteria, database.backend),
+        operation.c.topic_name.in_(sorted(topics)),
+    ]
+    reopened, after = 0, 0
+    while True:
+        async with database.write() as connection:
+            # Past the last batch only: an operation failing again meanwhile (a worker is
+            # running) is not retried twice by one request.
+            found = await connection.execute(
+                select(operation.c.id)
+                .select_from(from_clause(criteria))
+                .where(*retriable, operation.c.id > int64_value(after))
+                .order_by(operation.c.id)
+                .limit(batch_size)
+            )
+            ids = list(found.scalars())
+            if not ids:
+                return reopened
+            again = [operation.c.id.in_(ids), *_retriable(DEFAULT_RETRY_STATUSES)]
+            reopened += await _reopen(connection, again, now)
+            await enqueue_operations(connection, ids, now)
+        after = ids[-1]
 
 
 async def mark_incomplete_operations(
@@ -392,10 +470,10 @@ async def mark_incomplete_operations(
     marked = 0
     while True:
         async with database.write() as connection:
-            topics = await _lock_open(connection, operation.c.started_at <= cutoff, batch_size)
-            if not topics:
+            locked = await _lock_open(connection, operation.c.started_at <= cutoff, batch_size)
+            if not locked:
                 return marked
-            ids = list(topics)
+            ids = list(locked)
             updated = await connection.execute(
                 update(operation)
                 .where(operation.c.id.in_(ids), operation.c.status == _OPEN)
@@ -410,7 +488,12 @@ async def mark_incomplete_operations(
             # bulks, then queue messages; webhook events are inserts): two such transactions
             # cannot deadlock.
             await count_finished(
-                connection, [(topic, _RETRIABLY_FAILED) for topic in topics.values()], now
+                connection, [(topic, _RETRIABLY_FAILED) for _, topic in locked.values()], now
+            )
+            await tally(
+                connection,
+                added=[(uuid, topic, _RETRIABLY_FAILED) for uuid, topic in locked.values()],
+                removed=[(uuid, topic, _OPEN) for uuid, topic in locked.values()],
             )
             bulks = await bump_bulks_of(connection, ids)
             await record_completions(connection, bulks, now)
@@ -486,10 +569,11 @@ async def delete_bulks(connection: AsyncConnection, bulks: Sequence[tuple[int, s
     their messages in the database's queue and acknowledgements go with them (cascades). A
     broker's messages stay: the worker that receives one finds no open operation and drops
     it, as a duplicate delivery. Each deletion is a change of the feed."""
+    uuids = [uuid for _, uuid in bulks]
     await record_deletions(connection, [row_id for row_id, _ in bulks], utc_now())
-    operations = await connection.execute(
-        delete(operation).where(operation.c.bulk_uuid.in_([uuid for _, uuid in bulks]))
-    )
+    operations = await connection.execute(delete(operation).where(operation.c.bulk_uuid.in_(uuids)))
+    # Before the bulks (their cascade would too): the order every writer locks in.
+    await connection.execute(delete(operation_tally).where(operation_tally.c.bulk_uuid.in_(uuids)))
     deleted = await connection.execute(
         delete(bulk).where(bulk.c.id.in_([row_id for row_id, _ in bulks]))
     )

@@ -56,6 +56,7 @@ ColumnOf = Callable[[str], ColumnElement[Any]]
 
 
 def field_column(field: str) -> ColumnElement[Any]:
+    """The column a searchable field is read from: the operation's, or its bulk's."""
     table = bulk if field in _BULK_FIELDS else operation
     return table.c[field]
 
@@ -333,8 +334,10 @@ def _fields_used(criteria: SearchCriteria) -> set[str]:
     return _fields_filtered(criteria) | {field for field, _ in criteria.effective_sort()}
 
 
-def _from_clause(criteria: SearchCriteria) -> Any:
-    if _fields_used(criteria) & _BULK_FIELDS:
+def from_clause(criteria: SearchCriteria, *more_fields: str) -> Any:
+    """The operation table, joined to its bulk's when the criteria or `more_fields` (fields
+    read beside them) need a column of the bulk."""
+    if (_fields_used(criteria) | set(more_fields)) & _BULK_FIELDS:
         return operation.join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
     return operation
 
@@ -428,7 +431,7 @@ def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     if _needs_id_range(criteria, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
     return (
-        select(*columns).select_from(_from_clause(criteria)).where(where_clause(criteria, backend))
+        select(*columns).select_from(from_clause(criteria)).where(where_clause(criteria, backend))
     )
 
 
@@ -437,7 +440,7 @@ def items_query(
 ) -> Select[Any]:
     return (
         select(*columns)
-        .select_from(_from_clause(criteria))
+        .select_from(from_clause(criteria))
         .where(where_clause(criteria, backend))
         .order_by(*_order_by(criteria, backend))
     )
@@ -470,21 +473,21 @@ def page_query(
     order_by = _order_by(criteria, backend)
     if offset < DEFERRED_OFFSET:
         query = (
-            select(*ITEM_COLUMNS, *extra_columns).select_from(_from_clause(criteria)).where(where)
+            select(*ITEM_COLUMNS, *extra_columns).select_from(from_clause(criteria)).where(where)
         )
         return query.order_by(*order_by).limit(page_size).offset(offset)
     # Deep pages: the rows skipped are found in an index (ids only), and only the page's own
     # rows are read from the table.
     ids = (
         select(operation.c.id.label("page_id"))
-        .select_from(_from_clause(criteria))
+        .select_from(from_clause(criteria))
         .where(where)
         .order_by(*order_by)
         .limit(page_size)
         .offset(offset)
         .subquery("page_ids")
     )
-    joined = _from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
+    joined = from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
     return select(*ITEM_COLUMNS, *extra_columns).select_from(joined).order_by(*order_by)
 
 

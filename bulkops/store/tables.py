@@ -152,6 +152,23 @@ finished_minute = Table(
     Column("finished", BigInteger, nullable=False),
 )
 
+# Operations by bulk, topic and status, changed in the transaction of every change of their
+# statuses (`bulkops.store.tallies`): facets of many operations read a row per bulk, topic and
+# status instead of one per operation. Deleted with their bulk.
+operation_tally = Table(
+    "bulkops_operation_tally",
+    metadata,
+    Column(
+        "bulk_uuid",
+        exact_text(39),
+        ForeignKey("bulkops_bulk.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("topic_name", caseless_text(255), primary_key=True),
+    Column("status", SmallInteger, primary_key=True),
+    Column("operations", BigInteger, nullable=False),
+)
+
 # Idempotency keys of submissions (`Idempotency-Key`), each in the scope of its caller (user
 # type and id), written in the transaction of its bulk and deleted with it: a key never outlives
 # its bulk, nor a bulk its key. `request_hash` tells the same request from another,

@@ -10,6 +10,7 @@ from bulkops.api.schema.naming import path_parameters, route_version, service_na
 from bulkops.auth.context import ADMIN_USERS, ANONYMOUS, BULK_OPERATIONS, INTEGRATIONS, STORES
 from bulkops.handlers.base import AsyncRoute
 from bulkops.handlers.registry import HandlerRegistry
+from bulkops.store.facets import FACETS
 
 Schema = d.Schema
 
@@ -190,6 +191,49 @@ SYNC_METHODS: tuple[ServiceMethod, ...] = (
         result={"type": "string", "description": "text/event-stream"},
         errors=(404,),
         result_types=("text/event-stream",),
+    ),
+    ServiceMethod(
+        "GET",
+        "/V1/bulk/facets",
+        "Bulkops\\AsynchronousOperations\\Api\\OperationFacetsInterface",
+        "getFacets",
+        "Count the operations that match specified search criteria by the values of one or "
+        "more facets (status, topic_name, error_code, user_type), crossed. Sort orders and "
+        "paging play no part.",
+        BULK_OPERATIONS,
+        query=(
+            Parameter(
+                "facets[]",
+                {
+                    "type": "string",
+                    "enum": list(FACETS),
+                    "description": "A facet to count by; repeated for several, crossed.",
+                },
+            ),
+            *_search_criteria_query(),
+        ),
+        result=d.ref("bulkops-data-facet-search-results-interface"),
+        errors=(400,),
+    ),
+    ServiceMethod(
+        "POST",
+        "/V1/bulk/retry",
+        "Bulkops\\AsynchronousOperations\\Api\\BulkRetryInterface",
+        "retryBySearch",
+        "Queue again every failed operation (status 2 and 3) that matches specified search "
+        "criteria, across bulks; the caller also needs the resource of every queued "
+        "operation's route. Answers how many were queued, or with dry_run how many would be.",
+        BULK_OPERATIONS,
+        query=(
+            Parameter(
+                "dry_run",
+                {"type": "boolean", "description": "Count the operations, change nothing."},
+                required=False,
+            ),
+            *_search_criteria_query(),
+        ),
+        result={"type": "integer"},
+        errors=(400,),
     ),
     ServiceMethod(
         "POST",

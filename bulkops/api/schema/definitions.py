@@ -129,6 +129,30 @@ DATA: dict[str, Schema] = {
         },
         ["items", "search_criteria", "total_count"],
     ),
+    "bulkops-data-facet-search-results-interface": obj(
+        "Operations matching search criteria, counted by the values of the facets asked.",
+        {
+            "facets": array_of(string("Facet"), "The facets, in the order asked"),
+            "counts": array_of(
+                ref("bulkops-data-facet-count-interface"),
+                "A count per combination of the facets' values that occurs",
+            ),
+            "total_count": integer("Operations matched."),
+            "search_criteria": ref("framework-search-criteria-interface"),
+        },
+        ["facets", "counts", "total_count", "search_criteria"],
+    ),
+    "bulkops-data-facet-count-interface": obj(
+        "The operations with these values of the facets asked (only those asked are sent).",
+        {
+            "status": integer("Operation status"),
+            "topic_name": string("Queue Topic"),
+            "error_code": integer("Error code", nullable=True),
+            "user_type": integer("User type", nullable=True),
+            "count": integer("Operations with these values"),
+        },
+        ["count"],
+    ),
     "asynchronous-operations-data-operation-interface": obj(
         "Class OperationInterface",
         {

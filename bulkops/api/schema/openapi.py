@@ -27,6 +27,8 @@ from bulkops.api.schema.swagger import (
 from bulkops.services.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 
 JSON = "application/json"
+# What a Swagger query parameter says of its value that an OpenAPI parameter's schema holds.
+SCHEMA_KEYS = ("type", "items", "enum")
 CORRECTED_SCHEMAS: Document = {
     "error-parameters": {
         "description": "Values of the message's placeholders: by name (%fieldName) or by "
