@@ -8,7 +8,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tests.servers import bulkops_environment
+import httpx
+
+from tests.servers import RunningServer, bulkops_environment
 
 CREDENTIALS_OUTPUT = re.compile(
     r"consumer_key: [a-z0-9]{32}\nconsumer_secret: [a-z0-9]{32}\n"
@@ -64,3 +66,9 @@ def create_integration(
     result = bulkops_cli(database_url, "integration", "create", name, *options, settings=settings)
     assert result.returncode == 0, result.stderr
     return parse_credentials(result.stdout)
+
+
+def integration_client(server: RunningServer, name: str, *resources: str) -> httpx.Client:
+    """A client of `server` with the access token of a new integration with these resources."""
+    token = create_integration(server.database_url, name, *resources).access_token
+    return server.client(headers={"Authorization": f"Bearer {token}"})

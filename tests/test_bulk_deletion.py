@@ -21,18 +21,14 @@ from bulkops.store.bulks import NewBulk, NewOperation
 from bulkops.store.database import Database
 from bulkops.store.lifecycle import cleanup_bulks, expired_bulks
 from tests.brokers import Broker
-from tests.integrations import create_integration
+from tests.customers import CUSTOMERS, customer
+from tests.integrations import integration_client
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.storage import count, insert_bulks, insert_bulks_async, query
 from tests.waiting import wait_for
 
-CUSTOMERS = "/rest/default/async/bulk/V1/customers"
 GONE_TOPIC = "async.vendor.gone.api.goneinterface.apply.post"
 NOW = datetime(2030, 6, 1, 12)
-
-
-def customer(email: str) -> dict[str, object]:
-    return {"customer": {"email": email}, "password": "Password1"}
 
 
 def emails() -> list[str]:
@@ -61,11 +57,6 @@ def idle_server(
     running.stop()
 
 
-def bearer(server: RunningServer, name: str, *resources: str) -> httpx.Client:
-    token = create_integration(server.database_url, name, *resources).access_token
-    return server.client(headers={"Authorization": f"Bearer {token}"})
-
-
 def test_forced_deletion_drops_queued_operations_on_both_transports(
     idle_server: RunningServer,
     queue_settings: dict[str, str],
@@ -73,7 +64,10 @@ def test_forced_deletion_drops_queued_operations_on_both_transports(
     tmp_path: Path,
 ) -> None:
     server = idle_server
-    with bearer(server, "a", BULK_OPERATIONS) as owner, bearer(server, "b", BULK_OPERATIONS) as b:
+    with (
+        integration_client(server, "a", BULK_OPERATIONS) as owner,
+        integration_client(server, "b", BULK_OPERATIONS) as b,
+    ):
         deleted_emails = emails()
         deleted = submit(owner, deleted_emails)
         kept = submit(owner, emails())
@@ -150,7 +144,7 @@ def serving(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
 def test_deletion_needs_the_routes_resources_and_finished_bulks_need_no_force(
     serving: RunningServer,
 ) -> None:
-    with bearer(serving, "reader", BULK_OPERATIONS) as reader:
+    with integration_client(serving, "reader", BULK_OPERATIONS) as reader:
         [(reader_id,)] = query(
             serving.database_url, "SELECT id FROM bulkops_integration WHERE name = 'reader'"
         )

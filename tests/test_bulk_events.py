@@ -15,8 +15,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bulkops.auth.context import BULK_OPERATIONS
+from tests.customers import submit_pairs
+from tests.integrations import integration_client
 from tests.servers import RunningServer, start_bulkops, start_server
-from tests.test_change_feed import bearer, submit_pairs
 from tests.waiting import wait_for
 
 EVENT_STREAM = {"Accept": "text/event-stream"}
@@ -78,7 +80,10 @@ def test_events_follow_a_bulk_until_it_is_finished(
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
     server = idle_server
-    with bearer(server, "a") as owner, bearer(server, "b") as other:
+    with (
+        integration_client(server, "a", BULK_OPERATIONS) as owner,
+        integration_client(server, "b", BULK_OPERATIONS) as other,
+    ):
         bulk = submit_pairs(owner, 2)
         path = f"/rest/V1/bulk/{bulk}/events"
         missing = other.get(path, headers=EVENT_STREAM)
@@ -131,7 +136,7 @@ def test_a_deleted_bulk_ends_its_stream_and_leaving_clients_are_forgotten(
     idle_server: RunningServer,
 ) -> None:
     server = idle_server
-    with bearer(server, "a") as owner:
+    with integration_client(server, "a", BULK_OPERATIONS) as owner:
         deleted, followed = submit_pairs(owner, 1), submit_pairs(owner, 1)
         with owner.stream(
             "GET", f"/rest/V1/bulk/{deleted}/events", headers=EVENT_STREAM, timeout=60

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ from bulkops.api.changes import encode_cursor
 from bulkops.auth.context import BULK_OPERATIONS
 from bulkops.store.changes import prune_changes
 from bulkops.store.database import Database
-from tests.integrations import create_integration
+from tests.customers import submit_pairs
+from tests.integrations import integration_client
 from tests.servers import RunningServer, start_bulkops, start_server
 from tests.waiting import wait_for
 
-CUSTOMERS = "/rest/default/async/bulk/V1/customers"
 CHANGES = "/rest/V1/bulk/changes"
 COMPLETE, NOT_RETRIABLY_FAILED, OPEN = 1, 3, 4
 BULKS = 4
@@ -46,23 +45,6 @@ def idle_server(
     )
     yield running
     running.stop()
-
-
-def bearer(server: RunningServer, name: str) -> httpx.Client:
-    token = create_integration(server.database_url, name, BULK_OPERATIONS).access_token
-    return server.client(headers={"Authorization": f"Bearer {token}"})
-
-
-def customer(email: str) -> dict[str, object]:
-    return {"customer": {"email": email}, "password": "Password1"}
-
-
-def submit_pairs(client: httpx.Client, pairs: int) -> str:
-    emails = [f"{uuid.uuid4().hex}@example.com" for _ in range(pairs)]
-    items = [customer(email) for email in emails for _ in range(2)]
-    response = client.post(CUSTOMERS, json=items)
-    assert response.status_code == 202, response.text
-    return response.json()["bulk_uuid"]
 
 
 @dataclass
@@ -141,7 +123,10 @@ def test_racing_workers_every_change_once_and_in_order(
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
     server = idle_server
-    with bearer(server, "a") as owner, bearer(server, "b") as other:
+    with (
+        integration_client(server, "a", BULK_OPERATIONS) as owner,
+        integration_client(server, "b", BULK_OPERATIONS) as other,
+    ):
         reader = Reader(Feed(owner))
         reader.start()
         bulks = [submit_pairs(owner, PAIRS) for _ in range(BULKS)]
@@ -204,7 +189,7 @@ def test_long_poll_answers_when_a_change_comes(
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
     server = idle_server
-    with bearer(server, "a") as owner:
+    with integration_client(server, "a", BULK_OPERATIONS) as owner:
         feed = Feed(owner)
         assert feed.read_all() == []
         bulk = submit_pairs(owner, 1)
@@ -233,7 +218,7 @@ async def test_bad_input_is_a_400_and_a_pruned_cursor_a_410(
 ) -> None:
     server = start_server(tmp_path / "server", DATABASE_URL=database_url)
     try:
-        with bearer(server, "a") as owner:
+        with integration_client(server, "a", BULK_OPERATIONS) as owner:
             submit_pairs(owner, 1)
             feed = Feed(owner)
             wait_for(lambda: collected(feed, 2), 30, "the results")

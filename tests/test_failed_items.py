@@ -23,7 +23,7 @@ from bulkops.services.redaction import MASK
 from bulkops.services.submission import serialized_data
 from bulkops.status import OperationStatus, UserType
 from bulkops.store.bulks import NewBulk, NewOperation
-from tests.integrations import create_integration
+from tests.integrations import integration_client
 from tests.servers import RunningServer, start_server
 from tests.storage import insert_bulks
 from tests.waiting import wait_for
@@ -51,11 +51,6 @@ def running(
     server.stop()
 
 
-def bearer(server: RunningServer, name: str) -> httpx.Client:
-    token = create_integration(server.database_url, name, BULK_OPERATIONS).access_token
-    return server.client(headers={"Authorization": f"Bearer {token}"})
-
-
 def accepted(response: httpx.Response) -> str:
     assert response.status_code == 202, response.text
     return str(response.json()["bulk_uuid"])
@@ -81,7 +76,10 @@ def failed_lines(client: httpx.Client, bulk: str) -> list[dict[str, Any]]:
 
 
 def test_failed_items_out_and_corrected_items_back_in(running: RunningServer) -> None:
-    with bearer(running, "owner") as owner, bearer(running, "other") as other:
+    with (
+        integration_client(running, "owner", BULK_OPERATIONS) as owner,
+        integration_client(running, "other", BULK_OPERATIONS) as other,
+    ):
         taken = email()
         assert finished(owner, accepted(owner.post(CUSTOMERS, json=[customer(taken)]))) == [
             COMPLETE

@@ -14,11 +14,11 @@ import pytest
 
 from bulkops.auth.context import BULK_OPERATIONS
 from tests.backends import Backend
+from tests.customers import CUSTOMERS, customer
 from tests.integrations import create_integration
 from tests.servers import RunningServer, server_on
 from tests.waiting import wait_for
 
-CUSTOMERS = "/rest/default/async/bulk/V1/customers"
 OPEN = 4
 
 
@@ -40,10 +40,6 @@ def polled(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             for name in ("a", "b")
         }
         yield Polled(server, tokens)
-
-
-def customer(email: str) -> dict[str, object]:
-    return {"customer": {"email": email}, "password": "Password1"}
 
 
 def submit_twice_the_same_customer(client: httpx.Client) -> str:

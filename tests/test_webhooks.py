@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,13 +35,13 @@ from bulkops.store.lifecycle import (
 from bulkops.store.tables import operation
 from bulkops.store.webhooks import RetryPolicy, bulk_deliveries
 from bulkops.worker.webhooks import WebhookSender
-from tests.integrations import bulkops_cli, create_integration
+from tests.customers import CUSTOMERS, customer
+from tests.integrations import bulkops_cli, integration_client
 from tests.servers import RunningServer, free_port, start_server
 from tests.storage import query
 from tests.waiting import wait_for
 from tests.webhook_receiver import Received, receiving
 
-CUSTOMERS = "/rest/default/async/bulk/V1/customers"
 CALLBACK = "X-Bulk-Callback-Url"
 KEY = b"a webhook key of the installation"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -69,15 +68,6 @@ def verified(request: Received) -> dict[str, Any]:
     return event
 
 
-def customer(email: str) -> dict[str, object]:
-    return {"customer": {"email": email}, "password": "Password1"}
-
-
-def bearer(server: RunningServer, name: str) -> httpx.Client:
-    token = create_integration(server.database_url, name, BULK_OPERATIONS).access_token
-    return server.client(headers={"Authorization": f"Bearer {token}"})
-
-
 @pytest.fixture
 def webhook_server(
     database_url: str, tmp_path: Path, queue_settings: dict[str, str]
@@ -95,8 +85,8 @@ def test_completions_are_signed_retried_logged_and_sent_again_after_a_retry(
     server = webhook_server
     with (
         receiving([500, 200]) as receiver,
-        bearer(server, "owner") as owner,
-        bearer(server, "other") as other,
+        integration_client(server, "owner", BULK_OPERATIONS) as owner,
+        integration_client(server, "other", BULK_OPERATIONS) as other,
     ):
         email = f"{uuid.uuid4().hex}@example.com"
         items = [customer(email), customer(email)]  # the second one fails: a duplicate
