@@ -37,8 +37,7 @@ from tests.servers import RunningServer, server_on, start_server
 from tests.test_auth import create_integration
 from tests.test_schema import HTTP_METHODS
 from tests.test_submission import customer, wait_until_final
-from tests.test_worker import wait_until
-from tests.waiting import wait_for
+from tests.waiting import eventually, wait_for
 
 BULK = "/rest/default/async/bulk/V1/customers"
 SINGLE = "/rest/default/async/V1/customers"
@@ -355,7 +354,7 @@ async def test_the_maintenance_deletes_keys_past_their_retention(database: Datab
     )
     running = asyncio.create_task(maintenance.run_forever())
     try:
-        await wait_until(lambda: keys_left(database, ["key-1"]))
+        await eventually(lambda: keys_left(database, ["key-1"]))
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -26,7 +26,8 @@ from bulkops.store.migrate import upgrade
 from bulkops.store.tables import demo_customer
 from tests.backends import Backend
 from tests.test_submission import customer
-from tests.test_worker import add_bulk, make_worker, operations, wait_until
+from tests.test_worker import add_bulk, make_worker, operations
+from tests.waiting import eventually
 
 SHORT_BUSY_TIMEOUT = 0.05
 """Seconds: the handler meets the held lock quickly."""
@@ -102,14 +103,14 @@ async def test_a_handler_meeting_the_lock_has_its_operation_delivered_again(
         async def failed_once() -> bool:
             return bool(failures)
 
-        await wait_until(failed_once)
+        await eventually(failed_once)
         assert "database is locked" in str(failures[0])
         await write_lock.release()
 
         async def final() -> bool:
             return (await operations(database))[0].status != OperationStatus.OPEN
 
-        await wait_until(final)
+        await eventually(final)
     finally:
         await worker.stop(grace_seconds=5)
     (row,) = await operations(database)
