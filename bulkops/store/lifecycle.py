@@ -285,10 +285,10 @@ async def _reopen(
     connection: AsyncConnection, conditions: Collection[ColumnElement[bool]], now: datetime
 ) -> list[int]:
     """Reopen the operations that match as never started and queue them again; answers
-    their ids. They are found
-    first, then locked by their ids in id order (as recording results locks them: a locking
-    read through another index would lock its ranges too, and deadlock with writers of those),
-    so that the counts (`tallies`) and the change feed get exactly the statuses changed."""
+    their ids. They are found first, then locked by their ids in id order (as recording
+    results locks them: a locking read through another index would lock its ranges too, and
+    deadlock with writers of those), so that the counts (`tallies`) and the change feed get
+    exactly the statuses changed."""
     found = await connection.execute(select(operation.c.id).where(*conditions))
     ids = sorted(found.scalars())
     locked: list[AnyRow] = []
