@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bulkops.api.app import create_app
 from bulkops.errors import InputError
+from bulkops.queue.db import DbTransport
 from bulkops.settings import Settings
 from bulkops.status import BulkStatus, OperationStatus, derive_bulk_status
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
@@ -179,12 +180,17 @@ async def check_retried(database: Database) -> None:
         assert (row.result_message, row.error_code, row.result_serialized_data) == (None,) * 3
         assert row.started_at is None and row.updated_at == NOW + timedelta(hours=1)
         assert row.serialized_data == f'{{"key":{row.operation_key}}}'
+    # The reopened ones are queued, and only they: the untouched open one, whose message was
+    # lost, gets a new one from the relay, which can tell a lost message from one in flight.
+    queued = {message.operation_id for message in await rows(database, queue_message)}
+    assert queued == {row.id for row in retried}
+    assert await DbTransport(database, lease_seconds=30).relay() == 1
     await check_open_ones_queued(database)
 
 
 async def check_open_ones_queued(database: Database) -> None:
     queued = {message.operation_id for message in await rows(database, queue_message)}
-    # Every open operation of the bulk has a message again, the untouched one too.
+    # Every open operation of the bulk has a message.
     assert queued == {row.id for row in await rows(database) if row.status == OPEN}
 
 

@@ -28,7 +28,8 @@ from bulkops.store.lifecycle import (
     retry_searched,
     start_operations,
 )
-from bulkops.store.tables import bulk, operation, operation_tally
+from bulkops.store.queue import delete_messages_of_operations, enqueue_new_bulk
+from bulkops.store.tables import bulk, operation, operation_tally, queue_message
 
 NOW = datetime(2030, 6, 1, 12, 0, 30)
 TOPICS = ("async.V1.a.POST", "async.V1.b.POST", "async.V1.c.POST")
@@ -59,9 +60,10 @@ async def _submit(database: Database) -> list[int]:
         return list(ids)
 
 
-async def _write(database: Database, writer: int, ids: list[int]) -> None:
+async def _write(database: Database, writer: int, ids: list[int], settle: bool = False) -> None:
     """Every operation's result, in batches, in an order and with outcomes of this writer's
-    own: only results of operations still open count."""
+    own: only results of operations still open count. With `settle`, the messages of the
+    batch's operations (all final now) go in the same transaction, as a worker's do."""
     shuffled = random.Random(writer).sample(ids, len(ids))
     for start in range(0, len(shuffled), BATCH):
         results = [
@@ -70,6 +72,8 @@ async def _write(database: Database, writer: int, ids: list[int]) -> None:
         ]
         async with database.write() as connection:
             await record_results(connection, results, NOW)
+            if settle:
+                await delete_messages_of_operations(connection, [r.operation_id for r in results])
 
 
 async def _retry(database: Database) -> None:
@@ -83,6 +87,14 @@ async def _operations(database: Database) -> Counter[tuple[str, str, int]]:
         key = (operation.c.bulk_uuid, operation.c.topic_name, operation.c.status)
         found = await connection.execute(select(*key, func.count()).group_by(*key))
         return Counter({(uuid, topic, status): n for uuid, topic, status, n in found})
+
+
+async def _ids_of(database: Database, bulk_uuid: str) -> list[int]:
+    async with database.read() as connection:
+        found = await connection.execute(
+            select(operation.c.id).where(operation.c.bulk_uuid == bulk_uuid)
+        )
+        return list(found.scalars())
 
 
 async def _tallies(database: Database) -> Counter[tuple[str, str, int]]:
@@ -120,6 +132,50 @@ async def test_counts_stay_exact_while_writers_race(database: Database) -> None:
         await delete_bulks(connection, [(found.scalar_one(), BULKS[0])])
     assert await _tallies(database) == await _operations(database)
     assert {uuid for uuid, _, _ in await _tallies(database)} == {BULKS[1]}
+
+
+async def _work(database: Database, worker: int, ids: list[int]) -> None:
+    """As a worker finishing operations of a bulk: results recorded and the messages of
+    the operations made final settled in one transaction, operations, counts, bulks, queue."""
+    for _ in range(3):  # operations reopened meanwhile are finished again
+        await _write(database, worker, ids, settle=True)
+
+
+async def _retry_bulk(database: Database) -> None:
+    """Retries of the bulk, over and over, as its results come in."""
+    for _ in range(30):
+        async with database.write() as connection:
+            await retry_operations(connection, BULKS[0], NOW)
+
+
+async def test_retries_of_a_bulk_race_its_workers(database: Database) -> None:
+    """Workers record results of a bulk's operations while the bulk is retried again and
+    again: no deadlock (MariaDB's shared locks of a locking read once took one), and in the
+    end each open operation has one message, a final one none, and the counts are exact."""
+    await _submit(database)
+    async with database.write() as connection:
+        await enqueue_new_bulk(connection, BULKS[0], NOW)
+    mine = await _ids_of(database, BULKS[0])
+    writers = [Database(database.url) for _ in range(WRITERS + 1)]
+    try:
+        async with asyncio.TaskGroup() as group:
+            for n, writer in enumerate(writers[:WRITERS]):
+                group.create_task(_work(writer, n, mine))
+            group.create_task(_retry_bulk(writers[-1]))
+    finally:
+        for one in writers:
+            await one.dispose()
+    async with database.read() as connection:
+        open_ids = set(
+            (
+                await connection.execute(
+                    select(operation.c.id).where(operation.c.status == OperationStatus.OPEN)
+                )
+            ).scalars()
+        )
+        queued = list((await connection.execute(select(queue_message.c.operation_id))).scalars())
+    assert sorted(queued) == sorted(open_ids & set(mine))
+    assert await _tallies(database) == await _operations(database)
 
 
 def _criteria(query: str) -> SearchCriteria:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import httpx
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select
 
 from bulkops.api.app import create_app
@@ -21,12 +22,16 @@ from bulkops.services.submission import serialized_data
 from bulkops.settings import Settings
 from bulkops.status import OperationStatus, UserType
 from bulkops.store.bulks import NewBulk, NewOperation
-from bulkops.store.database import Database
+from bulkops.store.database import MYSQL_BACKENDS, Database
 from bulkops.store.lifecycle import start_operations
-from bulkops.store.tables import demo_customer, operation
+from bulkops.store.tables import demo_customer, operation, operation_tally
 from bulkops.worker.execution import Executor
+from tests.backends import sync_url
 from tests.integrations import bulkops_cli
 from tests.storage import insert_bulks, insert_bulks_async, query
+from tests.waiting import eventually
+
+UNAVAILABLE = {"message": "The database is unavailable. Try again later."}
 
 ECHO = "Vendor_Echo::echo"
 ECHO_TOPIC = "async.vendor.echo.api.echointerface.echo.post"
@@ -256,3 +261,51 @@ async def test_a_handler_never_sees_an_item_its_route_refuses(database: Database
     async with database.read() as connection:
         created = await connection.execute(select(func.count()).select_from(demo_customer))
         assert created.scalar_one() == 0
+
+
+async def test_a_retry_losing_a_deadlock_answers_503(api: Api, database_url: str) -> None:
+    """A retry that InnoDB picks as a deadlock's victim answers Magento's 503 (try again), and
+    changes nothing. Here another transaction, heavier (InnoDB rolls back the lighter), holds
+    the bulk's counts the retry waits for, then asks for the operations the retry holds."""
+    if api.database.backend not in MYSQL_BACKENDS:
+        pytest.skip("InnoDB's deadlock detection")
+    engine = sqlalchemy.create_engine(sync_url(database_url))
+    with engine.connect() as other, engine.connect() as watcher:
+        other.execute(sqlalchemy.text("CREATE TABLE ballast (n INT PRIMARY KEY)"))
+        other.commit()
+
+        def hold_counts() -> None:
+            ballast = [{"n": n} for n in range(500)]
+            other.execute(sqlalchemy.text("INSERT INTO ballast VALUES (:n)"), ballast)
+            other.execute(
+                select(operation_tally)
+                .where(operation_tally.c.bulk_uuid == ECHO_BULK)
+                .with_for_update()
+            )
+
+        def lock_waits() -> int:
+            watcher.rollback()  # a fresh snapshot
+            found = watcher.execute(
+                sqlalchemy.text(
+                    "SELECT count(*) FROM information_schema.innodb_trx"
+                    " WHERE trx_state = 'LOCK WAIT'"
+                )
+            )
+            return int(found.scalar_one())
+
+        def take_operations() -> None:
+            other.execute(
+                select(operation.c.id).where(operation.c.bulk_uuid == ECHO_BULK).with_for_update()
+            )
+
+        await asyncio.to_thread(hold_counts)
+        retry = asyncio.create_task(api.clients["echoer"].post(f"/rest/V1/bulk/{ECHO_BULK}/retry"))
+        await eventually(lambda: asyncio.to_thread(lock_waits))
+        await asyncio.to_thread(take_operations)
+        response = await retry
+        await asyncio.to_thread(other.rollback)
+    engine.dispose()
+    assert (response.status_code, response.json()) == (503, UNAVAILABLE)
+    assert await api.statuses(ECHO_BULK) == FAILED
+    response = await api.clients["echoer"].post(f"/rest/V1/bulk/{ECHO_BULK}/retry")
+    assert (response.status_code, response.json()) == (200, 2)

@@ -29,11 +29,7 @@ from bulkops.store.bulk_versions import bump_bulks, bump_bulks_of
 from bulkops.store.changes import IN_LIST, record_changes, record_deletions
 from bulkops.store.database import Database
 from bulkops.store.finished import count_finished
-from bulkops.store.queue import (
-    delete_messages_of_operations,
-    enqueue_open_operations,
-    enqueue_operations,
-)
+from bulkops.store.queue import delete_messages_of_operations, enqueue_operations
 from bulkops.store.rows import AnyRow
 from bulkops.store.search import from_clause, where_clause
 from bulkops.store.tables import bulk, operation, operation_tally
@@ -287,11 +283,12 @@ async def _bulk_exists(connection: AsyncConnection, bulk_uuid: str) -> bool:
 
 async def _reopen(
     connection: AsyncConnection, conditions: Collection[ColumnElement[bool]], now: datetime
-) -> int:
-    """Reopen the operations that match as never started; answers how many. They are found
-    first, then locked by their ids in id order (as recording results locks them: a locking
-    read through another index would lock its ranges too, and deadlock with writers of those),
-    so that the counts (`tallies`) and the change feed get exactly the statuses changed."""
+) -> list[int]:
+    """Reopen the operations that match as never started and queue them again; answers
+    their ids. They are found first, then locked by their ids in id order (as recording
+    results locks them: a locking read through another index would lock its ranges too, and
+    deadlock with writers of those), so that the counts (`tallies`) and the change feed get
+    exactly the statuses changed."""
     found = await connection.execute(select(operation.c.id).where(*conditions))
     ids = sorted(found.scalars())
     locked: list[AnyRow] = []
@@ -328,7 +325,11 @@ async def _reopen(
     )
     await bump_bulks(connection, [row.bulk_uuid for row in locked])
     await record_changes(connection, reopened, now)
-    return len(locked)
+    # Exactly these, last, as every writer's messages: re-reading the bulk's open operations
+    # here would lock (InnoDB's shared locks) those workers hold while they wait for the
+    # counts this transaction holds, a deadlock.
+    await enqueue_operations(connection, reopened, now)
+    return reopened
 
 
 async def retry_operations(
@@ -343,14 +344,16 @@ async def retry_operations(
     """Reopen the bulk's failed operations with one of `statuses` (2 or 3: an `InputError`
     for any other) and, when given, one of `error_codes`, of `error_group` and of
     `operation_ids` (ids of the operation table), as Magento's retryBulk, and queue them
-    again, in the caller's transaction; answers how many, or None for an unknown bulk."""
+    again, in the caller's transaction; answers how many, or None for an unknown bulk.
+
+    Only the operations reopened are queued. An open operation whose message was lost gets
+    a new one from the transport's relay (`Transport.relay`), which knows when it is lost:
+    under a broker, an open operation without an outbox row has its message in the broker."""
     check_retry_statuses(statuses)
     if not await _bulk_exists(connection, bulk_uuid):
         return None
     retried = _retried(bulk_uuid, statuses, error_codes, error_group, operation_ids)
-    reopened = await _reopen(connection, retried, now)
-    await enqueue_open_operations(connection, bulk_uuid, now)
-    return reopened
+    return len(await _reopen(connection, retried, now))
 
 
 async def retry_in_batches(
@@ -391,12 +394,8 @@ async def retry_in_batches(
                 ).scalars()
             )
             if not ids:
-                # As in one transaction: open operations of the bulk without a message (their
-                # message lost) are queued too.
-                await enqueue_open_operations(connection, bulk_uuid, now)
                 return reopened
-            reopened += await _reopen(connection, [operation.c.id.in_(ids), *retried], now)
-            await enqueue_operations(connection, ids, now)
+            reopened += len(await _reopen(connection, [operation.c.id.in_(ids), *retried], now))
         after = ids[-1]
         if progress is not None:
             progress(reopened, total)
@@ -455,8 +454,7 @@ async def retry_searched(
             if not ids:
                 return reopened
             again = [operation.c.id.in_(ids), *_retriable(DEFAULT_RETRY_STATUSES)]
-            reopened += await _reopen(connection, again, now)
-            await enqueue_operations(connection, ids, now)
+            reopened += len(await _reopen(connection, again, now))
         after = ids[-1]
 
 

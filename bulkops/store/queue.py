@@ -35,8 +35,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
+from bulkops.store.changes import IN_LIST
 from bulkops.store.rows import AnyRow, AnySelect
 from bulkops.store.tables import operation, queue_message
+from bulkops.store.types import in_int64
 
 BLOCKED = datetime(9999, 1, 1)
 """`available_at` of a message behind the head of its order group: never due by itself."""
@@ -171,10 +173,14 @@ async def open_operations_lacking_messages(
 async def enqueue_operations(
     connection: AsyncConnection, operation_ids: Sequence[int], now: datetime
 ) -> int:
-    """A message for each of these operations that is open and has none."""
-    return await _insert_messages(
-        connection, select(operation).where(operation.c.id.in_(operation_ids)), now
-    )
+    """A message for each of these operations that is open and has none; answers how many."""
+    inserted = 0
+    for start in range(0, len(operation_ids), IN_LIST):
+        chunk = in_int64(operation_ids[start : start + IN_LIST])
+        inserted += await _insert_messages(
+            connection, select(operation).where(operation.c.id.in_(chunk)), now
+        )
+    return inserted
 
 
 async def lease_messages(
