@@ -279,6 +279,28 @@ def test_the_item_is_stored_as_php_would_serialize_it(api: RunningServer) -> Non
     assert done["serialized_data"] == serialized
 
 
+def test_floats_python_and_php_write_alike_are_stored_as_php_writes_them(
+    api: RunningServer,
+) -> None:
+    """Fractions without exponents, which the fast encoder writes, beside floats PHP writes
+    otherwise than Python, in the same items."""
+    raw = (
+        b'[{"product": {"price": 10.5, "sum": 0.30000000000000004, "tiny": 0.0001,'
+        b' "minus": -2.25, "long": 1000000000000000.5, "url": "http://x/y"}},'
+        b' {"product": {"price": 10.5, "whole": 2.0, "huge": 1.5e16, "zero": -0.0}}]'
+    )
+    with api.client() as client:
+        response = client.post(BULK, content=raw, headers=JSON)
+    first, second = stored(api, response)
+    assert meta_information(first) == (
+        '{"product":{"price":10.5,"sum":0.30000000000000004,"tiny":0.0001,"minus":-2.25,'
+        '"long":1000000000000000.5,"url":"http:\\/\\/x\\/y"}}'
+    )
+    assert meta_information(second) == (
+        '{"product":{"price":10.5,"whole":2,"huge":15000000000000000,"zero":-0}}'
+    )
+
+
 def test_an_empty_object_item_is_an_empty_array(api: RunningServer) -> None:
     with api.client() as client:
         response = client.post(BULK, json=[{}])

@@ -15,7 +15,8 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def php_json(value: Any) -> str:
-    # Most items hold no float and no list-like object: the C encoder writes them as PHP does.
+    # Most items hold no list-like object and no float PHP writes otherwise than Python: the C
+    # encoder writes them as PHP does.
     text = _compact(value) if _plain(value) else "".join(_encode(value))
     return text.replace("/", "\\/")
 
@@ -29,7 +30,15 @@ def _plain(value: Any) -> bool:
         return bool(value) and not _is_list(value) and all(map(_plain, value.values()))
     if isinstance(value, list):
         return all(map(_plain, value))
-    return not isinstance(value, float)
+    return not isinstance(value, float) or _plain_float(value)
+
+
+def _plain_float(value: float) -> bool:
+    """Whether Python's shortest form of the float is PHP's too: digits with a fraction, no
+    exponent (PHP writes `1.0e+20` and `1`, Python `1e+20` and `1.0`; `inf` and `nan` end in
+    a letter)."""
+    text = repr(value)
+    return text[-1].isdigit() and "e" not in text and not text.endswith(".0")
 
 
 def _encode(value: Any) -> list[str]:

@@ -12,13 +12,22 @@ from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
+from bulkops.store.bulk_insert import insert_rows
 from bulkops.store.tables import bulk, operation
 from bulkops.store.tallies import count_new_bulk
 from bulkops.store.types import int64_value, storable_text
 
-# Rows per INSERT statement: large enough to amortise round trips, small enough for every
-# backend's limit on bound parameters.
-INSERT_BATCH = 500
+# An operation's own values, as `insert_bulk_rows` writes them.
+OPERATION_COLUMNS = (
+    "operation_key",
+    "topic_name",
+    "serialized_data",
+    "result_serialized_data",
+    "status",
+    "error_code",
+    "result_message",
+    "order_group",
+)
 
 
 CallbackUrl = str | ScalarSelect[str]
@@ -61,7 +70,7 @@ async def insert_bulk(connection: AsyncConnection, new_bulk: NewBulk) -> None:
 
 
 async def insert_bulk_rows(connection: AsyncConnection, new_bulk: NewBulk) -> None:
-    """The rows of the bulk and its operations, in batched INSERTs, as every revision since
+    """The rows of the bulk and its operations (`insert_rows`), as every revision since
     0010 holds them (migrations are tested with them). Its `operation_count` counts the
     accepted operations only, as Magento's `BulkManagement`
     (module-asynchronous-operations/Model/BulkManagement.php) counts the operations it
@@ -83,25 +92,30 @@ async def insert_bulk_rows(connection: AsyncConnection, new_bulk: NewBulk) -> No
             **({} if new_bulk.callback_url is None else {"callback_url": new_bulk.callback_url}),
         )
     )
-    rows = [
+    await insert_rows(
+        connection,
+        operation,
         {
             "bulk_uuid": new_bulk.uuid,
-            "operation_key": op.operation_key,
-            "topic_name": op.topic_name,
-            "serialized_data": op.serialized_data,
-            "result_serialized_data": op.result_serialized_data,
-            "status": int(op.status),
-            "error_code": op.error_code,
-            "result_message": op.result_message,
             "started_at": None,
             "updated_at": new_bulk.start_time,
             "start_time": new_bulk.start_time,
-            "order_group": op.order_group,
-        }
-        for op in new_bulk.operations
-    ]
-    for start in range(0, len(rows), INSERT_BATCH):
-        await connection.execute(insert(operation), rows[start : start + INSERT_BATCH])
+        },
+        OPERATION_COLUMNS,
+        [
+            (
+                op.operation_key,
+                op.topic_name,
+                op.serialized_data,
+                op.result_serialized_data,
+                int(op.status),
+                op.error_code,
+                op.result_message,
+                op.order_group,
+            )
+            for op in new_bulk.operations
+        ],
+    )
 
 
 async def find_bulk(connection: AsyncConnection, uuid: str) -> RowMapping | None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bulkops.store.bulks import INSERT_BATCH
 from bulkops.store.lifecycle import DEFAULT_RETRY_STATUSES
 from bulkops.store.tables import operation
 from bulkops.store.types import in_int64
@@ -17,10 +16,14 @@ FAILED_STATUSES = DEFAULT_RETRY_STATUSES
 """What may be resubmitted: operations failed (2, retriably; 3, not), as what may be retried."""
 
 
+# Keys per IN list: every backend takes that many bound parameters.
+IN_BATCH = 500
+
+
 def _batches(keys: Sequence[int]) -> Iterator[Sequence[int]]:
     # IN lists of a bounded length: every backend takes them as bound parameters.
-    for start in range(0, len(keys), INSERT_BATCH):
-        yield keys[start : start + INSERT_BATCH]
+    for start in range(0, len(keys), IN_BATCH):
+        yield keys[start : start + IN_BATCH]
 
 
 async def topics_by_key(
