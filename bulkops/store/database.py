@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bulkops import regexps
 from bulkops.outages import Outage
 from bulkops.settings import ConfigurationError, Settings
+from bulkops.store.sqlite_driver import OneTripDbapi
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
     SQLITE_CLOCK,
@@ -217,6 +218,8 @@ class Database:
         engine_options: dict[str, Any] = {}
         if self.backend == "sqlite":
             _prepare_sqlite_file(self.url)
+            if self.url.get_driver_name() == "aiosqlite":
+                engine_options["module"] = OneTripDbapi()
         else:
             engine_options |= (pool or PoolOptions.from_settings(Settings())).engine_options()
             engine_options["isolation_level"] = (

@@ -1,0 +1,67 @@
+"""SQLite's statements in one trip to the driver's thread: what SQLAlchemy reads of a statement
+(rows, counts, inserted keys, errors, streamed rows) is as the driver gives it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bulkops.store.database import Database, inserted_id
+
+METADATA = MetaData()
+ITEMS = Table(
+    "items",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20), nullable=False, unique=True),
+)
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'driver.sqlite3'}")
+    async with database.write() as connection:
+        await connection.run_sync(METADATA.create_all)
+    yield database
+    await database.dispose()
+
+
+async def test_rows_counts_and_keys(database: Database) -> None:
+    async with database.write() as connection:
+        first = inserted_id(await connection.execute(insert(ITEMS).values(name="a")))
+        second = inserted_id(await connection.execute(insert(ITEMS).values(name="b")))
+        many = await connection.execute(insert(ITEMS), [{"name": "c"}, {"name": "d"}])
+        changed = await connection.execute(
+            update(ITEMS).where(ITEMS.c.id > first).values(name=ITEMS.c.name + "!")
+        )
+    assert (first, second) == (1, 2)
+    assert many.rowcount == 2
+    assert changed.rowcount == 3
+    async with database.read() as connection:
+        rows = (await connection.execute(select(ITEMS).order_by(ITEMS.c.id))).all()
+        names = (await connection.execute(select(ITEMS.c.name).order_by(ITEMS.c.id))).scalars()
+        assert list(names) == ["a", "b!", "c!", "d!"]
+        assert await connection.scalar(select(ITEMS.c.id).where(ITEMS.c.name == "x")) is None
+    assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
+
+
+async def test_an_error_rolls_back(database: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with database.write() as connection:
+            await connection.execute(insert(ITEMS).values(name="a"))
+            await connection.execute(insert(ITEMS).values(name="a"))
+    async with database.read() as connection:
+        assert (await connection.execute(select(ITEMS))).all() == []
+
+
+async def test_streamed_rows(database: Database) -> None:
+    async with database.write() as connection:
+        await connection.execute(insert(ITEMS), [{"name": f"n{n:03}"} for n in range(250)])
+    async with database.read() as connection:
+        streamed = await connection.stream(select(ITEMS.c.name).order_by(ITEMS.c.id))
+        names = [name async for name in streamed.scalars()]
+    assert names == [f"n{n:03}" for n in range(250)]
