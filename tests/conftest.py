@@ -157,6 +157,26 @@ def server(
     running.stop()
 
 
+@pytest.fixture
+def idle_server(
+    database_url: str,
+    tmp_path: Path,
+    queue_settings: dict[str, str],
+    server_settings: dict[str, str],
+) -> Iterator[RunningServer]:
+    """A server that processes nothing: its operations stay open until the test starts a
+    worker."""
+    running = start_server(
+        tmp_path / "server",
+        "--no-worker",
+        DATABASE_URL=database_url,
+        **queue_settings,
+        **server_settings,
+    )
+    yield running
+    running.stop()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     _report_fault_figures(terminalreporter)
     for line in Tally.lines():

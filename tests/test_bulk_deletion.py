@@ -45,18 +45,6 @@ def not_found(bulk: str) -> dict[str, object]:
     return {"message": "Bulk uuid %bulkUuid not exist", "parameters": {"bulkUuid": bulk}}
 
 
-@pytest.fixture
-def idle_server(
-    database_url: str, tmp_path: Path, queue_settings: dict[str, str]
-) -> Iterator[RunningServer]:
-    """A server that processes nothing: its operations stay open until a worker starts."""
-    running = start_server(
-        tmp_path / "server", "--no-worker", DATABASE_URL=database_url, **queue_settings
-    )
-    yield running
-    running.stop()
-
-
 def test_forced_deletion_drops_queued_operations_on_both_transports(
     idle_server: RunningServer,
     queue_settings: dict[str, str],

@@ -18,26 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from bulkops.auth.context import BULK_OPERATIONS
 from tests.customers import submit_pairs
 from tests.integrations import integration_client
-from tests.servers import RunningServer, start_bulkops, start_server
+from tests.servers import RunningServer, start_bulkops
 from tests.waiting import wait_for
 
 EVENT_STREAM = {"Accept": "text/event-stream"}
 
 
 @pytest.fixture
-def idle_server(
-    database_url: str, tmp_path: Path, queue_settings: dict[str, str]
-) -> Iterator[RunningServer]:
-    """A server that processes nothing until the test starts a worker; heartbeats often."""
-    running = start_server(
-        tmp_path / "server",
-        "--no-worker",
-        DATABASE_URL=database_url,
-        EVENTS_HEARTBEAT_SECONDS="0.5",
-        **queue_settings,
-    )
-    yield running
-    running.stop()
+def server_settings() -> dict[str, str]:
+    """Heartbeats often."""
+    return {"EVENTS_HEARTBEAT_SECONDS": "0.5"}
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, int | None, dict[str, Any]]]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from bulkops.api.changes import encode_cursor
 from bulkops.auth.context import BULK_OPERATIONS
@@ -33,18 +31,6 @@ BULKS = 4
 PAIRS = 12
 """Each bulk has this many pairs of items with the same email: the second of each fails."""
 WORKERS = 3
-
-
-@pytest.fixture
-def idle_server(
-    database_url: str, tmp_path: Path, queue_settings: dict[str, str]
-) -> Iterator[RunningServer]:
-    """A server that processes nothing: workers are started by the tests."""
-    running = start_server(
-        tmp_path / "server", "--no-worker", DATABASE_URL=database_url, **queue_settings
-    )
-    yield running
-    running.stop()
 
 
 @dataclass
