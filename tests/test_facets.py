@@ -218,8 +218,8 @@ def test_bad_requests_are_400s_and_anonymous_callers_401(server: RunningServer) 
             response = admin.get(FACETS, params=params)
             assert response.status_code == 400
             assert response.json() == {
-                "message": 'Facet "%facet" is not supported. Facets: %facets.',
-                "parameters": {"facet": message, "facets": allowed},
+                "message": 'Facet "%facet" is not supported. Use one of: %supported.',
+                "parameters": {"facet": message, "supported": allowed},
             }
         for params in (criteria(), [*criteria(), ("facets", "")]):
             response = admin.get(FACETS, params=params)

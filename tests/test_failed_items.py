@@ -117,7 +117,7 @@ def test_failed_items_out_and_corrected_items_back_in(running: RunningServer) ->
 
         response = owner.get(f"/rest/V1/bulk/{bulk}/failed", params={"format": "xlsx"})
         assert response.status_code == 400
-        assert response.json()["parameters"] == {"format": "xlsx", "formats": "jsonl, csv"}
+        assert response.json()["parameters"] == {"format": "xlsx", "supported": "jsonl, csv"}
         # Another's bulk is missing, out and in.
         resubmit = f"/rest/V1/bulk/{bulk}/resubmit"
         assert other.get(f"/rest/V1/bulk/{bulk}/failed").status_code == 404

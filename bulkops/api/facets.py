@@ -54,8 +54,11 @@ def parse_facets(sent: Any) -> tuple[str, ...]:
     for name in names:
         if not isinstance(name, str) or name not in FACETS:
             raise InputError(
-                'Facet "%facet" is not supported. Facets: %facets.',
-                {"facet": name if isinstance(name, str) else "array", "facets": ", ".join(FACETS)},
+                'Facet "%facet" is not supported. Use one of: %supported.',
+                {
+                    "facet": name if isinstance(name, str) else "array",
+                    "supported": ", ".join(FACETS),
+                },
             )
     return tuple(dict.fromkeys(names))
 

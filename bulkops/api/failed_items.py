@@ -162,8 +162,8 @@ def _format(request: Request) -> ExportFormat:
     found = FORMATS.get(name)
     if found is None:
         raise InputError(
-            'The format "%format" is not one of: %formats.',
-            {"format": name, "formats": ", ".join(FORMATS)},
+            'The format "%format" is not one of: %supported.',
+            {"format": name, "supported": ", ".join(FORMATS)},
         )
     return found
 

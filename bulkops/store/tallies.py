@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, update
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.status import OperationStatus
@@ -58,8 +60,18 @@ async def count_new_bulk(
         for topic in sorted({topic for topic, _ in counts})
         for status in STATUSES
     ]
-    if rows:
-        await connection.execute(insert(operation_tally), rows)
+    if not rows:
+        return
+    if connection.dialect.name == "mysql":
+        # The key's topic is caseless there, as the operations' is: topics differing only in
+        # case share a row, as they share a group when the operations are counted.
+        merged = mysql.insert(operation_tally)
+        statement: Any = merged.on_duplicate_key_update(
+            operations=operation_tally.c.operations + merged.inserted.operations
+        )
+    else:
+        statement = insert(operation_tally)
+    await connection.execute(statement, rows)
 
 
 _KEY = and_(
