@@ -283,12 +283,15 @@ async def test_a_retry_losing_a_deadlock_answers_503(api: Api, database_url: str
                 .with_for_update()
             )
 
-        def lock_waits() -> int:
+        def counting() -> int:
+            """Statements counting the retry's operations: once one runs, the retry holds the
+            operations' locks (taken first) and waits for the counts'. (MariaDB's innodb_trx
+            does not always list a transaction in a lock wait; the process list does.)"""
             watcher.rollback()  # a fresh snapshot
             found = watcher.execute(
                 sqlalchemy.text(
-                    "SELECT count(*) FROM information_schema.innodb_trx"
-                    " WHERE trx_state = 'LOCK WAIT'"
+                    "SELECT count(*) FROM information_schema.processlist"
+                    " WHERE info LIKE 'UPDATE bulkops_operation_tally%'"
                 )
             )
             return int(found.scalar_one())
@@ -300,7 +303,7 @@ async def test_a_retry_losing_a_deadlock_answers_503(api: Api, database_url: str
 
         await asyncio.to_thread(hold_counts)
         retry = asyncio.create_task(api.clients["echoer"].post(f"/rest/V1/bulk/{ECHO_BULK}/retry"))
-        await eventually(lambda: asyncio.to_thread(lock_waits))
+        await eventually(lambda: asyncio.to_thread(counting))
         await asyncio.to_thread(take_operations)
         response = await retry
         await asyncio.to_thread(other.rollback)
