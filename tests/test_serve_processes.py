@@ -25,11 +25,12 @@ def server_processes(server: RunningServer) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie (an orphan's, whoever adopted it may never reap)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.parametrize("worker", ["--worker", "--no-worker"])
@@ -69,3 +70,19 @@ def test_several_api_processes_share_the_port_and_stop_together(
         server.stop()
     assert server.process.returncode == 0
     assert not any(alive(pid) for pid in server_processes(server))
+
+
+def test_api_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """A supervisor killed outright cannot stop its API processes: they stop themselves,
+    rather than serve on unsupervised."""
+    server = start_server(tmp_path / "server", "--processes", "2", "--no-worker")
+    try:
+        wait_for(lambda: server.log().count("Application startup complete") == 2, 30, "startup")
+        started = server_processes(server)
+        server.process.kill()
+        server.process.wait()
+        wait_for(lambda: not any(alive(pid) for pid in started), 30, "the API processes to stop")
+    finally:
+        for pid in server_processes(server):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

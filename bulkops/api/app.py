@@ -245,8 +245,3 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
     # Paths arrive without trailing slashes; never answer with a redirect.
     app.router.redirect_slashes = False
     return app
-
-
-def create_api() -> Starlette:
-    """The app without a worker, from the environment's settings (`serve --no-worker`)."""
-    return create_app(run_worker=False)

@@ -126,9 +126,9 @@ def _run(settings: Settings, sock: socket.socket, processes: int, run_worker: bo
             uvicorn.Server(config).run(sockets=[sock])
             return
         # Several processes need the app by name: each builds its own from the same environment.
-        factory = "create_app" if run_worker else "create_api"
+        factory = "app_with_worker" if run_worker else "api_only"
         config = uvicorn.Config(
-            f"bulkops.api.app:{factory}", factory=True, workers=processes, **options
+            f"bulkops.cli.supervised:{factory}", factory=True, workers=processes, **options
         )
         with shared_metrics():
             MetricsMultiprocess(config, sockets=[sock]).run()
