@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
@@ -62,7 +69,7 @@ async def searched_page(state: State, applied: SearchCriteria) -> tuple[list[Any
     every match."""
     async with state.database.read() as connection:
         page = await search.search_page(connection, applied, state.database.backend)
-    return [state.operation_view.searched(row) for row in page.rows], page.total_count
+    return state.operation_view.searched(page.rows), page.total_count
 
 
 async def _keyset_page(
@@ -74,7 +81,7 @@ async def _keyset_page(
     position = cursors.decode(applied, cursor)
     async with state.database.read() as connection:
         page = await keyset.keyset_page(connection, applied, state.database.backend, position)
-    items = [state.operation_view.searched(row) for row in page.rows]
+    items = state.operation_view.searched(page.rows)
     following = None if page.next_position is None else cursors.encode(applied, page.next_position)
     answer = _answer(items, criteria, page.total_count) | {cursors.BODY_KEY: following}
     return ApiResponse(answer, headers={} if following is None else {cursors.HEADER: following})
@@ -138,9 +145,9 @@ async def _search_body(
     database: Database = request.app.state.database
     selection = fields.inside(ITEMS) if fields is not None else None
 
-    def shaped(row: Row[Any]) -> Any:
-        item = view.searched(row)
-        return item if selection is None else select(item, selection)
+    def shaped(rows: Sequence[Row[Any]]) -> list[Any]:
+        items = view.searched(rows)
+        return items if selection is None else [select(item, selection) for item in items]
 
     async with database.read() as connection:
         stream = await search.open_stream(connection, applied, database.backend)
@@ -152,7 +159,7 @@ async def _search_body(
             # Nothing kept is PHP's empty array: no keys.
             return kept if isinstance(kept, dict) else {}
 
-        batches = ([shaped(row) for row in rows] async for rows in stream.batches())
+        batches = (shaped(rows) async for rows in stream.batches())
         # An empty list is written as Magento's filter leaves it.
         empty = [] if selection is None else select([], selection)
         async for chunk in rendering.listing(ITEMS, batches, empty, tail):
@@ -196,7 +203,7 @@ def _bulk_status(shape: str) -> Callable[[Request], Awaitable[Response]]:
             if unchanged is not None:
                 return unchanged
             rows = await bulks.bulk_operations(connection, found["uuid"])
-        body = bulk_status(found, [render(row) for row in rows])
+        body = bulk_status(found, render(rows))
         return ApiResponse(body, headers=validators(tag))
 
     return endpoint

@@ -30,7 +30,9 @@ class JsonFormat:
         count = 0
         async for batch in batches:
             if batch:
-                items = b",".join(orjson.dumps(item) for item in batch)
+                # One call for the whole batch, its brackets dropped: several times faster
+                # than an item at a time.
+                items = orjson.dumps(batch)[1:-1]
                 yield (b"[" if count == 0 else b",") + items
                 count += len(batch)
         end = b"]" if count else orjson.dumps(empty)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Row, RowMapping
@@ -16,36 +18,76 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.strftime(TIMESTAMP_FORMAT)
 
 
+Rows = Sequence[Row[Any]]
+
+# The columns of `OperationView.detailed` after the id, in the answer's order.
+_DETAILED = (
+    "bulk_uuid",
+    "topic_name",
+    "serialized_data",
+    "result_serialized_data",
+    "status",
+    "result_message",
+    "error_code",
+)
+
+
+def _values(rows: Rows, *names: str) -> Iterator[tuple[Any, ...]]:
+    """The named columns of each row, by position: several times faster than reading a row's
+    attributes, on every row a search or a status answer shows."""
+    if not rows:
+        return iter(())
+    fields = rows[0]._fields
+    return map(itemgetter(*(fields.index(name) for name in names)), rows)
+
+
 class OperationView:
-    """Shapes operation rows; `id_field` is `id` or (Magento 2.4 style) `operation_key`;
-    payloads are shown as `payloads` shows them."""
+    """Shapes operation rows, a list at a time; `id_field` is `id` or (Magento 2.4 style)
+    `operation_key`; payloads are shown as `payloads` shows them."""
 
     def __init__(self, payloads: Payloads, id_field: str = "id") -> None:
         self.payloads = payloads
         self.id_field = id_field
 
-    def detailed(self, row: Row[Any]) -> dict[str, Any]:
-        return {
-            "id": getattr(row, self.id_field),
-            "bulk_uuid": row.bulk_uuid,
-            "topic_name": row.topic_name,
-            "serialized_data": self.payloads.shown(row.serialized_data),
-            "result_serialized_data": self.payloads.shown(row.result_serialized_data),
-            "status": row.status,
-            "result_message": row.result_message,
-            "error_code": row.error_code,
-        }
+    def detailed(self, rows: Rows) -> list[dict[str, Any]]:
+        return [self._detailed(*values) for values in _values(rows, self.id_field, *_DETAILED)]
 
-    def searched(self, row: Row[Any]) -> dict[str, Any]:
+    def searched(self, rows: Rows) -> list[dict[str, Any]]:
         # The search selects start_time as text already.
-        return {"extension_attributes": {"start_time": row.start_time}} | self.detailed(row)
+        return [
+            {"extension_attributes": {"start_time": start}} | self._detailed(*values)
+            for start, *values in _values(rows, "start_time", self.id_field, *_DETAILED)
+        ]
 
-    def summary(self, row: Row[Any]) -> dict[str, Any]:
+    def summary(self, rows: Rows) -> list[dict[str, Any]]:
+        return [
+            {"id": id_, "status": status, "result_message": message, "error_code": code}
+            for id_, status, message, code in _values(
+                rows, self.id_field, "status", "result_message", "error_code"
+            )
+        ]
+
+    def _detailed(
+        self,
+        id_: int,
+        bulk_uuid: str,
+        topic_name: str,
+        serialized_data: str | None,
+        result_serialized_data: str | None,
+        status: int,
+        result_message: str | None,
+        error_code: int | None,
+    ) -> dict[str, Any]:
+        shown = self.payloads.shown
         return {
-            "id": getattr(row, self.id_field),
-            "status": row.status,
-            "result_message": row.result_message,
-            "error_code": row.error_code,
+            "id": id_,
+            "bulk_uuid": bulk_uuid,
+            "topic_name": topic_name,
+            "serialized_data": shown(serialized_data),
+            "result_serialized_data": shown(result_serialized_data),
+            "status": status,
+            "result_message": result_message,
+            "error_code": error_code,
         }
 
 

@@ -85,7 +85,7 @@ async def group_items(request: Request, session: Session) -> Response:
         found = await bulk_or_404(request, connection, session.user)
         rows = await bulk_log.group_operations(connection, found["uuid"], group, GROUP_ITEMS)
     view = state.operation_view
-    items = [view.detailed(row) | {"row_id": row.id} for row in rows]
+    items = [item | {"row_id": row.id} for item, row in zip(view.detailed(rows), rows, strict=True)]
     context = {"uuid": found["uuid"], "items": items, "limit": GROUP_ITEMS}
     return render(request, "group.html", context, session)
 
