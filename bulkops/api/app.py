@@ -56,6 +56,7 @@ from bulkops.errors import (
     new_report_id,
 )
 from bulkops.handlers.loading import load_routes
+from bulkops.heap import freeze_started_process
 from bulkops.metrics.endpoint import METRICS_PATH
 from bulkops.metrics.endpoint import routes as metrics_routes
 from bulkops.metrics.figures import CachedFigures
@@ -138,8 +139,12 @@ class InternalErrorMiddleware:
             await error_response(InternalError(report_id))(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, run_worker: bool = True) -> Starlette:
-    """The app; with `run_worker` it also processes operations, in the same process."""
+def create_app(
+    settings: Settings | None = None, run_worker: bool = True, own_process: bool = False
+) -> Starlette:
+    """The app; with `run_worker` it also processes operations, in the same process. With
+    `own_process` (`bulkops serve`), the process is the app's alone: once started, what it
+    holds is frozen (`heap`)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -174,6 +179,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Sta
             await worker.start()
         # Whatever earlier processes left in the outbox.
         transport.announce()
+        if own_process:
+            freeze_started_process()
         try:
             yield
         finally:

@@ -122,7 +122,9 @@ def _run(settings: Settings, sock: socket.socket, processes: int, run_worker: bo
     # uvicorn's own run() stops quietly on Ctrl-C; so does this.
     with contextlib.suppress(KeyboardInterrupt):
         if processes == 1:
-            config = uvicorn.Config(create_app(settings, run_worker=run_worker), **options)
+            config = uvicorn.Config(
+                create_app(settings, run_worker=run_worker, own_process=True), **options
+            )
             uvicorn.Server(config).run(sockets=[sock])
             return
         # Several processes need the app by name: each builds its own from the same environment.

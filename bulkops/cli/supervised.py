@@ -28,9 +28,9 @@ def _end_with_supervisor() -> None:
 
 def app_with_worker() -> Starlette:
     _end_with_supervisor()
-    return create_app(run_worker=True)
+    return create_app(run_worker=True, own_process=True)
 
 
 def api_only() -> Starlette:
     _end_with_supervisor()
-    return create_app(run_worker=False)
+    return create_app(run_worker=False, own_process=True)

@@ -9,6 +9,7 @@ import logging
 import signal
 
 from bulkops.handlers.loading import close_routes, load_routes
+from bulkops.heap import freeze_started_process
 from bulkops.settings import Settings
 from bulkops.store.connection_problems import connection_problem
 from bulkops.store.database import Database, is_unavailable
@@ -40,6 +41,7 @@ async def run_worker(settings: Settings, concurrency: int | None, grace_seconds:
             return
         worker = Worker.from_settings(settings, database, routes, concurrency=concurrency)
         await worker.start()
+        freeze_started_process()
         log.info("worker started (%d handlers at once)", concurrency or settings.worker_concurrency)
         await stop.wait()
         log.info("stopping: letting operations in progress finish (%.0f s at most)", grace_seconds)
