@@ -22,15 +22,38 @@ def php_json(value: Any) -> str:
 
 
 def _is_list(value: dict[str, Any]) -> bool:
-    return all(key == str(index) for index, key in enumerate(value))
+    # Most objects' first key is not "0": settled without a loop.
+    first = next(iter(value), None)
+    return first is None or (
+        first == "0" and all(key == str(index) for index, key in enumerate(value))
+    )
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, dict):
-        return bool(value) and not _is_list(value) and all(map(_plain, value.values()))
-    if isinstance(value, list):
-        return all(map(_plain, value))
-    return not isinstance(value, float) or _plain_float(value)
+    """Whether the C encoder writes `value` as PHP does: no list-like object, no float that
+    PHP writes otherwise. Scalars are checked inline (this runs for every item submitted)."""
+    kind = type(value)
+    if kind is dict:
+        if _is_list(value):
+            return False
+        items: Any = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind in _SCALARS or (kind is float and _plain_float(value))
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            if not _plain_float(item):
+                return False
+        elif not _plain(item):
+            return False
+    return True
 
 
 def _plain_float(value: float) -> bool:
