@@ -23,9 +23,11 @@ SCALARS = (
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(KEYS, children, max_size=4)
-    | st.lists(children, max_size=4).map(lambda items: {str(n): v for n, v in enumerate(items)}),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(KEYS, children, max_size=4)
+        | st.lists(children, max_size=4).map(lambda items: {str(n): v for n, v in enumerate(items)})
+    ),
     max_leaves=12,
 )
 
