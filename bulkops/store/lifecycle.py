@@ -133,10 +133,7 @@ async def record_results(
         first.setdefault(result.operation_id, result)
     if not first:
         return
-    # The final ones too: a retry cannot reopen one of them before this transaction ends, so
-    # the messages a worker settles in it are never those of an operation open again (it would
-    # be left open without a message).
-    locked = await _lock_open(connection, operation.c.id.in_(list(first)), final_too=True)
+    locked = await _lock_open(connection, operation.c.id.in_(list(first)))
     ordered = [first[operation_id] for operation_id in sorted(locked)]
     if not ordered:
         return
@@ -181,29 +178,20 @@ async def record_results(
 
 
 async def _lock_open(
-    connection: AsyncConnection,
-    selected: ColumnElement[bool],
-    limit: int | None = None,
-    final_too: bool = False,
+    connection: AsyncConnection, selected: ColumnElement[bool], limit: int | None = None
 ) -> dict[int, tuple[str, str]]:
     """Lock the open operations `selected` (the first `limit`), in id order, until the
     transaction ends, so that no other can make them final meanwhile; answers their bulks and
-    topics by id. With `final_too`, the final ones selected are locked as well (none can be
-    reopened meanwhile), and left out of the answer. SQLite's write transaction has the whole
-    database already."""
+    topics by id. SQLite's write transaction has the whole database already."""
     query = (
-        select(operation.c.id, operation.c.bulk_uuid, operation.c.topic_name, operation.c.status)
-        .where(selected if final_too else and_(selected, operation.c.status == _OPEN))
+        select(operation.c.id, operation.c.bulk_uuid, operation.c.topic_name)
+        .where(selected, operation.c.status == _OPEN)
         .order_by(operation.c.id)
         .limit(limit)
         # PostgreSQL: FOR NO KEY UPDATE, what the update that follows takes anyway.
         .with_for_update(key_share=True)
     )
-    return {
-        row.id: (row.bulk_uuid, row.topic_name)
-        for row in await connection.execute(query)
-        if row.status == _OPEN
-    }
+    return {row.id: (row.bulk_uuid, row.topic_name) for row in await connection.execute(query)}
 
 
 RETRIABLE_STATUSES = frozenset(DEFAULT_RETRY_STATUSES)
