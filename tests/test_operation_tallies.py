@@ -63,7 +63,8 @@ async def _submit(database: Database) -> list[int]:
 async def _write(database: Database, writer: int, ids: list[int], settle: bool = False) -> None:
     """Every operation's result, in batches, in an order and with outcomes of this writer's
     own: only results of operations still open count. With `settle`, the messages of the
-    batch's operations (all final now) go in the same transaction, as a worker's do."""
+    operations the batch made final go in the same transaction (those of operations it found
+    final may belong to a retry that reopened them since)."""
     shuffled = random.Random(writer).sample(ids, len(ids))
     for start in range(0, len(shuffled), BATCH):
         results = [
@@ -71,9 +72,9 @@ async def _write(database: Database, writer: int, ids: list[int], settle: bool =
             for operation_id in shuffled[start : start + BATCH]
         ]
         async with database.write() as connection:
-            await record_results(connection, results, NOW)
+            made_final = await record_results(connection, results, NOW)
             if settle:
-                await delete_messages_of_operations(connection, [r.operation_id for r in results])
+                await delete_messages_of_operations(connection, made_final)
 
 
 async def _retry(database: Database) -> None:

@@ -119,7 +119,7 @@ class Result:
 
 async def record_results(
     connection: AsyncConnection, results: Iterable[Result], now: datetime
-) -> None:
+) -> list[int]:
     """Write final statuses, each only if its operation is still open: recording the same
     result twice, or a late result after another, changes nothing. A completed operation
     loses its payload (`serialized_data`), as in Magento; a failed one keeps it for retries.
@@ -127,16 +127,17 @@ async def record_results(
     The operations still open are locked first, in id order, then written by one statement:
     two workers recording overlapping results (a message delivered twice) lock the rows in the
     same order, so they cannot deadlock, and the operations this transaction makes final are
-    known, to be counted (`finished.count_finished`)."""
+    known, to be counted (`finished.count_finished`). Answers the ids of the operations it
+    made final."""
     first: dict[int, Result] = {}
     for result in results:  # the first of an operation's results is the one recorded
         first.setdefault(result.operation_id, result)
     if not first:
-        return
+        return []
     locked = await _lock_open(connection, operation.c.id.in_(list(first)))
     ordered = [first[operation_id] for operation_id in sorted(locked)]
     if not ordered:
-        return
+        return []
     rows = [
         {
             "operation_id": result.operation_id,
@@ -175,6 +176,7 @@ async def record_results(
     bulks = await bump_bulks_of(connection, made_final)
     await record_completions(connection, bulks, now)
     await record_changes(connection, made_final, now)
+    return made_final
 
 
 async def _lock_open(
