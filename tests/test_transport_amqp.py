@@ -25,17 +25,20 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import select
 
 from bulkops.handlers import HandlerRegistry, OperationInput
 from bulkops.queue import AmqpTransport
 from bulkops.services.payloads import Payloads
 from bulkops.services.submission import serialized_data
 from bulkops.settings import Settings
+from bulkops.status import OperationStatus
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk
 from bulkops.store.database import Database
-from bulkops.store.lifecycle import utc_now
+from bulkops.store.lifecycle import Result, record_results, retry_operations, utc_now
 from bulkops.store.migrate import upgrade
 from bulkops.store.queue import enqueue_open_operations, enqueue_operations
+from bulkops.store.tables import operation
 from bulkops.worker import Executor, Worker
 from tests import storage
 from tests.brokers import AMQP_URL, Broker
@@ -485,3 +488,50 @@ async def test_a_worker_that_loses_its_connection_holding_more_than_it_runs_fini
     assert store.query("SELECT DISTINCT status FROM bulkops_operation") == [(1,)]
     assert sorted(calls) == sorted(set(calls)) and len(calls) == count
     assert await asyncio.to_thread(direct.messages_ready) == 0
+
+
+async def test_settling_a_delivery_leaves_the_message_of_a_retry_since(
+    store: Store, broker: Broker
+) -> None:
+    """A delivery's operation was made final by another delivery, then reopened by a retry,
+    which gave it a new outbox row, before this delivery is settled (a worker ignores a result
+    for an operation final already, without locking it). Settling deletes the row delivered,
+    not the retry's: the reopened operation keeps its message."""
+    database = Database(store.url)
+    await upgrade(database)
+    transport = AmqpTransport(
+        database,
+        broker.settings()["QUEUE_URL"],
+        exchange_name=broker.exchange,
+        queue_name=broker.queue,
+        prefetch=10,
+        republish_after=timedelta(hours=1),
+        lease_seconds=300,
+    )
+    try:
+        assert await transport.broker.wait_connected(30)
+        await add_bulk(store.url, 1, enqueue=True)
+        assert await transport.relay() == 1
+        await asyncio.wait_for(transport.wait(0), 30)
+        async with database.write() as connection:
+            (delivery,) = await transport.receive(connection, 10)
+        async with database.write() as connection:
+            now = utc_now()
+            failed = Result(delivery.operation_id, OperationStatus.RETRIABLY_FAILED, "failed")
+            assert await record_results(connection, [failed], now) == [delivery.operation_id]
+            (bulk_uuid,) = (
+                await connection.execute(
+                    select(operation.c.bulk_uuid).where(operation.c.id == delivery.operation_id)
+                )
+            ).scalars()
+            assert await retry_operations(connection, bulk_uuid, now) == 1
+        (retry_row,) = store.query("SELECT id FROM bulkops_queue_message")
+        # The ignored result's transaction goes on: it settles its delivery.
+        async with database.write() as connection:
+            await transport.settle(connection, [delivery], [])
+        await transport.confirm([delivery], [])
+        assert store.query("SELECT id FROM bulkops_queue_message") == [retry_row]
+        assert store.open_operations() == 1
+    finally:
+        await transport.close()
+        await database.dispose()

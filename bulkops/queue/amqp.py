@@ -220,13 +220,29 @@ class AmqpTransport(Transport):
             connection,
             [(r.delivery.operation_id, r.available_at, r.attempts) for r in requeued],
         )
+        # The publisher may not have deleted a delivered message's row yet (it does so after
+        # the broker's confirmation, which can come after the delivery), and a group's row
+        # stays until its operation is final; such a row would stay its group's head, and
+        # hold back the operations behind it. The rows delivered, not every row of their
+        # operations: an operation found final already may have been reopened by a retry
+        # meanwhile, and given a new row that must stay.
+        await queue.delete_messages(
+            connection,
+            [row for delivery in done if (row := self._outbox_row(delivery)) is not None],
+        )
         finished = [delivery.operation_id for delivery in done]
-        # The publisher may not have deleted a finished operation's row yet (it does so after
-        # the broker's confirmation, which can come after the delivery); that row would stay
-        # its group's head, and hold back the operations behind it.
-        await queue.delete_messages_of_operations(connection, finished)
         if await queue.unblock_successors(connection, finished, self.clock()):
             self._successors_due = True
+
+    def _outbox_row(self, delivery: Delivery) -> int | None:
+        """The outbox row a delivery came from: a follower's leased row, or the row a
+        received message was published from (its message id)."""
+        if delivery.message_id in self._followers:
+            return self._followers[delivery.message_id]
+        message = self._held.get(delivery.message_id)
+        if message is None or message.message_id is None or not message.message_id.isdigit():
+            return None
+        return int(message.message_id)
 
     async def drop(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledged, and nothing else: the retry's row in the outbox carries the operation."""
