@@ -1,9 +1,11 @@
-"""SQLite's statements in one trip to the driver's thread: what SQLAlchemy reads of a statement
-(rows, counts, inserted keys, errors, streamed rows) is as the driver gives it, transactions
-begin and lock as they did, and no trip is made that nothing needs."""
+"""SQLite's statements in one trip to the driver's thread, or none for reads: what SQLAlchemy
+reads of a statement (rows, counts, inserted keys, errors, streamed rows) is as the driver
+gives it, transactions begin and lock as they did, no trip is made that nothing needs, and a
+long read leaves the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +13,10 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bulkops.store import sqlite_driver
 from bulkops.store.database import Database, inserted_id
 
 METADATA = MetaData()
@@ -104,26 +107,98 @@ async def test_a_write_holds_the_write_lock_from_its_first_statement(
         other.close()
 
 
-async def test_trips_to_the_drivers_thread(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A read of two statements makes three (BEGIN with the first, the second, COMMIT); a
-    transaction without statements, and the pool's rollback after a commit, make none."""
-    trips: list[object] = []
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The calls handed over to the driver's thread from now on."""
+    made: list[object] = []
     execute = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, function: Any, *args: Any) -> Any:
-        trips.append(function)
+        made.append(function)
         return await execute(self, function, *args)
 
-    async with database.read() as connection:  # a pooled connection, connected
-        await connection.execute(select(ITEMS.c.id))
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    async with database.read() as connection:
-        await connection.execute(select(ITEMS.c.id))
+    return made
+
+
+async def test_trips_to_the_drivers_thread(database: Database, trips: list[object]) -> None:
+    """A write of two statements makes three trips (BEGIN IMMEDIATE with the first, the
+    second, COMMIT); a read makes none (it runs on the event loop), nor does a transaction
+    without statements, nor the pool's rollback after a commit."""
+    async with database.write() as connection:
+        await connection.execute(insert(ITEMS).values(name="a"))
         await connection.execute(select(ITEMS.c.name))
     assert len(trips) == 3
     trips.clear()
+    async with database.read() as connection:
+        await connection.execute(select(ITEMS.c.id))
+        assert (await connection.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
     async with database.write():
         pass
     assert trips == []
+
+
+# Long enough for SQLite to call the progress handler: it counts to 100,000.
+LONG_READ = text(
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) "
+    "SELECT count(*) FROM n, items"
+)
+
+
+async def test_a_long_read_moves_to_the_thread_in_its_transaction(
+    database: Database, tmp_path: Path, trips: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read's statement that holds the event loop past `LOOP_SECONDS` is stopped and run
+    again on the driver's thread, in the same transaction (its snapshot): meanwhile the loop
+    serves other tasks."""
+    monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 0.0)
+    async with database.write() as connection:
+        await connection.execute(insert(ITEMS).values(name="a"))
+    trips.clear()
+    other = sqlite3.connect(tmp_path / "driver.sqlite3", isolation_level=None)
+    order: list[str] = []
+
+    async def meanwhile() -> None:
+        order.append("loop")
+
+    try:
+        async with database.read() as connection:
+            assert (await connection.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
+            assert trips == []
+            other.execute("INSERT INTO items (name) VALUES ('b')")  # after the snapshot
+            task = asyncio.create_task(meanwhile())
+            assert await connection.scalar(LONG_READ) == 100000
+            order.append("read")
+            await task
+        assert len(trips) == 1
+        assert order == ["loop", "read"]
+    finally:
+        other.close()
+
+
+async def test_a_short_read_holds_the_loop(
+    database: Database, trips: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read within `LOOP_SECONDS` runs on the event loop to its end: no other task runs
+    meanwhile, and nothing goes to the thread."""
+    monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 3600.0)
+    order: list[str] = []
+
+    async def meanwhile() -> None:
+        order.append("loop")
+
+    async with database.read() as connection:
+        task = asyncio.create_task(meanwhile())
+        assert await connection.scalar(LONG_READ) == 0
+        order.append("read")
+        await task
+    assert order == ["read", "loop"]
+    assert trips == []
+
+
+async def test_an_error_of_a_read_on_the_loop(database: Database) -> None:
+    with pytest.raises(OperationalError, match="no such table"):
+        async with database.read() as connection:
+            await connection.execute(text("SELECT * FROM missing"))
+    async with database.read() as connection:
+        assert (await connection.execute(select(ITEMS))).all() == []

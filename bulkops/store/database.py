@@ -31,7 +31,6 @@ from bulkops.store.sqlite_driver import OneTripDbapi
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
     SQLITE_CLOCK,
-    SQLITE_PROGRESS_STEPS,
     SqliteStatementClock,
     StatementLimits,
 )
@@ -220,6 +219,9 @@ class Database:
             _prepare_sqlite_file(self.url)
             if self.url.get_driver_name() == "aiosqlite":
                 engine_options["module"] = OneTripDbapi()
+                # Reads run on the event loop, writes on the driver's thread (see
+                # `sqlite_driver`): never two at once, a connection's calls are awaited in turn.
+                engine_options["connect_args"] = {"check_same_thread": False}
         else:
             engine_options |= (pool or PoolOptions.from_settings(Settings())).engine_options()
             engine_options["isolation_level"] = (
@@ -347,9 +349,7 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: Sql
         if limits.read_seconds:
             clock = SqliteStatementClock()
             record.info[SQLITE_CLOCK] = clock
-            dbapi_connection.run_async(
-                lambda driver: driver.set_progress_handler(clock.expired, SQLITE_PROGRESS_STEPS)
-            )
+            dbapi_connection.progress.watch = clock.expired
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:

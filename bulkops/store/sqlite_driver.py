@@ -1,16 +1,25 @@
-"""SQLAlchemy's aiosqlite adapter with one trip to the driver's thread per statement.
+"""SQLAlchemy's aiosqlite adapter, with reads on the event loop and one trip to the driver's
+thread per write statement.
 
 aiosqlite runs each call on a thread of its own; SQLAlchemy's adapter makes four calls per
 statement (create a cursor, execute, fetch every row, close), and each is a hand-over between
-threads that costs more than an indexed SELECT. Here the four run as one call; a transaction's
-BEGIN goes with its first statement, and a rollback with no transaction open makes no trip: a
-search (BEGIN, count, page, COMMIT, the pool's rollback) makes 3 instead of 13. Server-side
-cursors (streamed reads) keep SQLAlchemy's own, which fetch as the reader asks."""
+threads that costs more than an indexed SELECT: the event loop and the thread trade the GIL.
+Here the four run as one call; a transaction's BEGIN goes with its first statement, and a
+rollback with no transaction open makes no trip.
+
+A read transaction's statements (and its COMMIT) run on the event loop itself, no trip at all:
+most take less time than a trip. One that runs longer than `LOOP_SECONDS` is stopped by the
+progress handler and run again on the thread, in the same transaction, so that the loop is
+never held long. (What the handler cannot stop: WAL's rare waits for a reader's slot, a few
+milliseconds.) Writes stay on the thread: they wait for the write lock, and a write stopped
+half way would roll its whole transaction back. Server-side cursors (streamed reads) keep
+SQLAlchemy's own, which fetch on the thread as the reader asks."""
 
 from __future__ import annotations
 
 import collections
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +57,48 @@ class _Nothing(_Done):
 
 
 _NOTHING = _Nothing()
-_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
+_READ_BEGIN = "BEGIN"
+_BEGINS = frozenset({_READ_BEGIN, "BEGIN IMMEDIATE"})
+
+LOOP_SECONDS = 0.002
+"""How long a read's statement may hold the event loop before it moves to the driver's thread."""
+
+PROGRESS_STEPS = 4000
+"""SQLite calls the progress handler every this many virtual machine instructions (some
+microseconds' work)."""
+
+
+class Progress:
+    """A connection's progress handler: stops the statement that has held the event loop past
+    its deadline (to be run again on the thread), or that the connection's `watch` says must
+    stop (a statement time limit's). Called by SQLite in whichever thread runs the statement."""
+
+    __slots__ = ("loop_deadline", "moved", "watch")
+
+    def __init__(self) -> None:
+        self.loop_deadline: float | None = None
+        self.moved = False
+        self.watch: Callable[[], bool] | None = None
+
+    def __call__(self) -> bool:
+        deadline = self.loop_deadline
+        if deadline is not None and time.monotonic() > deadline:
+            self.moved = True
+            return True
+        return self.watch is not None and self.watch()
+
+    def on_loop(self, statement: Callable[[], _Done]) -> _Done | None:
+        """The statement's outcome, run here; None if it ran too long and was stopped."""
+        self.loop_deadline = time.monotonic() + LOOP_SECONDS
+        self.moved = False
+        try:
+            return statement()
+        except sqlite3.OperationalError:
+            if self.moved:
+                return None
+            raise
+        finally:
+            self.loop_deadline = None
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -95,8 +145,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         begin = adapted.take_begin()
 
         def statement() -> _Done:
+            nonlocal begin
             if begin is not None:
                 driver.execute(begin)
+                begin = None  # not again if the statement moves to the thread
             cursor = driver.cursor()
             try:
                 call(cursor)
@@ -104,9 +156,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             finally:
                 cursor.close()
 
-        async with adapted._execute_mutex:
-            self._done = await connection._execute(statement)  # type: ignore[no-untyped-call]
-        self._rows = collections.deque(self._done.rows)
+        done = adapted.progress.on_loop(statement) if adapted.reading else None
+        if done is None:
+            async with adapted._execute_mutex:
+                done = await connection._execute(statement)  # type: ignore[no-untyped-call]
+        self._done = done
+        self._rows = collections.deque(done.rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         if operation in _BEGINS and not parameters:
@@ -123,16 +178,26 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_begin",)
+    __slots__ = ("_begin", "progress", "reading")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
+        self.reading = False
+        """In a read transaction (a deferred BEGIN): its statements run on the event loop."""
+        self.progress = Progress()
+        self._driver.set_progress_handler(self.progress, PROGRESS_STEPS)
+
+    @property
+    def _driver(self) -> sqlite3.Connection:
+        driver: sqlite3.Connection = self._connection._conn
+        return driver
 
     def defer_begin(self, begin: str) -> None:
         """BEGIN (or BEGIN IMMEDIATE), left for the next statement's trip to send first."""
         self._begin = begin
+        self.reading = begin == _READ_BEGIN
 
     def take_begin(self) -> str | None:
         begin, self._begin = self._begin, None
@@ -150,9 +215,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return super().cursor(server_side)
 
     def commit(self) -> None:
-        # A transaction that ran no statement never began: nothing to send.
+        # A transaction that ran no statement never began: nothing to send. A read's end
+        # only lets go of its snapshot: done here.
         if self.take_begin() is None:
-            super().commit()
+            self._end(self._driver.commit, super().commit)
 
     def rollback(self) -> None:
         # The pool rolls back every connection it takes back, most often after a commit:
@@ -160,7 +226,17 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         # one is open is a flag of the SQLite connection, read without a statement.)
         driver: sqlite3.Connection | None = self._connection._connection
         if self.take_begin() is None and driver is not None and driver.in_transaction:
-            super().rollback()
+            self._end(driver.rollback, super().rollback)
+
+    def _end(self, here: Callable[[], None], on_thread: Callable[[], None]) -> None:
+        reading, self.reading = self.reading, False
+        if not reading:
+            on_thread()
+            return
+        try:
+            here()
+        except sqlite3.Error as error:
+            self._handle_exception(error)
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):

@@ -21,8 +21,6 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-# SQLite calls the progress handler every this many virtual machine instructions.
-SQLITE_PROGRESS_STEPS = 4000
 SQLITE_CLOCK = "bulkops_statement_clock"
 MYSQL_LIMIT = "bulkops_statement_limit"
 
