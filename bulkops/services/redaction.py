@@ -5,15 +5,21 @@ string). The documents keep Magento's bytes apart from the masked values."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import orjson
 
 from bulkops.services.php_json import php_json
 
 MASK = "****"
 """Magento's DEBUG_KEYS_MASK: what its payment and carrier logs write in place of a private
 value."""
+
+KEYS_REMEMBERED = 4096
+"""Keys whose verdict is remembered (`Redactor.is_secret`)."""
 
 ITEM_KEY = "meta_information"
 """The key of Magento's operation payload whose value is the item, as JSON text."""
@@ -26,12 +32,16 @@ class Redactor:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = tuple(sorted({word.lower() for word in words}))
+        # The same few keys come again in every item: each is tested once.
+        self.is_secret: Callable[[str], bool] = functools.lru_cache(maxsize=KEYS_REMEMBERED)(
+            self._is_secret
+        )
 
     @property
     def redacts(self) -> bool:
         return bool(self.words)
 
-    def is_secret(self, key: str) -> bool:
+    def _is_secret(self, key: str) -> bool:
         lowered = key.lower()
         return key.isascii() and any(word in lowered for word in self.words)
 
@@ -42,7 +52,7 @@ class Redactor:
         if text is None or not self._may_hold_secret(text):
             return text
         try:
-            value = json.loads(text)
+            value = _loads(text)
         except ValueError:
             # Not ours to read, and it may hold a secret.
             return MASK
@@ -69,3 +79,12 @@ class Redactor:
         if key == ITEM_KEY and isinstance(value, str):
             return self.document(value)
         return self._masked(value)
+
+
+def _loads(text: str) -> Any:
+    """orjson where it reads the document (most), the standard library where it does not
+    (integers past 64 bits, NaN): both read what they read alike."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, CursorResult, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -23,6 +24,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from bulkops import regexps
 from bulkops.outages import Outage
@@ -258,23 +260,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as connection:
-            options: dict[str, Any] = {"bulkops_readonly": True}
-            if self.backend == "postgresql":
-                options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-            await connection.execution_options(**options)
-            async with connection.begin():
-                if self.backend == "postgresql" and self.limits.read_seconds:
-                    milliseconds = max(1, round(self.limits.read_seconds * 1000))
-                    await connection.exec_driver_sql(
-                        f"SET LOCAL statement_timeout = {milliseconds}"
-                    )
-                yield connection
+        async with self._transaction(readonly=True) as connection:
+            yield connection
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed at the end; then what `after_commit` was given runs."""
-        async with self.engine.begin() as connection:
+        async with self._transaction(readonly=False) as connection:
             # A list of this transaction's: an earlier one rolled back leaves its own behind.
             committed: list[Callable[[], None]] = []
             connection.info[_AFTER_COMMIT] = committed
@@ -282,8 +274,66 @@ class Database:
         for callback in committed:
             callback()
 
+    @asynccontextmanager
+    async def _transaction(self, readonly: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection from the pool in a transaction, committed at the end (rolled back on
+        an error) and handed back. Taking, beginning, and ending then handing back are one
+        pass each through SQLAlchemy's synchronous core (one greenlet), not three."""
+        sync_connection = await greenlet_spawn(self._begin, readonly)
+        try:
+            yield AsyncConnection(self.engine, sync_connection)
+        except BaseException:
+            await _to_the_end(greenlet_spawn(_end, sync_connection, False))
+            raise
+        await _to_the_end(greenlet_spawn(_end, sync_connection, True))
+
+    def _begin(self, readonly: bool) -> Connection:
+        connection = self.engine.sync_engine.connect()
+        try:
+            if readonly:
+                options: dict[str, Any] = {"bulkops_readonly": True}
+                if self.backend == "postgresql":
+                    options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+                connection.execution_options(**options)
+            connection.begin()
+            if readonly and self.backend == "postgresql" and self.limits.read_seconds:
+                milliseconds = max(1, round(self.limits.read_seconds * 1000))
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _end(connection: Connection, commit: bool) -> None:
+    """Commit or roll back the connection's transaction, and hand it back to the pool."""
+    try:
+        transaction = connection.get_transaction()
+        if transaction is not None and transaction.is_active:
+            if commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
+    finally:
+        connection.close()
+
+
+async def _to_the_end(ending: Coroutine[Any, Any, None]) -> None:
+    """Run `ending` to its end even if the caller is cancelled meanwhile (the cancellation is
+    raised after it): a connection left half way would never go back to the pool."""
+    task = asyncio.ensure_future(ending)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    task.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 def _prepare_sqlite_file(url: URL) -> None:

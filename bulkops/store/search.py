@@ -10,11 +10,16 @@ case-sensitively; NULL never matches a negative condition; LIKE escapes with a b
 
 from __future__ import annotations
 
+import functools
+import itertools
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     Boolean,
     ColumnElement,
@@ -22,6 +27,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     cast,
     false,
     func,
@@ -35,13 +41,21 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
-from bulkops.criteria import Condition, Filter, Operand, Scalar, SearchCriteria
+from bulkops.criteria import Condition, Filter, Operand, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.statement_limits import restart_clock
 from bulkops.store.tables import bulk, message_trigrams, operation
-from bulkops.store.types import fold, folded, folded_text, in_int64, int64_value
+from bulkops.store.types import (
+    INT64_MAX,
+    INT64_MIN,
+    fold,
+    folded,
+    folded_text,
+    int64_value,
+)
 
 # Bulk columns reachable from an operation; `start_time` is copied onto the operation.
 _BULK_FIELDS = {"user_id", "user_type", "description"}
@@ -137,7 +151,7 @@ def _caseless_regexp_mysql(element: caseless_regexp, compiler: SQLCompiler, **kw
     return f"({text} REGEXP {pattern})"
 
 
-def _regexp(field: str, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+def _regexp(field: str, column: ColumnElement[Any], pattern: Bound) -> ColumnElement[bool]:
     if field in CASELESS_FIELDS:
         return caseless_regexp(column, pattern)
     return _as_text(field, column).regexp_match(pattern)
@@ -155,14 +169,14 @@ def escape_like(text: str) -> str:
 
 
 def _find_in_set(
-    field: str, column: ColumnElement[Any], element: str, backend: str
+    field: str, column: ColumnElement[Any], pattern: Any, backend: str
 ) -> ColumnElement[bool]:
-    """MySQL's FIND_IN_SET(element, field) > 0, written portably."""
-    if "," in element:
-        return false()
+    """MySQL's FIND_IN_SET(element, field) > 0, written portably: `pattern` is the element's
+    `like_value` of `%,element,%` (an element with a comma is found nowhere, see
+    `_filter_values`)."""
     text = _as_text(field, column)
     wrapped = literal(",") + text + literal(",")
-    return and_(text != "", _like(field, wrapped, f"%,{escape_like(element)},%", backend))
+    return and_(text != "", _like(field, wrapped, pattern, backend))
 
 
 def glob_pattern(pattern: str) -> str:
@@ -182,23 +196,31 @@ def glob_pattern(pattern: str) -> str:
     return "".join(parts)
 
 
-def _like(field: str, text: ColumnElement[str], pattern: str, backend: str) -> ColumnElement[bool]:
-    """`text` LIKE `pattern`, exactly or without regard to case as the field says. SQLite's
-    LIKE ignores the case of ASCII letters, as NOCASE does: exact text is matched with GLOB
-    there instead."""
-    if backend == "sqlite" and field not in CASELESS_FIELDS:
-        return text.op("GLOB", is_comparison=True)(glob_pattern(pattern))
-    return text.like(like_pattern(pattern), escape="\\")
+def _globbed(field: str, backend: str) -> bool:
+    """SQLite's LIKE ignores the case of ASCII letters, as NOCASE does: exact text is matched
+    with GLOB there instead."""
+    return backend == "sqlite" and field not in CASELESS_FIELDS
 
 
-def _narrowed_by_trigrams(like: ColumnElement[bool], pattern: str) -> ColumnElement[bool]:
+def like_value(field: str, pattern: str, backend: str) -> str:
+    """What `_like` binds for the LIKE `pattern` (backslash escapes)."""
+    return glob_pattern(pattern) if _globbed(field, backend) else like_pattern(pattern)
+
+
+def _like(field: str, text: ColumnElement[str], pattern: Any, backend: str) -> ColumnElement[bool]:
+    """`text` LIKE `pattern` (a `like_value`), exactly or without regard to case as the field
+    says."""
+    if _globbed(field, backend):
+        return text.op("GLOB", is_comparison=True)(pattern)
+    return text.like(pattern, escape="\\")
+
+
+def _narrowed_by_trigrams(like: ColumnElement[bool], phrases: Any) -> ColumnElement[bool]:
     """`like` on the result message, read only in the operations whose message holds every
-    run of three characters or more of `pattern`, which SQLite's trigram index (migration
-    0017) finds without reading a message. The index folds the case of every letter, the
-    column only ASCII ones: it finds a few operations more, and `like` decides."""
-    phrases = trigram_phrases(pattern)
-    if phrases is None:
-        return like  # nothing the index can find
+    run of three characters or more of its pattern (`phrases`, see `trigram_phrases`), which
+    SQLite's trigram index (migration 0017) finds without reading a message. The index folds
+    the case of every letter, the column only ASCII ones: it finds a few operations more, and
+    `like` decides."""
     found = select(message_trigrams.c.rowid).where(
         message_trigrams.c.result_message.op("MATCH", is_comparison=True)(phrases)
     )
@@ -230,95 +252,237 @@ def _literal_runs(pattern: str) -> list[str]:
     return runs
 
 
-# A filter's operand as the store binds it.
-Bound = Operand | BindParameter[int]
+class Shape(StrEnum):
+    """What decides a filter's SQL besides its field and condition."""
+
+    PLAIN = "plain"
+    TRIGRAMS = "trigrams"
+    """like on SQLite's result message, narrowed by the trigram index."""
+    NOTHING = "nothing"
+    """finset of an element with a comma, which no set holds."""
 
 
-def _bound(flt: Filter) -> Bound:
-    """Integer operands as 64-bit integers (see `int64_value`); caseless text folded as the
-    column is (`fold`), but for a regular expression, which matches caselessly instead;
-    others as they are."""
+@dataclass(frozen=True, slots=True)
+class FilterShape:
+    """A filter's SQL, whatever its values: statements built from it serve every search
+    whose filters have the same shapes (see `SearchShape`)."""
+
+    field: str
+    condition: Condition
+    shape: Shape = Shape.PLAIN
+
+
+def _bound(flt: Filter) -> Operand:
+    """Caseless text folded as the column is (`fold`), but for a regular expression, which
+    matches caselessly instead; an integer field's list without what 64 bits cannot hold
+    (no row has it, and a driver would refuse it); others as they are."""
     operand = flt.operand
     if flt.field in CASELESS_FIELDS and flt.condition is not Condition.REGEXP:
         if isinstance(operand, tuple):
             return tuple(fold(str(element)) for element in operand)
         return fold(operand) if isinstance(operand, str) else operand
-    if SEARCHABLE_FIELDS[flt.field] is not FieldKind.INTEGER:
-        return operand
-    if isinstance(operand, tuple):
+    if SEARCHABLE_FIELDS[flt.field] is FieldKind.INTEGER and isinstance(operand, tuple):
         # An integer field's list holds integers only (`criteria` parses them).
-        return in_int64(element for element in operand if isinstance(element, int))
-    if isinstance(operand, int):
-        return int64_value(operand)
-    return operand  # the pattern of like, finset or regexp
-
-
-def _listed(operand: Bound) -> tuple[Scalar, ...] | BindParameter[int]:
-    """The operand of in and nin (`criteria` makes it a tuple)."""
-    assert isinstance(operand, tuple | BindParameter), operand
+        return tuple(
+            element
+            for element in operand
+            if isinstance(element, int) and INT64_MIN <= element <= INT64_MAX
+        )
     return operand
 
 
-def _pattern(operand: Bound) -> str:
+def _pattern(operand: Operand) -> str:
     """The operand of like, finset and regexp: the string sent (`criteria` keeps it)."""
     assert isinstance(operand, str), operand
     return operand
 
 
-def _filter_clause(flt: Filter, column_of: ColumnOf, backend: str) -> ColumnElement[bool]:
-    column = column_of(flt.field)
-    compared = compared_value(flt.field, column)
+def _filter_values(flt: Filter, backend: str) -> tuple[FilterShape, tuple[Any, ...]]:
+    """The filter's shape, and the values its clause binds, in the order it binds them."""
     operand = _bound(flt)
-    match flt.condition:
+    field, condition = flt.field, flt.condition
+    match condition:
+        case Condition.NULL | Condition.NOTNULL:
+            return FilterShape(field, condition), ()
+        case Condition.LIKE | Condition.NLIKE:
+            pattern = _pattern(operand)
+            value = like_value(field, pattern, backend)
+            if condition is Condition.LIKE and backend == "sqlite" and field == "result_message":
+                phrases = trigram_phrases(pattern)
+                if phrases is not None:
+                    return FilterShape(field, condition, Shape.TRIGRAMS), (phrases, value)
+            return FilterShape(field, condition), (value,)
+        case Condition.FINSET | Condition.NFINSET:
+            element = _pattern(operand)
+            if "," in element:
+                return FilterShape(field, condition, Shape.NOTHING), ()
+            return FilterShape(field, condition), (
+                like_value(field, f"%,{escape_like(element)},%", backend),
+            )
+    return FilterShape(field, condition), (operand,)
+
+
+def _filter_clause(
+    shape: FilterShape, column_of: ColumnOf, backend: str, binds: _Binds
+) -> ColumnElement[bool]:
+    bind, listed = binds.filter_value, binds.filter_list
+    field = shape.field
+    column = column_of(field)
+    compared = compared_value(field, column)
+    # Integers as 64-bit integers whatever the column's width (see `int64_value`).
+    integer = BigInteger() if SEARCHABLE_FIELDS[field] is FieldKind.INTEGER else None
+    list_type = integer or compared.type
+    match shape.condition:
         case Condition.EQ:
-            return compared == operand
+            return compared == bind(integer)
         case Condition.NEQ:
-            return compared != operand
+            return compared != bind(integer)
         case Condition.GT:
-            return compared > operand
+            return compared > bind(integer)
         case Condition.LT:
-            return compared < operand
+            return compared < bind(integer)
         case Condition.GTEQ:
-            return compared >= operand
+            return compared >= bind(integer)
         case Condition.LTEQ:
-            return compared <= operand
+            return compared <= bind(integer)
         case Condition.IN:
-            return compared.in_(_listed(operand))
+            return compared.in_(listed(list_type))
         case Condition.NIN:
             # NOT IN with a NULL column is unknown, so NULLs never match, as in Magento.
-            return and_(column.is_not(None), compared.not_in(_listed(operand)))
+            return and_(column.is_not(None), compared.not_in(listed(list_type)))
         case Condition.NULL:
             return column.is_(None)
         case Condition.NOTNULL:
             return column.is_not(None)
+        case Condition.LIKE if shape.shape is Shape.TRIGRAMS:
+            phrases = bind(None)
+            return _narrowed_by_trigrams(
+                _like(field, _as_text(field, column), bind(None), backend), phrases
+            )
         case Condition.LIKE:
-            pattern = _pattern(operand)
-            like = _like(flt.field, _as_text(flt.field, column), pattern, backend)
-            if backend == "sqlite" and flt.field == "result_message":
-                return _narrowed_by_trigrams(like, pattern)
-            return like
+            return _like(field, _as_text(field, column), bind(None), backend)
         case Condition.NLIKE:
-            return not_(_like(flt.field, _as_text(flt.field, column), _pattern(operand), backend))
+            return not_(_like(field, _as_text(field, column), bind(None), backend))
+        case Condition.FINSET if shape.shape is Shape.NOTHING:
+            return false()
         case Condition.FINSET:
-            return _find_in_set(flt.field, column, _pattern(operand), backend)
+            return _find_in_set(field, column, bind(None), backend)
+        case Condition.NFINSET if shape.shape is Shape.NOTHING:
+            return column.is_not(None)
         case Condition.NFINSET:
-            found = _find_in_set(flt.field, column, _pattern(operand), backend)
+            found = _find_in_set(field, column, bind(None), backend)
             return and_(column.is_not(None), not_(found))
         case Condition.REGEXP:
-            return _regexp(flt.field, column, _pattern(operand))
-    raise AssertionError(f"condition {flt.condition} reached the store")
+            return _regexp(field, column, bind(None))
+    raise AssertionError(f"condition {shape.condition} reached the store")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchShape:
+    """What a search's statements are built from, apart from its values: its filters'
+    shapes, by group, and its sort. Every search of a shape runs the same count and page
+    statements, built once (`_cached_count`, `_cached_page`): building a statement, and
+    SQLAlchemy's key to its compiled form, cost more than running an indexed search."""
+
+    groups: tuple[tuple[FilterShape, ...], ...]
+    sort: tuple[tuple[str, bool], ...]
+
+    @classmethod
+    def of(cls, criteria: SearchCriteria, backend: str) -> tuple[SearchShape, list[Any]]:
+        """The criteria's shape, and their values in the order its statements bind them."""
+        groups = [
+            [_filter_values(flt, backend) for flt in group.filters]
+            for group in criteria.filter_groups
+        ]
+        shape = cls(
+            tuple(tuple(filter_shape for filter_shape, _ in group) for group in groups),
+            criteria.effective_sort(),
+        )
+        return shape, [value for group in groups for _, values in group for value in values]
+
+    def fields_filtered(self) -> set[str]:
+        return {filter_shape.field for group in self.groups for filter_shape in group}
+
+    def fields_used(self) -> set[str]:
+        return self.fields_filtered() | {field for field, _ in self.sort}
+
+
+Bound = Operand | BindParameter[Any]
+"""A filter's value as its clause takes it: the value itself, or a bound parameter."""
+
+
+class _Binds(ABC):
+    """How a statement binds its values: the filters' in turn (`filter_value`,
+    `filter_list`), and the page's by name (`page_value`, see `_page_parameters`)."""
+
+    @abstractmethod
+    def filter_value(self, type_: TypeEngine[Any] | None) -> Bound:
+        """The filter's next value, as its clause binds it; `type_` None: the type of what
+        it is compared with."""
+
+    @abstractmethod
+    def filter_list(self, type_: TypeEngine[Any]) -> BindParameter[Any]:
+        """The filter's next value, a list (of IN)."""
+
+    @abstractmethod
+    def page_value(self, name: str) -> Any:
+        """A 64-bit integer of the page's."""
+
+
+class _Valued(_Binds):
+    """Each value carried by its bound parameter: a statement for one search."""
+
+    def __init__(self, values: Sequence[Any], page: dict[str, int] | None = None) -> None:
+        self._values = iter(values)
+        self._page = page or {}
+
+    def filter_value(self, type_: TypeEngine[Any] | None) -> Bound:
+        value: Operand = next(self._values)
+        if type_ is None:
+            return value  # typed by what it is compared with
+        return bindparam(None, value, type_=type_)
+
+    def filter_list(self, type_: TypeEngine[Any]) -> BindParameter[Any]:
+        return bindparam(None, next(self._values), type_=type_, expanding=True)
+
+    def page_value(self, name: str) -> Any:
+        return int64_value(self._page[name])
+
+
+class _Named(_Binds):
+    """Parameters without values, named `v0`, `v1`... (the filters', see `SearchShape.of`)
+    and as the page's are (`_page_parameters`): a statement for every search of a shape."""
+
+    def __init__(self) -> None:
+        self._names = (f"v{number}" for number in itertools.count())
+
+    def filter_value(self, type_: TypeEngine[Any] | None) -> Bound:
+        return bindparam(next(self._names), type_=type_)
+
+    def filter_list(self, type_: TypeEngine[Any]) -> BindParameter[Any]:
+        return bindparam(next(self._names), type_=type_, expanding=True)
+
+    def page_value(self, name: str) -> Any:
+        return bindparam(name, type_=BigInteger())
 
 
 def where_clause(
     criteria: SearchCriteria, backend: str, column_of: ColumnOf = field_column
 ) -> ColumnElement[bool]:
     """OR inside a group, AND across groups; a group without filters matches everything."""
-    groups = [
-        or_(*(_filter_clause(flt, column_of, backend) for flt in group.filters))
-        for group in criteria.filter_groups
-        if group.filters
+    shape, values = SearchShape.of(criteria, backend)
+    return _where(shape, backend, column_of, _Valued(values))
+
+
+def _where(
+    shape: SearchShape, backend: str, column_of: ColumnOf, binds: _Binds
+) -> ColumnElement[bool]:
+    clauses = [
+        or_(*(_filter_clause(filter_shape, column_of, backend, binds) for filter_shape in group))
+        for group in shape.groups
+        if group
     ]
-    return and_(true(), *groups)
+    return and_(true(), *clauses)
 
 
 def bulk_where_clause(criteria: SearchCriteria, backend: str) -> ColumnElement[bool]:
@@ -326,34 +490,32 @@ def bulk_where_clause(criteria: SearchCriteria, backend: str) -> ColumnElement[b
     return where_clause(criteria, backend, _bulk_column)
 
 
-def _fields_filtered(criteria: SearchCriteria) -> set[str]:
-    return {flt.field for group in criteria.filter_groups for flt in group.filters}
-
-
-def _fields_used(criteria: SearchCriteria) -> set[str]:
-    return _fields_filtered(criteria) | {field for field, _ in criteria.effective_sort()}
-
-
 def from_clause(criteria: SearchCriteria, *more_fields: str) -> Any:
     """The operation table, joined to its bulk's when the criteria or `more_fields` (fields
     read beside them) need a column of the bulk."""
-    if (_fields_used(criteria) | set(more_fields)) & _BULK_FIELDS:
+    filtered = {flt.field for group in criteria.filter_groups for flt in group.filters}
+    sorted_by = {field for field, _ in criteria.effective_sort()}
+    return _from(filtered | sorted_by | set(more_fields))
+
+
+def _from(fields: set[str]) -> Any:
+    if fields & _BULK_FIELDS:
         return operation.join(bulk, bulk.c.uuid == operation.c.bulk_uuid)
     return operation
 
 
-def _order_by(criteria: SearchCriteria, backend: str) -> list[ColumnElement[Any]]:
+def _order_by(shape: SearchShape, backend: str) -> list[ColumnElement[Any]]:
     """The requested orders, then `id` so that pages are stable. NULL sorts as the smallest
     value on every backend (SQLite's and MySQL's rule; PostgreSQL is told so)."""
     clauses: list[ColumnElement[Any]] = []
-    for field, descending in criteria.effective_sort():
+    for field, descending in shape.sort:
         column = field_column(field)
         sorted_by = compared_value(field, column)
         clause = sorted_by.desc() if descending else sorted_by.asc()
         if backend == "postgresql" and column.nullable:
             clause = clause.nulls_last() if descending else clause.nulls_first()
         clauses.append(clause)
-    if "id" not in dict(criteria.effective_sort()):
+    if "id" not in dict(shape.sort):
         clauses.append(operation.c.id.asc())
     return clauses
 
@@ -377,6 +539,9 @@ ITEM_COLUMNS = (
 # From this many rows skipped on, a page reads the ids first (see `page_query`).
 DEFERRED_OFFSET = 1000
 
+STATEMENT_SHAPES = 256
+"""Search shapes whose statements are kept built (most clients send a few shapes)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Matches:
@@ -394,6 +559,10 @@ class Matches:
         # int(): MySQL sums as DECIMAL.
         return cls(int(count), *id_range)
 
+    @property
+    def ranged(self) -> bool:
+        return self.first_id is not None and self.last_id is not None
+
 
 # Backends whose planner, asked for `ORDER BY id LIMIT n`, may walk the primary key and filter,
 # betting that matches are spread evenly through the table. SQLite's planner does not take
@@ -401,48 +570,58 @@ class Matches:
 _BOUNDED_PAGES = frozenset({"postgresql", "mysql", "mariadb"})
 
 
-def _needs_id_range(criteria: SearchCriteria, backend: str) -> bool:
+def _needs_id_range(shape: SearchShape, backend: str) -> bool:
     """A filtered page read in id order, on a backend whose planner may walk the primary key
     for it (see `page_query`)."""
-    sort = criteria.effective_sort()
-    in_id_order = not sort or sort[0][0] == "id"
-    return backend in _BOUNDED_PAGES and bool(_fields_filtered(criteria)) and in_id_order
+    in_id_order = not shape.sort or shape.sort[0][0] == "id"
+    return backend in _BOUNDED_PAGES and bool(shape.fields_filtered()) and in_id_order
 
 
-def _counts_bulks(criteria: SearchCriteria, backend: str) -> bool:
+def _counts_bulks(shape: SearchShape, backend: str) -> bool:
     """Whether the matches are counted in the bulk table: when every filter is on a field
     operations share with their bulk (`start_time`, `bulk_uuid`, the user, the description),
     or there is none, the count is the sum of the matching bulks' `operation_rows`, a row
     per bulk instead of one per operation (a week of operations is a few hundred bulks).
     Every bulk is written with its operations in one transaction and deleted with them, so
     the sum is the count. Not where the page needs the matches' id range."""
-    return _fields_filtered(criteria) <= _BULK_COLUMNS.keys() and not _needs_id_range(
-        criteria, backend
-    )
+    return shape.fields_filtered() <= _BULK_COLUMNS.keys() and not _needs_id_range(shape, backend)
 
 
 def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     """The number of matches and, where the page needs them, their lowest and highest ids,
     read in the same scan (every index ends with `id`)."""
-    if _counts_bulks(criteria, backend):
+    shape, values = SearchShape.of(criteria, backend)
+    return _count_statement(shape, backend, _Valued(values))
+
+
+def _count_statement(shape: SearchShape, backend: str, binds: _Binds) -> Select[Any]:
+    if _counts_bulks(shape, backend):
         total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
-        return select(total).where(bulk_where_clause(criteria, backend))
+        return select(total).where(_where(shape, backend, _bulk_column, binds))
     columns: list[ColumnElement[Any]] = [func.count()]
-    if _needs_id_range(criteria, backend):
+    if _needs_id_range(shape, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]
     return (
-        select(*columns).select_from(from_clause(criteria)).where(where_clause(criteria, backend))
+        select(*columns)
+        .select_from(_from(shape.fields_used()))
+        .where(_where(shape, backend, field_column, binds))
     )
+
+
+@functools.lru_cache(maxsize=STATEMENT_SHAPES)
+def _cached_count(shape: SearchShape, backend: str) -> Select[Any]:
+    return _count_statement(shape, backend, _Named())
 
 
 def items_query(
     criteria: SearchCriteria, backend: str, columns: Sequence[Any] = ITEM_COLUMNS
 ) -> Select[Any]:
+    shape, values = SearchShape.of(criteria, backend)
     return (
         select(*columns)
-        .select_from(from_clause(criteria))
-        .where(where_clause(criteria, backend))
-        .order_by(*_order_by(criteria, backend))
+        .select_from(_from(shape.fields_used()))
+        .where(_where(shape, backend, field_column, _Valued(values)))
+        .order_by(*_order_by(shape, backend))
     )
 
 
@@ -461,34 +640,68 @@ def page_query(
     Matches come in bulks of consecutive ids, often late in the table (a new bulk, a recent
     time range), where that walk would otherwise read most of the table. `after` keeps only
     the rows past a position (`keyset`), `extra_columns` are read beside the item's."""
-    where = where_clause(criteria, backend)
+    shape, values = SearchShape.of(criteria, backend)
+    page = _page_parameters(matches, page_size, offset)
+    return _page_statement(
+        shape,
+        backend,
+        _Valued(values, page),
+        matches.ranged,
+        offset >= DEFERRED_OFFSET,
+        after,
+        extra_columns,
+    )
+
+
+def _page_parameters(matches: Matches, page_size: int, offset: int) -> dict[str, int]:
+    page = {"page_size": page_size, "page_offset": offset}
+    if matches.first_id is not None and matches.last_id is not None:
+        page |= {"first_id": matches.first_id, "last_id": matches.last_id}
+    return page
+
+
+def _page_statement(
+    shape: SearchShape,
+    backend: str,
+    binds: _Binds,
+    ranged: bool,
+    deferred: bool,
+    after: ColumnElement[bool] | None = None,
+    extra_columns: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    where = _where(shape, backend, field_column, binds)
     if after is not None:
         where = and_(where, after)
-    if matches.first_id is not None and matches.last_id is not None:
+    if ranged:
         where = and_(
             where,
-            operation.c.id >= int64_value(matches.first_id),
-            operation.c.id <= int64_value(matches.last_id),
+            operation.c.id >= binds.page_value("first_id"),
+            operation.c.id <= binds.page_value("last_id"),
         )
-    order_by = _order_by(criteria, backend)
-    if offset < DEFERRED_OFFSET:
-        query = (
-            select(*ITEM_COLUMNS, *extra_columns).select_from(from_clause(criteria)).where(where)
-        )
-        return query.order_by(*order_by).limit(page_size).offset(offset)
+    order_by = _order_by(shape, backend)
+    source = _from(shape.fields_used())
+    limit, offset = binds.page_value("page_size"), binds.page_value("page_offset")
+    if not deferred:
+        query = select(*ITEM_COLUMNS, *extra_columns).select_from(source).where(where)
+        return query.order_by(*order_by).limit(limit).offset(offset)
     # Deep pages: the rows skipped are found in an index (ids only), and only the page's own
     # rows are read from the table.
     ids = (
         select(operation.c.id.label("page_id"))
-        .select_from(from_clause(criteria))
+        .select_from(source)
         .where(where)
         .order_by(*order_by)
-        .limit(page_size)
+        .limit(limit)
         .offset(offset)
         .subquery("page_ids")
     )
-    joined = from_clause(criteria).join(ids, ids.c.page_id == operation.c.id)
+    joined = source.join(ids, ids.c.page_id == operation.c.id)
     return select(*ITEM_COLUMNS, *extra_columns).select_from(joined).order_by(*order_by)
+
+
+@functools.lru_cache(maxsize=STATEMENT_SHAPES)
+def _cached_page(shape: SearchShape, backend: str, ranged: bool, deferred: bool) -> Select[Any]:
+    return _page_statement(shape, backend, _Named(), ranged, deferred)
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,23 +717,37 @@ def page_offset(current_page: int | None, page_size: int) -> int:
     return (max(current_page or 1, 1) - 1) * page_size
 
 
+def _parameters(values: Sequence[Any]) -> dict[str, Any]:
+    return {f"v{number}": value for number, value in enumerate(values)}
+
+
 async def count_matches(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str
 ) -> Matches:
-    return Matches.of((await connection.execute(count_query(criteria, backend))).one())
+    shape, values = SearchShape.of(criteria, backend)
+    return await _count(connection, shape, backend, values)
+
+
+async def _count(
+    connection: AsyncConnection, shape: SearchShape, backend: str, values: Sequence[Any]
+) -> Matches:
+    counted = await connection.execute(_cached_count(shape, backend), _parameters(values))
+    return Matches.of(counted.one())
 
 
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
     """One page (criteria.page_size must be set) and the count of every match, read in one
     transaction (one snapshot), so that the page agrees with the count."""
     assert criteria.page_size
-    matches = await count_matches(connection, criteria, backend)
+    shape, values = SearchShape.of(criteria, backend)
+    matches = await _count(connection, shape, backend, values)
     offset = page_offset(criteria.current_page, criteria.page_size)
     if offset >= matches.count:
         # Nothing to read (and an offset past 64 bits never reaches the database).
         return Page(rows=[], total_count=matches.count)
-    query = page_query(criteria, backend, matches, criteria.page_size, offset)
-    rows = (await connection.execute(query)).all()
+    query = _cached_page(shape, backend, matches.ranged, offset >= DEFERRED_OFFSET)
+    parameters = _parameters(values) | _page_parameters(matches, criteria.page_size, offset)
+    rows = (await connection.execute(query, parameters)).all()
     return Page(rows=rows, total_count=matches.count)
 
 
