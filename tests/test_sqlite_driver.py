@@ -28,6 +28,12 @@ ITEMS = Table(
 )
 
 
+@pytest.fixture(autouse=True)
+def no_long_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no statement remembered as long."""
+    monkeypatch.setattr(sqlite_driver, "_long_statements", {})
+
+
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'driver.sqlite3'}")
@@ -174,6 +180,33 @@ async def test_a_long_read_moves_to_the_thread_in_its_transaction(
         assert order == ["loop", "read"]
     finally:
         other.close()
+
+
+async def test_a_long_read_goes_to_the_thread_until_it_runs_short_there(
+    database: Database, trips: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement that moved runs on the thread at once the next time (no time lost on the
+    loop); once it runs within `LOOP_SECONDS` there, it is back on the loop."""
+    monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 0.0)
+    async with database.read() as connection:
+        assert await connection.scalar(LONG_READ) == 0
+    assert len(trips) == 1
+    monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 3600.0)
+    order: list[str] = []
+
+    async def meanwhile() -> None:
+        order.append("loop")
+
+    async with database.read() as connection:
+        task = asyncio.create_task(meanwhile())
+        assert await connection.scalar(LONG_READ) == 0
+        order.append("read")
+        await task
+    assert order == ["loop", "read"]  # on the thread at once
+    assert len(trips) == 2
+    async with database.read() as connection:
+        assert await connection.scalar(LONG_READ) == 0
+    assert len(trips) == 2  # short on the thread: back on the loop
 
 
 async def test_a_short_read_holds_the_loop(

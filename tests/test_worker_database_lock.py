@@ -157,8 +157,9 @@ async def test_a_submission_waits_for_the_lock_rather_than_failing(
     ):
         writing = asyncio.Event()
 
-        def on_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if statement == "BEGIN IMMEDIATE":
+        def on_statement(connection: Any, *_: Any) -> None:
+            # A write's first statement carries its BEGIN IMMEDIATE (`sqlite_driver`).
+            if not connection.get_execution_options().get("bulkops_readonly", False):
                 writing.set()
 
         engine = app.state.database.engine.sync_engine

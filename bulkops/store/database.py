@@ -29,7 +29,7 @@ from sqlalchemy.util import greenlet_spawn
 from bulkops import regexps
 from bulkops.outages import Outage
 from bulkops.settings import ConfigurationError, Settings
-from bulkops.store.sqlite_driver import OneTripDbapi
+from bulkops.store.sqlite_driver import OneTripConnection, OneTripDbapi
 from bulkops.store.statement_limits import (
     MYSQL_LIMIT,
     SQLITE_CLOCK,
@@ -280,12 +280,15 @@ class Database:
         an error) and handed back. Taking, beginning, and ending then handing back are one
         pass each through SQLAlchemy's synchronous core (one greenlet), not three."""
         sync_connection = await greenlet_spawn(self._begin, readonly)
+        # SQLite's reads end on the event loop (`sqlite_driver`), without waiting: nothing
+        # can interrupt them there. Elsewhere the end is kept from a cancellation.
+        ending = _end_now if readonly and self.backend == "sqlite" else _to_the_end
         try:
             yield AsyncConnection(self.engine, sync_connection)
         except BaseException:
-            await _to_the_end(greenlet_spawn(_end, sync_connection, False))
+            await ending(greenlet_spawn(_end, sync_connection, False))
             raise
-        await _to_the_end(greenlet_spawn(_end, sync_connection, True))
+        await ending(greenlet_spawn(_end, sync_connection, True))
 
     def _begin(self, readonly: bool) -> Connection:
         connection = self.engine.sync_engine.connect()
@@ -319,6 +322,10 @@ def _end(connection: Connection, commit: bool) -> None:
                 transaction.rollback()
     finally:
         connection.close()
+
+
+async def _end_now(ending: Coroutine[Any, Any, None]) -> None:
+    await ending
 
 
 async def _to_the_end(ending: Coroutine[Any, Any, None]) -> None:
@@ -403,7 +410,8 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: Sql
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN" if _readonly(connection) else "BEGIN IMMEDIATE")
+        driver: OneTripConnection = connection.connection.dbapi_connection
+        driver.defer_begin("BEGIN" if _readonly(connection) else "BEGIN IMMEDIATE")
 
     if limits.read_seconds:
 

@@ -10,10 +10,13 @@ rollback with no transaction open makes no trip.
 A read transaction's statements (and its COMMIT) run on the event loop itself, no trip at all:
 most take less time than a trip. One that runs longer than `LOOP_SECONDS` is stopped by the
 progress handler and run again on the thread, in the same transaction, so that the loop is
-never held long. (What the handler cannot stop: WAL's rare waits for a reader's slot, a few
-milliseconds.) Writes stay on the thread: they wait for the write lock, and a write stopped
-half way would roll its whole transaction back. Server-side cursors (streamed reads) keep
-SQLAlchemy's own, which fetch on the thread as the reader asks."""
+never held long; the same statement then goes to the thread at once, until it runs that short
+there. On the thread SQLite works without the GIL, beside the event loop: the progress handler
+is called there rarely, since each call must take the GIL back. (What the handler cannot stop:
+WAL's rare waits for a reader's slot, a few milliseconds.) Writes stay on the thread: they wait
+for the write lock, and a write stopped half way would roll its whole transaction back.
+Server-side cursors (streamed reads) keep SQLAlchemy's own, which fetch on the thread as the
+reader asks."""
 
 from __future__ import annotations
 
@@ -46,26 +49,24 @@ class _Done:
         self.rows = rows
 
 
-class _Nothing(_Done):
-    """A statement that has not run yet (a deferred BEGIN)."""
-
-    def __init__(self) -> None:
-        self.description = None
-        self.rowcount = -1
-        self.lastrowid = None
-        self.rows = []
-
-
-_NOTHING = _Nothing()
 _READ_BEGIN = "BEGIN"
-_BEGINS = frozenset({_READ_BEGIN, "BEGIN IMMEDIATE"})
 
-LOOP_SECONDS = 0.002
+LOOP_SECONDS = 0.0005
 """How long a read's statement may hold the event loop before it moves to the driver's thread."""
 
-PROGRESS_STEPS = 4000
-"""SQLite calls the progress handler every this many virtual machine instructions (some
-microseconds' work)."""
+LOOP_STEPS = 4000
+"""On the event loop, SQLite calls the progress handler every this many virtual machine
+instructions (some microseconds' work)."""
+
+THREAD_STEPS = 1_000_000
+"""On the driver's thread, every this many (milliseconds' work): each call takes the GIL,
+which the event loop may hold for a while, and there it only keeps time limits."""
+
+REMEMBERED_STATEMENTS = 1000
+"""Statements remembered as long (see `Progress.on_loop`)."""
+
+_long_statements: dict[str, None] = {}
+"""Reads' statements that last ran longer than `LOOP_SECONDS`: run on the thread at once."""
 
 
 class Progress:
@@ -73,12 +74,14 @@ class Progress:
     its deadline (to be run again on the thread), or that the connection's `watch` says must
     stop (a statement time limit's). Called by SQLite in whichever thread runs the statement."""
 
-    __slots__ = ("loop_deadline", "moved", "watch")
+    __slots__ = ("driver", "loop_deadline", "moved", "watch")
 
-    def __init__(self) -> None:
+    def __init__(self, driver: sqlite3.Connection) -> None:
+        self.driver = driver
         self.loop_deadline: float | None = None
         self.moved = False
         self.watch: Callable[[], bool] | None = None
+        driver.set_progress_handler(self, THREAD_STEPS)
 
     def __call__(self) -> bool:
         deadline = self.loop_deadline
@@ -87,18 +90,40 @@ class Progress:
             return True
         return self.watch is not None and self.watch()
 
-    def on_loop(self, statement: Callable[[], _Done]) -> _Done | None:
-        """The statement's outcome, run here; None if it ran too long and was stopped."""
+    def on_loop(self, sql: str, statement: Callable[[], _Done]) -> _Done | None:
+        """The statement's outcome, run here; None if it is to run on the thread: it ran too
+        long and was stopped, or it did the last time (a statement is remembered as long
+        until it runs within `LOOP_SECONDS` on the thread, see `timed`)."""
+        if sql in _long_statements:
+            return None
         self.loop_deadline = time.monotonic() + LOOP_SECONDS
         self.moved = False
+        self.driver.set_progress_handler(self, LOOP_STEPS)
         try:
             return statement()
         except sqlite3.OperationalError:
-            if self.moved:
-                return None
-            raise
+            if not self.moved:
+                raise
+            if len(_long_statements) >= REMEMBERED_STATEMENTS:
+                _long_statements.clear()
+            _long_statements[sql] = None
+            return None
         finally:
             self.loop_deadline = None
+            self.driver.set_progress_handler(self, THREAD_STEPS)
+
+    @staticmethod
+    def timed(sql: str, statement: Callable[[], _Done]) -> Callable[[], _Done]:
+        """`statement` on the thread, forgotten as long if it runs within `LOOP_SECONDS`."""
+
+        def run() -> _Done:
+            started = time.monotonic()
+            done = statement()
+            if time.monotonic() - started <= LOOP_SECONDS:
+                _long_statements.pop(sql, None)
+            return done
+
+        return run
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -138,7 +163,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _async_soft_close(self) -> None:
         pass  # the driver's cursor is closed already
 
-    async def _run(self, call: Callable[[sqlite3.Cursor], object]) -> None:
+    async def _run(self, call: Callable[[sqlite3.Cursor], object], sql: str | None) -> None:
+        """Runs `call` on a cursor: a read's statement (`sql`) on the event loop if it is
+        short, anything else on the driver's thread."""
         adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         driver: sqlite3.Connection = connection._conn
@@ -156,25 +183,20 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             finally:
                 cursor.close()
 
-        done = adapted.progress.on_loop(statement) if adapted.reading else None
+        read = sql if adapted.reading else None
+        done = None if read is None else adapted.progress.on_loop(read, statement)
         if done is None:
+            on_thread = statement if read is None else Progress.timed(read, statement)
             async with adapted._execute_mutex:
-                done = await connection._execute(statement)  # type: ignore[no-untyped-call]
+                done = await connection._execute(on_thread)  # type: ignore[no-untyped-call]
         self._done = done
         self._rows = collections.deque(done.rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        if operation in _BEGINS and not parameters:
-            # Sent with the transaction's first statement, in the same trip.
-            adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
-            adapted.defer_begin(operation)
-            self._done = _NOTHING
-            self._rows = collections.deque()
-            return
-        await self._run(lambda cursor: cursor.execute(operation, parameters or ()))
+        await self._run(lambda cursor: cursor.execute(operation, parameters or ()), operation)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        await self._run(lambda cursor: cursor.executemany(operation, seq_of_parameters))
+        await self._run(lambda cursor: cursor.executemany(operation, seq_of_parameters), None)
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
@@ -186,8 +208,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._begin: str | None = None
         self.reading = False
         """In a read transaction (a deferred BEGIN): its statements run on the event loop."""
-        self.progress = Progress()
-        self._driver.set_progress_handler(self.progress, PROGRESS_STEPS)
+        self.progress = Progress(self._driver)
 
     @property
     def _driver(self) -> sqlite3.Connection:
@@ -195,7 +216,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return driver
 
     def defer_begin(self, begin: str) -> None:
-        """BEGIN (or BEGIN IMMEDIATE), left for the next statement's trip to send first."""
+        """BEGIN (or BEGIN IMMEDIATE), left for the next statement's trip to send first:
+        SQLAlchemy's "begin" event says it here (`database`), without a statement."""
         self._begin = begin
         self.reading = begin == _READ_BEGIN
 
