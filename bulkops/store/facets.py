@@ -12,12 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bulkops.criteria import Condition, SearchCriteria
-from bulkops.store.search import field_column, from_clause, where_clause
-from bulkops.store.tables import bulk, operation_tally
+from bulkops.criteria import SearchCriteria
+from bulkops.store.search import (
+    counts_tallied,
+    field_column,
+    from_clause,
+    tally_column,
+    tally_source,
+    where_clause,
+)
+from bulkops.store.tables import operation_tally
 
 FACETS = ("status", "topic_name", "error_code", "user_type")
 """The fields operations can be counted by: few distinct values each."""
@@ -32,39 +39,25 @@ class FacetCount:
     count: int
 
 
-# What the counts can answer: facets and filters on their own columns or their bulk's, and
-# filters that compare values (not patterns, ranges or payloads).
-_BULK_FIELDS = ("user_type", "user_id")
+# What the counts can answer: facets on their own columns or their bulk's user (and filters
+# `search.counts_tallied` takes).
 _TALLIED_FACETS = frozenset({"status", "topic_name", "user_type"})
-_TALLIED_FILTERS = frozenset({"bulk_uuid", "topic_name", "status", *_BULK_FIELDS})
-_TALLIED_CONDITIONS = frozenset({Condition.EQ, Condition.NEQ, Condition.IN, Condition.NIN})
 
 
 def tallied(criteria: SearchCriteria, facets: Sequence[str]) -> bool:
     """Whether the counts (`tally_query`) can answer these facets of this search."""
-    return set(facets) <= _TALLIED_FACETS and all(
-        flt.field in _TALLIED_FILTERS and flt.condition in _TALLIED_CONDITIONS
-        for group in criteria.filter_groups
-        for flt in group.filters
-    )
-
-
-def _tally_column(field: str) -> ColumnElement[Any]:
-    return bulk.c[field] if field in _BULK_FIELDS else operation_tally.c[field]
+    return set(facets) <= _TALLIED_FACETS and counts_tallied(criteria)
 
 
 def tally_query(criteria: SearchCriteria, facets: Sequence[str], backend: str) -> Select[Any]:
     """The facets summed from the counts (see `tallied`)."""
-    columns = [_tally_column(facet) for facet in facets]
+    columns = [tally_column(facet) for facet in facets]
     fields = {flt.field for group in criteria.filter_groups for flt in group.filters}
-    source: Any = operation_tally
-    if (fields | set(facets)) & set(_BULK_FIELDS):
-        source = source.join(bulk, bulk.c.uuid == operation_tally.c.bulk_uuid)
     operations = func.sum(operation_tally.c.operations)
     return (
         select(*columns, operations)
-        .select_from(source)
-        .where(where_clause(criteria, backend, _tally_column))
+        .select_from(tally_source(fields | set(facets)))
+        .where(where_clause(criteria, backend, tally_column))
         .group_by(*columns)
         # Counts fallen to 0 keep their rows.
         .having(operations > 0)

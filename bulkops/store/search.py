@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -47,7 +47,7 @@ from bulkops.criteria import Condition, Filter, Operand, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
 from bulkops.store.statement_limits import restart_clock
-from bulkops.store.tables import bulk, message_trigrams, operation
+from bulkops.store.tables import bulk, message_trigrams, operation, operation_tally
 from bulkops.store.types import (
     INT64_MAX,
     INT64_MIN,
@@ -587,6 +587,46 @@ def _counts_bulks(shape: SearchShape, backend: str) -> bool:
     return shape.fields_filtered() <= _BULK_COLUMNS.keys() and not _needs_id_range(shape, backend)
 
 
+# What the operations' counts by bulk, topic and status (`tallies`) can count: filters on their
+# own columns or their bulk's user, that compare values (not patterns, ranges or payloads).
+TALLY_BULK_FIELDS = frozenset({"user_type", "user_id"})
+_TALLIED_FILTERS = frozenset({"bulk_uuid", "topic_name", "status", *TALLY_BULK_FIELDS})
+_TALLIED_CONDITIONS = frozenset({Condition.EQ, Condition.NEQ, Condition.IN, Condition.NIN})
+
+
+def counts_tallied(criteria: SearchCriteria) -> bool:
+    """Whether the operations' counts can count the matches of `criteria`."""
+    return _tallied(flt for group in criteria.filter_groups for flt in group.filters)
+
+
+def _tallied(filters: Iterable[Filter | FilterShape]) -> bool:
+    return all(
+        flt.field in _TALLIED_FILTERS and flt.condition in _TALLIED_CONDITIONS for flt in filters
+    )
+
+
+def tally_column(field: str) -> ColumnElement[Any]:
+    """Where the counts hold a field: their own column, or their bulk's."""
+    return bulk.c[field] if field in TALLY_BULK_FIELDS else operation_tally.c[field]
+
+
+def tally_source(fields: set[str]) -> Any:
+    """The counts, joined to their bulk's row when `fields` need its columns."""
+    if fields & TALLY_BULK_FIELDS:
+        return operation_tally.join(bulk, bulk.c.uuid == operation_tally.c.bulk_uuid)
+    return operation_tally
+
+
+def _counts_tallies(shape: SearchShape, backend: str) -> bool:
+    """Whether the matches are counted from the operations' counts by bulk, topic and
+    status (`tallies`): a row per bulk, topic and status instead of one per operation (the
+    failed operations of a million are a few thousand rows). They change in the transaction
+    of every change of status, so they are the operations of the same snapshot. Not where the
+    page needs the matches' id range."""
+    filters = [filter_shape for group in shape.groups for filter_shape in group]
+    return _tallied(filters) and not _needs_id_range(shape, backend)
+
+
 def count_query(criteria: SearchCriteria, backend: str) -> Select[Any]:
     """The number of matches and, where the page needs them, their lowest and highest ids,
     read in the same scan (every index ends with `id`)."""
@@ -598,6 +638,13 @@ def _count_statement(shape: SearchShape, backend: str, binds: _Binds) -> Select[
     if _counts_bulks(shape, backend):
         total = func.coalesce(func.sum(bulk.c.operation_rows), 0)
         return select(total).where(_where(shape, backend, _bulk_column, binds))
+    if _counts_tallies(shape, backend):
+        total = func.coalesce(func.sum(operation_tally.c.operations), 0)
+        return (
+            select(total)
+            .select_from(tally_source(shape.fields_filtered()))
+            .where(_where(shape, backend, tally_column, binds))
+        )
     columns: list[ColumnElement[Any]] = [func.count()]
     if _needs_id_range(shape, backend):
         columns += [func.min(operation.c.id), func.max(operation.c.id)]

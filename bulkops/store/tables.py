@@ -167,6 +167,8 @@ operation_tally = Table(
     Column("topic_name", caseless_text(255), primary_key=True),
     Column("status", SmallInteger, primary_key=True),
     Column("operations", BigInteger, nullable=False),
+    # A search's count by status (and topic), read without every bulk's rows (`search`).
+    Index(None, "status", "topic_name"),
 )
 
 # Idempotency keys of submissions (`Idempotency-Key`), each in the scope of its caller (user
