@@ -51,7 +51,7 @@ class _Done:
 
 _READ_BEGIN = "BEGIN"
 
-LOOP_SECONDS = 0.0005
+LOOP_SECONDS = 0.005
 """How long a read's statement may hold the event loop before it moves to the driver's thread."""
 
 LOOP_STEPS = 4000
