@@ -5,8 +5,9 @@ optionally profiled.
     python bench/request_profile.py [--requests 2000] [--bulks 200] [--profile out.prof]
         [--folded out.folded]
 
-Prints microseconds per request: the whole app, and the same search's statements alone on
-the app's own engine (the floor). `--folded` writes the profile as folded stacks (one line a
+Prints microseconds per request: the whole app, the same search's statements alone on the
+app's own engine (the floor), and those statements sent straight to SQLite's module (the
+database's own time). `--folded` writes the profile as folded stacks (one line a
 stack, `frame;frame;... count`), the text form flame graph tools read.
 """
 
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
@@ -106,6 +108,13 @@ class Driver:
 
         await self.app(scope, receive, send)
         return status, b"".join(chunks)
+
+
+def _sql(statement: Any, database: Any) -> tuple[str, tuple[Any, ...]]:
+    """A statement as SQLite's module takes it: its text and positional parameters."""
+    compiled = statement.compile(dialect=database.engine.dialect)
+    parameters = compiled.construct_params()
+    return compiled.string, tuple(parameters[name] for name in compiled.positiontup)
 
 
 def per_request(started: float, cpu: float, count: int) -> tuple[float, float]:
@@ -212,6 +221,27 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                     await search.search_page(connection, parsed[n % len(parsed)], database.backend)
             return per_request(started, cpu, count)
 
+        # The same statements again, straight to SQLite (its module, no SQLAlchemy): what the
+        # database itself takes.
+        sqlite = sqlite3.connect(workdir / "bulkops.sqlite3", isolation_level=None)
+        statements = []
+        for q in queries:
+            criteria = parse_search_criteria(parse_query_string(q), app.state.settings.page_limits)
+            count = search.count_query(criteria, database.backend)
+            matches = search.Matches.of(sqlite.execute(*_sql(count, database)).fetchone())
+            page = search.page_query(criteria, database.backend, matches, 20, 0)
+            statements.append((_sql(count, database), _sql(page, database)))
+
+        def database_floor(count: int) -> float:
+            started = time.perf_counter()
+            for n in range(count):
+                counted, paged = statements[n % len(statements)]
+                sqlite.execute("BEGIN")
+                sqlite.execute(*counted).fetchall()
+                sqlite.execute(*paged).fetchall()
+                sqlite.execute("COMMIT")
+            return (time.perf_counter() - started) / count * 1e6
+
         await searches(200)  # warm: caches, compiled statements
         await floor(200)
         for _ in range(args.rounds):
@@ -219,7 +249,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             floor_wall, floor_cpu = await floor(args.requests)
             print(
                 f"app {app_wall:.0f} us/request ({app_cpu:.0f} us CPU),"
-                f" floor {floor_wall:.0f} us/search ({floor_cpu:.0f} us CPU)",
+                f" floor {floor_wall:.0f} us/search ({floor_cpu:.0f} us CPU),"
+                f" database {database_floor(args.requests):.0f} us/search",
                 flush=True,
             )
         if args.profile or args.folded:

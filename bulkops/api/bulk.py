@@ -25,14 +25,13 @@ from bulkops.api.auth import require_bulk_reader
 from bulkops.api.etags import not_modified, validators
 from bulkops.api.fields import FieldsFilter, select
 from bulkops.api.formats import Format
-from bulkops.api.negotiation import fields_of, format_of
+from bulkops.api.negotiation import fields_of, format_of, query_of
 from bulkops.api.ownership import reads, visible_to
 from bulkops.api.representations import OperationView, bulk_status
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import UserContext
 from bulkops.criteria import SearchCriteria, parse_integer, parse_search_criteria
 from bulkops.errors import NotFoundError
-from bulkops.querystring import parse_query_string
 from bulkops.store import bulks, keyset, search
 from bulkops.store.database import Database
 
@@ -45,7 +44,7 @@ STREAMED_PAGE_SIZE = 1000
 async def search_operations(request: Request) -> Response:
     user = await require_bulk_reader(request)
     state = request.app.state
-    query = parse_query_string(request.scope["query_string"])
+    query = query_of(request.scope)
     criteria = parse_search_criteria(query, state.settings.page_limits)
     applied = applied_search(state, user, criteria)
     cursor = cursors.requested(query)

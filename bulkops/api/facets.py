@@ -17,10 +17,10 @@ from starlette.routing import Route
 
 from bulkops.api.auth import require_bulk_reader
 from bulkops.api.bulk import applied_search
+from bulkops.api.negotiation import query_of
 from bulkops.api.responses import ApiResponse
 from bulkops.criteria import parse_search_criteria
 from bulkops.errors import InputError
-from bulkops.querystring import parse_query_string
 from bulkops.store.facets import FACETS, FacetCount, count_facets
 
 PARAMETER = "facets"
@@ -29,7 +29,7 @@ PARAMETER = "facets"
 async def search_facets(request: Request) -> Response:
     user = await require_bulk_reader(request)
     state = request.app.state
-    query = parse_query_string(request.scope["query_string"])
+    query = query_of(request.scope)
     criteria = parse_search_criteria(query, state.settings.page_limits)
     facets = parse_facets(query.get(PARAMETER))
     applied = applied_search(state, user, criteria)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bulkops.querystring import parse_query_string
-
 PARAMETER = "fields"
 
 Selection = dict[str, Any]
@@ -86,10 +84,10 @@ class FieldsFilter:
         self.selection = selection
 
     @classmethod
-    def of_query(cls, raw_query: bytes) -> FieldsFilter | None:
-        """The filter a query string asks for; None when it asks for none (absent, "" or "0",
-        which PHP takes as false)."""
-        sent = parse_query_string(raw_query).get(PARAMETER)
+    def of_query(cls, query: dict[str, Any]) -> FieldsFilter | None:
+        """The filter a parsed query string asks for; None when it asks for none (absent, ""
+        or "0", which PHP takes as false)."""
+        sent = query.get(PARAMETER)
         if not sent or sent == "0":
             return None
         return cls(parse(sent) if isinstance(sent, str) else None)

@@ -1,6 +1,7 @@
 """Which format answers a request, chosen from its Accept header as Magento chooses a renderer
 (`Webapi\\Rest\\Request::getAcceptTypes` and `Webapi\\Rest\\Response\\RendererFactory`, with the
-renderers of `module-webapi/etc/di.xml`), and the `fields` filter a GET asks for.
+renderers of `module-webapi/etc/di.xml`), the `fields` filter a GET asks for, and the query
+string itself.
 
 Accept types are taken by quality, highest first, in the order sent; the first one a renderer
 matches (its type, `<its major type>/*` or `*/*`) decides. So `text/*` and a browser's
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from bulkops.api.fields import FieldsFilter
 from bulkops.api.formats import JSON, XML, Format
+from bulkops.querystring import parse_query_string
 
 ANY = "*/*"
 # Magento's renderers in their configured order.
@@ -30,6 +33,7 @@ RENDERERS: tuple[tuple[str, Format], ...] = (
 _MEDIA_TYPE = re.compile(r"[0-9a-z*+\-]+(?:/[0-9a-z*+\-.]+)?", re.IGNORECASE)
 _SEPARATOR = re.compile(r",\s*")
 FIELDS_KEY = "bulkops.fields"
+QUERY_KEY = "bulkops.query"
 EVENT_STREAM = "text/event-stream"
 EVENTS_SUFFIX = "/events"
 
@@ -81,6 +85,15 @@ def asks_for_events(scope: Scope, types: list[str]) -> bool:
 
 def accept_types_of(scope: Scope) -> list[str]:
     return accept_types(Headers(scope=scope).get("accept", ""))
+
+
+def query_of(scope: Scope) -> dict[str, Any]:
+    """The request's query string as PHP parses it (`parse_query_string`), parsed once per
+    request (the `fields` filter and the route both read it). Not to be changed."""
+    found = scope.get(QUERY_KEY)
+    if found is None:
+        found = scope[QUERY_KEY] = parse_query_string(scope["query_string"])
+    return found
 
 
 def fields_of(scope: Scope) -> FieldsFilter | None:

@@ -19,6 +19,7 @@ from bulkops.api.negotiation import (
     fields_of,
     format_for,
     format_of,
+    query_of,
 )
 from bulkops.errors import NotAcceptableError, WebapiError
 
@@ -70,7 +71,7 @@ class NegotiationMiddleware:
             if format_for(types) is None and not asks_for_events(scope, types):
                 raise NotAcceptableError.of(types)
             if scope["method"] == "GET":
-                scope[FIELDS_KEY] = FieldsFilter.of_query(scope["query_string"])
+                scope[FIELDS_KEY] = FieldsFilter.of_query(query_of(scope))
         except WebapiError as error:
             await error_response(error)(scope, receive, send)
             return

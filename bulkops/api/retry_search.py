@@ -19,10 +19,10 @@ from starlette.routing import Route
 from bulkops.api.auth import require_bulk_reader
 from bulkops.api.bulk import applied_search
 from bulkops.api.flags import query_flag
+from bulkops.api.negotiation import query_of
 from bulkops.api.responses import ApiResponse
 from bulkops.api.retry import require_route_resources
 from bulkops.criteria import parse_search_criteria
-from bulkops.querystring import parse_query_string
 from bulkops.store.lifecycle import retry_searched, searched_retry_topics, utc_now
 
 DRY_RUN = "dry_run"
@@ -31,7 +31,7 @@ DRY_RUN = "dry_run"
 async def retry_by_search(request: Request) -> Response:
     user = await require_bulk_reader(request)
     state = request.app.state
-    query = parse_query_string(request.scope["query_string"])
+    query = query_of(request.scope)
     criteria = parse_search_criteria(query, state.settings.page_limits)
     dry_run = query_flag(request, DRY_RUN)
     applied = applied_search(state, user, criteria)

@@ -11,10 +11,10 @@ from starlette.routing import Route
 
 from bulkops.api.auth import require
 from bulkops.api.hosts import public_base_url
+from bulkops.api.negotiation import query_of
 from bulkops.api.responses import ApiResponse
 from bulkops.auth.context import STORES
 from bulkops.errors import InputError
-from bulkops.querystring import parse_query_string
 from bulkops.settings import Settings
 
 # Magento's admin website, store group and store view (id 0), always present.
@@ -108,7 +108,7 @@ def store_configs(
 
 def _store_codes(request: Request) -> list[str]:
     """`storeCodes[]=...`, a `string[]` as Magento's service input processor reads it."""
-    sent = parse_query_string(request.scope["query_string"]).get("storeCodes", "")
+    sent = query_of(request.scope).get("storeCodes", "")
     if sent == "":
         return []
     if not isinstance(sent, dict):
