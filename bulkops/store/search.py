@@ -37,7 +37,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -772,29 +772,36 @@ async def count_matches(
     connection: AsyncConnection, criteria: SearchCriteria, backend: str
 ) -> Matches:
     shape, values = SearchShape.of(criteria, backend)
-    return await _count(connection, shape, backend, values)
+    return await connection.run_sync(_count, shape, backend, values)
 
 
-async def _count(
-    connection: AsyncConnection, shape: SearchShape, backend: str, values: Sequence[Any]
+def _count(
+    connection: Connection, shape: SearchShape, backend: str, values: Sequence[Any]
 ) -> Matches:
-    counted = await connection.execute(_cached_count(shape, backend), _parameters(values))
+    counted = connection.execute(_cached_count(shape, backend), _parameters(values))
     return Matches.of(counted.one())
 
 
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
     """One page (criteria.page_size must be set) and the count of every match, read in one
-    transaction (one snapshot), so that the page agrees with the count."""
+    transaction (one snapshot), so that the page agrees with the count. Both statements in
+    one pass through SQLAlchemy's synchronous core."""
     assert criteria.page_size
+    return await connection.run_sync(_search_page, criteria, criteria.page_size, backend)
+
+
+def _search_page(
+    connection: Connection, criteria: SearchCriteria, page_size: int, backend: str
+) -> Page:
     shape, values = SearchShape.of(criteria, backend)
-    matches = await _count(connection, shape, backend, values)
-    offset = page_offset(criteria.current_page, criteria.page_size)
+    matches = _count(connection, shape, backend, values)
+    offset = page_offset(criteria.current_page, page_size)
     if offset >= matches.count:
         # Nothing to read (and an offset past 64 bits never reaches the database).
         return Page(rows=[], total_count=matches.count)
     query = _cached_page(shape, backend, matches.ranged, offset >= DEFERRED_OFFSET)
-    parameters = _parameters(values) | _page_parameters(matches, criteria.page_size, offset)
-    rows = (await connection.execute(query, parameters)).all()
+    parameters = _parameters(values) | _page_parameters(matches, page_size, offset)
+    rows = connection.execute(query, parameters).all()
     return Page(rows=rows, total_count=matches.count)
 
 
