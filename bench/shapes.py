@@ -180,6 +180,10 @@ FLOOR_COLUMNS = (
 )
 
 
+# What the operations' counts by bulk, topic and status hold, and the conditions they answer.
+TALLIED_FIELDS = {"status", "topic_name", "bulk_uuid"}
+TALLIED_CONDITIONS = {"eq", "neq", "in", "nin"}
+
 # Fields every operation shares with its bulk, as the bulk table names them.
 BULK_FIELDS = {"bulk_uuid": "uuid", "start_time": "start_time"}
 
@@ -187,21 +191,25 @@ BULK_FIELDS = {"bulk_uuid": "uuid", "start_time": "start_time"}
 def floor_statements(shape: Shape, backend: str, placeholder: str) -> list[Statement]:
     """The best plain SQL on bulkops' tables and indexes (where `start_time` is the
     operation's own copy): the count, then the page. A filter on bulk fields only, or none, is
-    counted as the sum of the matching bulks' `operation_rows`. Otherwise, on the servers, a
-    filtered page in id order is bounded by the lowest and highest matching id, which the
-    count reads in the same index scan: a planner walking the primary key for
-    `ORDER BY id LIMIT` then starts at the first match. The page's statement takes those two
-    ids as its last parameters. A deep page finds its ids in an index alone first, then
-    reads only those rows."""
+    counted as the sum of the matching bulks' `operation_rows`; one that compares statuses,
+    topics and bulks only, as the sum of the operations' counts by bulk, topic and status.
+    Otherwise, on the servers, a filtered page in id order is bounded by the lowest and highest
+    matching id, which the count reads in the same index scan: a planner walking the primary
+    key for `ORDER BY id LIMIT` then starts at the first match. The page's statement takes
+    those two ids as its last parameters. A deep page finds its ids in an index alone first,
+    then reads only those rows."""
     trigrams = MESSAGE_TRIGRAMS if backend == "sqlite" else None
     where, parameters = shape.where(placeholder, {}, backend, trigrams)
     order_by = shape.order_by({}, "id")
     fields = {field for group in shape.groups for field, _, _ in group}
     in_id_order = shape.sort is None or shape.sort[0] == "id"
     bounded = backend != "sqlite" and bool(fields) and in_id_order
+    conditions = {condition for group in shape.groups for _, condition, _ in group}
     if fields <= BULK_FIELDS.keys() and not bounded:
         bulk_where, _ = shape.where(placeholder, BULK_FIELDS, backend)
         count = f"SELECT coalesce(sum(operation_rows), 0) FROM bulkops_bulk WHERE {bulk_where}"
+    elif fields <= TALLIED_FIELDS and conditions <= TALLIED_CONDITIONS and not bounded:
+        count = f"SELECT coalesce(sum(operations), 0) FROM bulkops_operation_tally WHERE {where}"
     elif bounded:
         count = f"SELECT count(*), min(id), max(id) FROM bulkops_operation WHERE {where}"
         where += f" AND id >= {placeholder} AND id <= {placeholder}"

@@ -9,7 +9,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Select, Table, func, inspect, select
+from sqlalchemy import Connection, Select, Table, event, func, inspect, select
 
 from bulkops.store.bulks import NewBulk, NewOperation, insert_bulk_rows
 from bulkops.store.database import Database
@@ -228,3 +228,39 @@ async def test_sqlite_databases_get_ids_never_used_twice(tmp_path: Path) -> None
 
 def _counts(table: Table) -> bool:
     return bool(table.dialect_options["sqlite"]["autoincrement"])
+
+
+async def test_the_migration_lock_is_released_once_the_revision_is_committed(
+    database_url: str,
+) -> None:
+    """Processes starting together migrate one at a time: the one waiting for the lock reads
+    the revision the first reached. On MySQL and MariaDB the lock is the session's, and each
+    DDL statement commits, but not the version written after the last: the lock must outlast
+    the commit, or the next process runs the last migration again."""
+    database = Database(database_url)
+    events: list[str] = []
+    engine = database.engine.sync_engine
+
+    def on_commit(_connection: Any) -> None:
+        events.append("commit")
+
+    def on_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "RELEASE_LOCK" in statement:
+            events.append("release")
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        await upgrade(database, "0020")
+        events.clear()
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert await upgrade(database) == Migration("0020", head)
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "before_cursor_execute", on_statement)
+        await database.dispose()
+    if database.backend in ("mysql", "mariadb"):
+        assert events == ["commit", "release"]
+    else:
+        # PostgreSQL's lock is the transaction's, SQLite's the database's write lock.
+        assert events == ["commit"]

@@ -64,17 +64,17 @@ async def _migrate(database: Database, run: Callable[[Config], None]) -> Migrati
         try:
             async with connection.begin():
                 await _lock(connection, database.backend)
-                try:
-                    before = await connection.run_sync(_revision)
-                    await connection.run_sync(lambda sync: run(alembic_config(sync)))
-                    after = await connection.run_sync(_revision)
-                    # Only after a change: the check reads every table.
-                    if sqlite and after != before:
-                        await _check_foreign_keys(connection)
-                    return Migration(before, after)
-                finally:
-                    await _unlock(connection, database.backend)
+                before = await connection.run_sync(_revision)
+                await connection.run_sync(lambda sync: run(alembic_config(sync)))
+                after = await connection.run_sync(_revision)
+                # Only after a change: the check reads every table.
+                if sqlite and after != before:
+                    await _check_foreign_keys(connection)
+            return Migration(before, after)
         finally:
+            # Once committed: a process waiting for the lock then reads the revision reached.
+            # (MySQL commits each DDL statement, but not the version written after the last.)
+            await _unlock(connection, database.backend)
             if sqlite:
                 await _sqlite_foreign_keys(connection, "ON")
 
