@@ -15,6 +15,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bulkops.store import sqlite_driver
 from bulkops.store.database import Database, inserted_id
@@ -151,6 +152,22 @@ LONG_READ = text(
 )
 
 
+async def _long_read_beside_a_task(connection: AsyncConnection) -> tuple[int, list[str]]:
+    """`LONG_READ`'s count, and the order in which it and a task made ready before it ended:
+    the task first ("loop") while the read runs on the thread, last if the read holds the
+    loop."""
+    order: list[str] = []
+
+    async def meanwhile() -> None:
+        order.append("loop")
+
+    task = asyncio.create_task(meanwhile())
+    counted = await connection.scalar(LONG_READ)
+    order.append("read")
+    await task
+    return counted, order
+
+
 async def test_a_long_read_moves_to_the_thread_in_its_transaction(
     database: Database, tmp_path: Path, trips: list[object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,20 +179,13 @@ async def test_a_long_read_moves_to_the_thread_in_its_transaction(
         await connection.execute(insert(ITEMS).values(name="a"))
     trips.clear()
     other = sqlite3.connect(tmp_path / "driver.sqlite3", isolation_level=None)
-    order: list[str] = []
-
-    async def meanwhile() -> None:
-        order.append("loop")
-
     try:
         async with database.read() as connection:
             assert (await connection.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
             assert trips == []
             other.execute("INSERT INTO items (name) VALUES ('b')")  # after the snapshot
-            task = asyncio.create_task(meanwhile())
-            assert await connection.scalar(LONG_READ) == 100000
-            order.append("read")
-            await task
+            counted, order = await _long_read_beside_a_task(connection)
+            assert counted == 100000
         assert len(trips) == 1
         assert order == ["loop", "read"]
     finally:
@@ -192,16 +202,9 @@ async def test_a_long_read_goes_to_the_thread_until_it_runs_short_there(
         assert await connection.scalar(LONG_READ) == 0
     assert len(trips) == 1
     monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 3600.0)
-    order: list[str] = []
-
-    async def meanwhile() -> None:
-        order.append("loop")
-
     async with database.read() as connection:
-        task = asyncio.create_task(meanwhile())
-        assert await connection.scalar(LONG_READ) == 0
-        order.append("read")
-        await task
+        counted, order = await _long_read_beside_a_task(connection)
+        assert counted == 0
     assert order == ["loop", "read"]  # on the thread at once
     assert len(trips) == 2
     async with database.read() as connection:
@@ -215,16 +218,9 @@ async def test_a_short_read_holds_the_loop(
     """A read within `LOOP_SECONDS` runs on the event loop to its end: no other task runs
     meanwhile, and nothing goes to the thread."""
     monkeypatch.setattr(sqlite_driver, "LOOP_SECONDS", 3600.0)
-    order: list[str] = []
-
-    async def meanwhile() -> None:
-        order.append("loop")
-
     async with database.read() as connection:
-        task = asyncio.create_task(meanwhile())
-        assert await connection.scalar(LONG_READ) == 0
-        order.append("read")
-        await task
+        counted, order = await _long_read_beside_a_task(connection)
+        assert counted == 0
     assert order == ["read", "loop"]
     assert trips == []
 

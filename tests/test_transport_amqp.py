@@ -315,18 +315,23 @@ async def add_bulk(database_url: str, size: int, enqueue: bool) -> None:
         await database.dispose()
 
 
-async def test_the_outbox_keeps_what_the_broker_did_not_take(store: Store, broker: Broker) -> None:
-    database = Database(store.url)
-    await upgrade(database)
-    transport = AmqpTransport(
+def amqp_transport(database: Database, broker: Broker, prefetch: int = 10) -> AmqpTransport:
+    """The test's broker as a transport of `database`, as a process would use it."""
+    return AmqpTransport(
         database,
         broker.settings()["QUEUE_URL"],
         exchange_name=broker.exchange,
         queue_name=broker.queue,
-        prefetch=10,
+        prefetch=prefetch,
         republish_after=timedelta(hours=1),
         lease_seconds=300,
     )
+
+
+async def test_the_outbox_keeps_what_the_broker_did_not_take(store: Store, broker: Broker) -> None:
+    database = Database(store.url)
+    await upgrade(database)
+    transport = amqp_transport(database, broker)
     connection = await aio_pika.connect(broker.url)
     try:
         assert await transport.broker.wait_connected(30)
@@ -374,15 +379,7 @@ async def test_an_operation_delivered_again_while_in_hand_runs_its_handler_once(
         operations = [NewOperation(0, topic, serialized_data({}))]
         await insert_bulk(connection, NewBulk(bulk_uuid, None, None, None, utc_now(), operations))
         await enqueue_open_operations(connection, bulk_uuid, utc_now())
-    transport = AmqpTransport(
-        database,
-        broker.settings()["QUEUE_URL"],
-        exchange_name=broker.exchange,
-        queue_name=broker.queue,
-        prefetch=10,
-        republish_after=timedelta(hours=1),
-        lease_seconds=300,
-    )
+    transport = amqp_transport(database, broker)
     worker = Worker(
         database,
         transport,
@@ -445,15 +442,7 @@ async def test_a_worker_that_loses_its_connection_holding_more_than_it_runs_fini
         operations = [NewOperation(key, topic, serialized_data({})) for key in range(count)]
         await insert_bulk(connection, NewBulk(bulk_uuid, None, None, None, utc_now(), operations))
         await enqueue_open_operations(connection, bulk_uuid, utc_now())
-    transport = AmqpTransport(
-        database,
-        broker.settings()["QUEUE_URL"],
-        exchange_name=broker.exchange,
-        queue_name=broker.queue,
-        prefetch=prefetch,
-        republish_after=timedelta(hours=1),
-        lease_seconds=300,
-    )
+    transport = amqp_transport(database, broker, prefetch)
     worker = Worker(
         database,
         transport,
@@ -499,15 +488,7 @@ async def test_settling_a_delivery_leaves_the_message_of_a_retry_since(
     not the retry's: the reopened operation keeps its message."""
     database = Database(store.url)
     await upgrade(database)
-    transport = AmqpTransport(
-        database,
-        broker.settings()["QUEUE_URL"],
-        exchange_name=broker.exchange,
-        queue_name=broker.queue,
-        prefetch=10,
-        republish_after=timedelta(hours=1),
-        lease_seconds=300,
-    )
+    transport = amqp_transport(database, broker)
     try:
         assert await transport.broker.wait_connected(30)
         await add_bulk(store.url, 1, enqueue=True)
