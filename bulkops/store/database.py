@@ -404,7 +404,7 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: Sql
             CASELESS_REGEXP_FUNCTION, 2, _caseless_regexp, deterministic=True
         )
         if limits.read_seconds:
-            clock = SqliteStatementClock()
+            clock = SqliteStatementClock(limits.read_seconds)
             record.info[SQLITE_CLOCK] = clock
             dbapi_connection.progress.watch = clock.expired
 
@@ -417,8 +417,7 @@ def _configure_sqlite(engine: AsyncEngine, limits: StatementLimits, options: Sql
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def on_execute(connection: Any, *_args: Any) -> None:
-            clock = connection.info[SQLITE_CLOCK]
-            clock.start(limits.read_seconds if _readonly(connection) else 0.0)
+            connection.info[SQLITE_CLOCK].start(_readonly(connection))
 
 
 def _configure_mysql(engine: AsyncEngine, limits: StatementLimits) -> None:

@@ -46,6 +46,7 @@ from sqlalchemy.types import TypeEngine
 from bulkops.criteria import Condition, Filter, Operand, SearchCriteria
 from bulkops.searchable import CASELESS_FIELDS, SEARCHABLE_FIELDS, FieldKind
 from bulkops.store.database import CASELESS_REGEXP_FUNCTION
+from bulkops.store.direct_reads import fetch_all
 from bulkops.store.statement_limits import restart_clock
 from bulkops.store.tables import bulk, message_trigrams, operation, operation_tally
 from bulkops.store.types import (
@@ -753,7 +754,8 @@ def _cached_page(shape: SearchShape, backend: str, ranged: bool, deferred: bool)
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Any]
+    """Rows of `ITEM_COLUMNS`, read by position or name (SQLAlchemy's rows or named tuples)."""
     total_count: int
 
 
@@ -778,8 +780,8 @@ async def count_matches(
 def _count(
     connection: Connection, shape: SearchShape, backend: str, values: Sequence[Any]
 ) -> Matches:
-    counted = connection.execute(_cached_count(shape, backend), _parameters(values))
-    return Matches.of(counted.one())
+    (counted,) = fetch_all(connection, _cached_count(shape, backend), _parameters(values))
+    return Matches.of(counted)
 
 
 async def search_page(connection: AsyncConnection, criteria: SearchCriteria, backend: str) -> Page:
@@ -801,8 +803,7 @@ def _search_page(
         return Page(rows=[], total_count=matches.count)
     query = _cached_page(shape, backend, matches.ranged, offset >= DEFERRED_OFFSET)
     parameters = _parameters(values) | _page_parameters(matches, page_size, offset)
-    rows = connection.execute(query, parameters).all()
-    return Page(rows=rows, total_count=matches.count)
+    return Page(rows=fetch_all(connection, query, parameters), total_count=matches.count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -126,6 +126,14 @@ class Progress:
         return run
 
 
+_Call = Callable[[sqlite3.Cursor], object]
+"""What a statement does with a driver's cursor."""
+
+
+def _execution(sql: str, parameters: Any) -> _Call:
+    return lambda cursor: cursor.execute(sql, parameters)
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ("_done",)
 
@@ -163,40 +171,24 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _async_soft_close(self) -> None:
         pass  # the driver's cursor is closed already
 
-    async def _run(self, call: Callable[[sqlite3.Cursor], object], sql: str | None) -> None:
-        """Runs `call` on a cursor: a read's statement (`sql`) on the event loop if it is
-        short, anything else on the driver's thread."""
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        call = _execution(operation, parameters or ())
+        self._keep(await self._adapted.run(call, operation))
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        def call(cursor: sqlite3.Cursor) -> object:
+            return cursor.executemany(operation, seq_of_parameters)
+
+        self._keep(await self._adapted.run(call, None))
+
+    @property
+    def _adapted(self) -> OneTripConnection:
         adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        driver: sqlite3.Connection = connection._conn
-        begin = adapted.take_begin()
+        return adapted
 
-        def statement() -> _Done:
-            nonlocal begin
-            if begin is not None:
-                driver.execute(begin)
-                begin = None  # not again if the statement moves to the thread
-            cursor = driver.cursor()
-            try:
-                call(cursor)
-                return _Done(cursor, cursor.fetchall() if cursor.description else [])
-            finally:
-                cursor.close()
-
-        read = sql if adapted.reading else None
-        done = None if read is None else adapted.progress.on_loop(read, statement)
-        if done is None:
-            on_thread = statement if read is None else Progress.timed(read, statement)
-            async with adapted._execute_mutex:
-                done = await connection._execute(on_thread)  # type: ignore[no-untyped-call]
+    def _keep(self, done: _Done) -> None:
         self._done = done
         self._rows = collections.deque(done.rows)
-
-    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        await self._run(lambda cursor: cursor.execute(operation, parameters or ()), operation)
-
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        await self._run(lambda cursor: cursor.executemany(operation, seq_of_parameters), None)
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
@@ -224,6 +216,61 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def take_begin(self) -> str | None:
         begin, self._begin = self._begin, None
         return begin
+
+    def fetch_all(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """The columns' description and rows of a statement run without SQLAlchemy's cursor
+        (`direct_reads`), called
+        from its synchronous core: a read's short statement makes no switch out of its
+        greenlet (SQLAlchemy's own execution must make one: it checks that the driver is an
+        asyncio one). Raises as SQLAlchemy's adapter does."""
+        try:
+            statement = self._statement(_execution(sql, parameters))
+            done = self._on_loop(sql, statement)
+            if done is None:
+                done = await_(self._on_thread(sql, statement))
+        except Exception as error:
+            self._handle_exception(error)
+        return done.description, done.rows
+
+    async def run(self, call: _Call, sql: str | None) -> _Done:
+        """Runs `call` on a cursor: a read's statement (`sql`) on the event loop if it is
+        short, anything else on the driver's thread."""
+        statement = self._statement(call)
+        done = self._on_loop(sql, statement)
+        return done if done is not None else await self._on_thread(sql, statement)
+
+    def _statement(self, call: _Call) -> Callable[[], _Done]:
+        """`call` on a cursor of the driver, after the transaction's BEGIN if it is due."""
+        driver = self._driver
+        begin = self.take_begin()
+
+        def statement() -> _Done:
+            nonlocal begin
+            if begin is not None:
+                driver.execute(begin)
+                begin = None  # not again if the statement moves to the thread
+            cursor = driver.cursor()
+            try:
+                call(cursor)
+                return _Done(cursor, cursor.fetchall() if cursor.description else [])
+            finally:
+                cursor.close()
+
+        return statement
+
+    def _on_loop(self, sql: str | None, statement: Callable[[], _Done]) -> _Done | None:
+        """A read's statement run here, unless it is (or was last time) too long: None."""
+        if sql is None or not self.reading:
+            return None
+        return self.progress.on_loop(sql, statement)
+
+    async def _on_thread(self, sql: str | None, statement: Callable[[], _Done]) -> _Done:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        if sql is not None and self.reading:
+            statement = Progress.timed(sql, statement)
+        async with self._execute_mutex:
+            done: _Done = await connection._execute(statement)  # type: ignore[no-untyped-call]
+        return done
 
     def cursor(self, server_side: bool = False) -> Any:
         if server_side:

@@ -47,12 +47,14 @@ class SqliteStatementClock:
     """The deadline of the statement running on one SQLite connection; its `expired` is the
     progress handler (called in the driver's thread: it reads, the event loop writes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_seconds: float) -> None:
+        self.read_seconds = read_seconds
         self.seconds = 0.0
         self.deadline: float | None = None
 
-    def start(self, seconds: float) -> None:
-        self.seconds = seconds
+    def start(self, readonly: bool) -> None:
+        """A statement starts: a read transaction's has `read_seconds`, others no limit."""
+        self.seconds = self.read_seconds if readonly else 0.0
         self.restart()
 
     def restart(self) -> None:
@@ -61,6 +63,13 @@ class SqliteStatementClock:
     def expired(self) -> bool:
         deadline = self.deadline
         return deadline is not None and time.monotonic() > deadline
+
+
+def start_clock(info: dict[str, Any], readonly: bool) -> None:
+    """A statement starts outside SQLAlchemy's execution (SQLite)."""
+    clock = info.get(SQLITE_CLOCK)
+    if clock is not None:
+        clock.start(readonly)
 
 
 def restart_clock(info: dict[str, Any]) -> None:
