@@ -53,10 +53,33 @@ class OperationView:
         return [self._detailed(*values) for values in _values(rows, self.id_field, *_DETAILED)]
 
     def searched(self, rows: Rows) -> list[dict[str, Any]]:
-        # The search selects start_time as text already.
+        """`detailed`'s items, each after the extension attributes a search adds: its own
+        literal, without unpacking or merging (a third of the time per row, on every row a
+        search streams). The search selects start_time as text already."""
+        shown = self.payloads.shown
         return [
-            {"extension_attributes": {"start_time": start}} | self._detailed(*values)
-            for start, *values in _values(rows, "start_time", self.id_field, *_DETAILED)
+            {
+                "extension_attributes": {"start_time": start},
+                "id": id_,
+                "bulk_uuid": bulk_uuid,
+                "topic_name": topic_name,
+                "serialized_data": shown(serialized_data),
+                "result_serialized_data": shown(result_serialized_data),
+                "status": status,
+                "result_message": result_message,
+                "error_code": error_code,
+            }
+            for (
+                start,
+                id_,
+                bulk_uuid,
+                topic_name,
+                serialized_data,
+                result_serialized_data,
+                status,
+                result_message,
+                error_code,
+            ) in _values(rows, "start_time", self.id_field, *_DETAILED)
         ]
 
     def summary(self, rows: Rows) -> list[dict[str, Any]]:
