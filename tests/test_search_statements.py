@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkops.criteria import SearchCriteria, parse_search_criteria
 from bulkops.querystring import parse_query_string
@@ -67,3 +67,19 @@ def test_searches_on_statuses_and_topics_count_from_the_operations_counts() -> N
         _criteria(("status", "3", "eq"), ("error_code", "1", "eq")),
     ):
         assert "FROM bulkops_operation_tally" not in _count_sql(criteria, "sqlite")
+
+
+def test_a_pages_size_and_offset_are_written_into_sqlites_sql() -> None:
+    """SQLite plans a statement without its parameters' values: its page's LIMIT and OFFSET
+    are written in at each execution, so that the planner can weigh them. The servers plan
+    each execution with its values: theirs stay bound."""
+    criteria = _criteria(("topic_name", "async.V1.a.POST", "eq"), ("status", "2,3", "in"))
+    parameters = {"v0": "async.V1.a.POST", "v1": [2, 3], "page_size": 20, "page_offset": 40}
+    for backend, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
+        shape = search.SearchShape.of(criteria, backend)[0]
+        page = search._cached_page(shape, backend, False, False).compile(dialect=dialect)
+        expanded = page.construct_expanded_state(parameters).statement
+        if backend == "sqlite":
+            assert expanded.endswith("LIMIT 20 OFFSET 40")
+        else:
+            assert expanded.endswith("LIMIT %(page_size)s::BIGINT OFFSET %(page_offset)s::BIGINT")
