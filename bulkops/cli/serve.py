@@ -113,12 +113,14 @@ def _run(settings: Settings, sock: socket.socket, processes: int, run_worker: bo
 
     options: dict[str, Any] = {
         "log_level": "info",
-        # The standard library's event loop, not uvloop: SQLite's reads run on the event loop
-        # (`store.sqlite_driver`), a millisecond's step each, and under uvloop some requests
-        # then waited many times their share (one process, 32 connections, a page-1 search:
-        # p99 about 290 ms against a p50 of 39; with asyncio 41 against 36, and 7 % more
-        # searches a second). Trivial endpoints lose about 8 % of their requests a second.
-        "loop": "asyncio",
+        # One process runs the standard library's event loop, not uvloop: SQLite's reads run
+        # on the event loop (`store.sqlite_driver`), a millisecond's step each, and under uvloop
+        # some requests then waited many times their share (32 connections, a page-1 search:
+        # p99 about 290 ms against a p50 of 39; with asyncio 39 against 36, and 5 % more
+        # searches a second). Several processes sharing the socket keep uvloop: asyncio accepts
+        # every waiting connection at once, so the first process awake took them all (a second
+        # process then added nothing to `/health`), where uvloop's accepts spread them.
+        "loop": "asyncio" if processes == 1 else "uvloop",
         # The client's address and scheme from X-Forwarded-For/-Proto, from these proxies only.
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
