@@ -4,6 +4,7 @@ the in-process worker carry on by themselves, with nothing accepted lost."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bulkops.store.database import Database, QuietResets
 from tests.backends import Backend
 from tests.proxy import proxy_to
 from tests.servers import start_bulkops, start_server
@@ -101,3 +104,32 @@ def test_a_worker_started_while_the_database_is_away_waits_for_it(
     assert "Traceback" not in logged
     assert logged.count("the database is unavailable (") == 1
     assert logged.count("the database is available again") == 1
+
+
+async def test_a_connection_lost_before_its_reset_is_logged_in_one_line(
+    backend: Backend, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pool rolls back a connection handed back to it; when the server is gone by then,
+    SQLAlchemy logs the failure with its traceback. The connection is discarded and the
+    outage is logged by whoever used the database: the line stays, its traceback goes."""
+    if backend.name == "sqlite":
+        pytest.skip("SQLite is a file in the process: there is no server to lose")
+    if backend.name == "postgresql":
+        pytest.skip("asyncpg's adapter sends no rollback where no transaction is open")
+    url = make_url(database_url)
+    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        database = Database(proxied)
+        try:
+            with caplog.at_level(logging.ERROR):
+                connection = await database.engine.connect()
+                await connection.execute(text("SELECT 1"))
+                await connection.commit()
+                proxy.cut()
+                await connection.close()  # the pool's rollback of it fails
+        finally:
+            await database.dispose()
+    resets = [r for r in caplog.records if r.getMessage().startswith(QuietResets.MESSAGE)]
+    assert resets, "the pool's reset did not fail"
+    assert all(record.exc_info is None for record in resets)
+    assert "Traceback" not in caplog.text

@@ -238,6 +238,7 @@ class Database:
             raise ConfigurationError(
                 f'BULKOPS_DATABASE_URL: cannot use the driver "{self.url.drivername}": {error}'
             ) from error
+        _quiet_resets(self.engine)
         if self.backend == "sqlite":
             _configure_sqlite(
                 self.engine, limits, sqlite or SqliteOptions.from_settings(Settings())
@@ -341,6 +342,27 @@ async def _to_the_end(ending: Coroutine[Any, Any, None]) -> None:
     task.result()
     if cancelled is not None:
         raise cancelled
+
+
+class QuietResets(logging.Filter):
+    """SQLAlchemy's pool logs the traceback of a connection it could not reset as it came back
+    (its rollback, on a connection the server lost): the pool discards the connection, and
+    whoever used the database logs the outage (`Outage`). One line is enough."""
+
+    MESSAGE = "Exception during reset"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(self.MESSAGE):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_resets(engine: AsyncEngine) -> None:
+    logger = engine.sync_engine.pool.logger
+    if isinstance(logger, logging.Logger) and not any(
+        isinstance(existing, QuietResets) for existing in logger.filters
+    ):
+        logger.addFilter(QuietResets())
 
 
 def _prepare_sqlite_file(url: URL) -> None:
