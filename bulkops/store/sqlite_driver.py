@@ -219,10 +219,9 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def fetch_all(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, list[Any]]:
         """The columns' description and rows of a statement run without SQLAlchemy's cursor
-        (`direct_reads`), called
-        from its synchronous core: a read's short statement makes no switch out of its
-        greenlet (SQLAlchemy's own execution must make one: it checks that the driver is an
-        asyncio one). Raises as SQLAlchemy's adapter does."""
+        (`direct_reads`), called from its synchronous core: a read's short statement makes no
+        switch out of its greenlet (SQLAlchemy's own execution must make one: it checks that
+        the driver is an asyncio one). Raises as SQLAlchemy's adapter does."""
         try:
             statement = self._statement(_execution(sql, parameters))
             done = self._on_loop(sql, statement)
