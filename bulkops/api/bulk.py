@@ -24,7 +24,7 @@ from bulkops.api import cursors
 from bulkops.api.auth import require_bulk_reader
 from bulkops.api.etags import not_modified, validators
 from bulkops.api.fields import FieldsFilter, select
-from bulkops.api.formats import Format
+from bulkops.api.formats import Chunk, Format
 from bulkops.api.negotiation import fields_of, format_of, query_of
 from bulkops.api.ownership import reads, visible_to
 from bulkops.api.representations import OperationView, bulk_status
@@ -95,7 +95,7 @@ class ClosingStreamingResponse(StreamingResponse):
 
     def __init__(
         self,
-        content: AsyncGenerator[bytes, None],
+        content: AsyncGenerator[Chunk, None],
         media_type: str,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -125,7 +125,7 @@ async def _stream(request: Request, criteria: SearchCriteria, applied: SearchCri
     # response rather than a truncated 200.
     head = await anext(body)
 
-    async def chunks() -> AsyncGenerator[bytes, None]:
+    async def chunks() -> AsyncGenerator[Chunk, None]:
         yield head
         async for chunk in body:
             yield chunk
@@ -139,7 +139,7 @@ async def _search_body(
     applied: SearchCriteria,
     rendering: Format,
     fields: FieldsFilter | None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[Chunk]:
     view: OperationView = request.app.state.operation_view
     database: Database = request.app.state.database
     selection = fields.inside(ITEMS) if fields is not None else None

@@ -13,6 +13,9 @@ from bulkops.api import xml
 Tail = Callable[[int], dict[str, Any]]
 """The keys after the streamed list, given the number of its items."""
 
+Chunk = bytes | memoryview
+"""A piece of a streamed body: a view saves copying a slice of megabytes."""
+
 
 class JsonFormat:
     media_type = "application/json"
@@ -23,17 +26,21 @@ class JsonFormat:
 
     async def listing(
         self, key: str, batches: AsyncIterator[list[Any]], empty: Any, tail: Tail
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Chunk]:
         """`{key: [...], **tail}`, the list's items written batch by batch; `empty` is what an
         empty list is written as."""
         yield b"{" + orjson.dumps(key) + b":"
         count = 0
         async for batch in batches:
             if batch:
-                # One call for the whole batch, its brackets dropped: several times faster
-                # than an item at a time.
-                items = orjson.dumps(batch)[1:-1]
-                yield (b"[" if count == 0 else b",") + items
+                # One call for the whole batch (several times faster than an item at a time),
+                # its brackets dropped without copying what may be megabytes.
+                written = memoryview(orjson.dumps(batch))
+                if count == 0:
+                    yield written[:-1]
+                else:
+                    yield b","
+                    yield written[1:-1]
                 count += len(batch)
         end = b"]" if count else orjson.dumps(empty)
         rest = tail(count)
@@ -49,7 +56,7 @@ class XmlFormat:
 
     async def listing(
         self, key: str, batches: AsyncIterator[list[Any]], empty: Any, tail: Tail
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[Chunk]:
         yield xml.encode(f"{xml.DECLARATION}<{xml.ROOT}>\n")
         name = xml.element_name(key)
         count = 0
