@@ -837,11 +837,17 @@ class Stream:
             yield rows
 
 
+STREAM_BATCH_ROWS = 4000
+"""Rows a stream reads at a time (about 2 MB of JSON for a search's items). Fewer cost more
+round trips: at 1,000, PostgreSQL answered every match of a search about 10 % slower. More
+hold more memory per stream."""
+
+
 async def open_stream(
     connection: AsyncConnection,
     criteria: SearchCriteria,
     backend: str,
-    batch_size: int = 1000,
+    batch_size: int = STREAM_BATCH_ROWS,
     columns: Sequence[Any] = ITEM_COLUMNS,
 ) -> Stream:
     """Every match, or the page if criteria.page_size is set (counted first, as `search_page`
