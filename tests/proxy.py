@@ -10,6 +10,8 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from tests.servers import free_port
 
 
@@ -80,3 +82,11 @@ def proxy_to(host: str, port: int) -> Iterator[Proxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+@contextlib.contextmanager
+def proxied_database(database_url: str) -> Iterator[tuple[Proxy, str]]:
+    """A proxy in front of the server of `database_url`, and the database's URL through it."""
+    url = make_url(database_url)
+    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
+        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)

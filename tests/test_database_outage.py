@@ -13,11 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from bulkops.store.database import Database, QuietResets
 from tests.backends import Backend
-from tests.proxy import proxy_to
+from tests.proxy import proxied_database
 from tests.servers import start_bulkops, start_server
 from tests.test_submission import customer, wait_until_final
 from tests.waiting import wait_for
@@ -32,9 +31,7 @@ def test_outage_answers_503_and_recovers(
 ) -> None:
     if backend.name == "sqlite":
         pytest.skip("SQLite is a file in the process: there is no server to lose")
-    url = make_url(database_url)
-    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    with proxied_database(database_url) as (proxy, proxied):
         server = start_server(tmp_path, DATABASE_URL=proxied, WORKER_POLL_SECONDS="0.1")
         try:
             with server.admin_client() as client:
@@ -83,11 +80,9 @@ def test_a_worker_started_while_the_database_is_away_waits_for_it(
     """It says so once, quietly, and starts when the database answers."""
     if backend.name == "sqlite":
         pytest.skip("SQLite is a file in the process: there is no server to lose")
-    url = make_url(database_url)
     log = tmp_path / "worker.log"
-    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
+    with proxied_database(database_url) as (proxy, proxied):
         proxy.cut()
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
         worker = start_bulkops(["worker"], tmp_path, log, {"DATABASE_URL": proxied})
         processes.append(worker)
         wait_for(
@@ -116,9 +111,7 @@ async def test_a_connection_lost_before_its_reset_is_logged_in_one_line(
         pytest.skip("SQLite is a file in the process: there is no server to lose")
     if backend.name == "postgresql":
         pytest.skip("asyncpg's adapter sends no rollback where no transaction is open")
-    url = make_url(database_url)
-    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    with proxied_database(database_url) as (proxy, proxied):
         database = Database(proxied)
         try:
             with caplog.at_level(logging.ERROR):

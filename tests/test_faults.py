@@ -14,11 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.backends import Backend
 from tests.faults import ROUNDS, Figures, Ledger, Load, service_settings, start_worker
-from tests.proxy import proxy_to
+from tests.proxy import proxied_database
 from tests.rabbitmq_node import rabbit_node
 from tests.rabbitmq_node import unavailable_reason as rabbitmq_unavailable
 from tests.servers import RunningServer, start_server
@@ -101,9 +100,7 @@ def test_database_restart_under_load_loses_nothing_acknowledged(
     again."""
     if backend.name == "sqlite":
         pytest.skip("SQLite is a file in the process: there is no server to lose")
-    url = make_url(database_url)
-    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    with proxied_database(database_url) as (proxy, proxied):
         settings = service_settings(proxied)
         server = start_server(tmp_path / "api", "--no-worker", **settings)
         processes.append(server.process)

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bulkops.queue.db import DbTransport
 from bulkops.services.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
@@ -32,7 +31,7 @@ from bulkops.worker.maintenance import Maintenance
 from tests import storage
 from tests.backends import Backend
 from tests.integrations import bulkops_cli
-from tests.proxy import proxy_to
+from tests.proxy import proxied_database
 from tests.servers import RunningServer, server_on, start_server
 from tests.test_auth import create_integration
 from tests.test_schema import HTTP_METHODS
@@ -385,10 +384,8 @@ def test_a_request_refused_for_the_database_leaves_the_key_unused(
 ) -> None:
     if backend.name == "sqlite":
         pytest.skip("SQLite is a file in the process: there is no server to lose")
-    url = make_url(database_url)
     items = [customer("outage@example.com")]
-    with proxy_to(url.host or "127.0.0.1", url.port or 0) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    with proxied_database(database_url) as (proxy, proxied):
         server = start_server(tmp_path, "--no-worker", DATABASE_URL=proxied)
         try:
             with server.admin_client() as client:
